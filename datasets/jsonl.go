@@ -1,0 +1,160 @@
+package datasets
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// ParseJSONL parses one JSON object per line. String values pass through as
+// they are; numbers keep their literal text ("4", "0.50"); booleans become
+// "true"/"false"; null becomes ""; arrays and objects become their compact JSON.
+// Blank lines are skipped.
+func ParseJSONL(name string, data []byte) (*Dataset, error) {
+	ds := &Dataset{Path: name, Format: "jsonl", Hash: fileHash(data)}
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	known := map[string]bool{}
+	type pos struct{ line, col int }
+	var idPos []pos
+	lineNo := 0
+	for len(data) > 0 {
+		lineNo++
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		vars, err := parseObject(line)
+		if err != nil {
+			var je *jsonErr
+			if errors.As(err, &je) {
+				return nil, &FieldError{File: name, Line: lineNo, Col: je.col, Field: je.field, Err: je.err}
+			}
+			return nil, &FieldError{File: name, Line: lineNo, Err: err}
+		}
+		for _, k := range vars.order {
+			if !known[k] {
+				known[k] = true
+				ds.Columns = append(ds.Columns, k)
+			}
+		}
+		ds.Rows = append(ds.Rows, Row{Line: lineNo, Vars: vars.m})
+		idPos = append(idPos, pos{lineNo, 0})
+	}
+	if len(ds.Rows) == 0 {
+		return nil, &FieldError{File: name, Err: ErrEmpty}
+	}
+	if err := assignIDs(ds, func(i int) (int, int) { return idPos[i].line, idPos[i].col }); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+type jsonErr struct {
+	col   int
+	field string
+	err   error
+}
+
+func (e *jsonErr) Error() string { return e.err.Error() }
+
+type object struct {
+	m     map[string]string
+	order []string
+}
+
+func parseObject(line []byte) (object, error) {
+	obj := object{m: map[string]string{}}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	// col is the 1-based column of the next token: the decoder's offset moved past
+	// separators and white space.
+	col := func() int {
+		off := int(dec.InputOffset())
+		for off < len(line) && strings.IndexByte(" \t\r,:", line[off]) >= 0 {
+			off++
+		}
+		return utf8.RuneCount(line[:off]) + 1
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return obj, &jsonErr{col: col(), err: syntaxMsg(err)}
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return obj, &jsonErr{col: 1, err: errors.New("each line must be a JSON object")}
+	}
+	for dec.More() {
+		keyCol := col()
+		tok, err := dec.Token()
+		if err != nil {
+			return obj, &jsonErr{col: col(), err: syntaxMsg(err)}
+		}
+		rawKey := tok.(string)
+		key := NormalizeName(rawKey)
+		if key == "" {
+			return obj, &jsonErr{col: keyCol, field: rawKey, err: errors.New("empty key")}
+		}
+		if _, dup := obj.m[key]; dup {
+			return obj, &jsonErr{col: keyCol, field: rawKey, err: fmt.Errorf("duplicate key (normalised %q)", key)}
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return obj, &jsonErr{col: col(), field: rawKey, err: syntaxMsg(err)}
+		}
+		v, err := scalarText(raw)
+		if err != nil {
+			return obj, &jsonErr{col: keyCol, field: rawKey, err: err}
+		}
+		obj.m[key] = v
+		obj.order = append(obj.order, key)
+	}
+	if _, err := dec.Token(); err != nil {
+		return obj, &jsonErr{col: col(), err: syntaxMsg(err)}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return obj, &jsonErr{col: col(), err: errors.New("unexpected text after the JSON object")}
+	}
+	return obj, nil
+}
+
+func scalarText(raw json.RawMessage) (string, error) {
+	t := bytes.TrimSpace(raw)
+	switch {
+	case len(t) == 0:
+		return "", errors.New("missing value")
+	case t[0] == '"':
+		var s string
+		if err := json.Unmarshal(t, &s); err != nil {
+			return "", err
+		}
+		return s, nil
+	case bytes.Equal(t, []byte("null")):
+		return "", nil
+	case t[0] == '{' || t[0] == '[':
+		var b bytes.Buffer
+		if err := json.Compact(&b, t); err != nil {
+			return "", err
+		}
+		return b.String(), nil
+	default: // number or bool: keep the literal
+		return string(t), nil
+	}
+}
+
+func syntaxMsg(err error) error {
+	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("unexpected end of line inside JSON")
+	}
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "json: ")
+	return errors.New("invalid JSON: " + msg)
+}

@@ -1,0 +1,9 @@
+// Package llm is the provider-neutral contract between evalctl and language
+// models: model references ("provider:model"), requests, responses and a typed
+// Error whose Kind tells a rate limit from a server fault, a timeout, a
+// malformed reply or a rejected credential.
+//
+// Providers live in sub-packages (llm/openai); the HTTP behaviour shared by all
+// of them (retries, Retry-After, timeouts, secret redaction) lives in
+// llm/transport; llm/sim is an OpenAI-compatible simulator for offline runs.
+package llm

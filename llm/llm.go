@@ -1,0 +1,161 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// ModelRef names a model as "provider:model", e.g. "openai:gpt-4.1-mini".
+type ModelRef struct {
+	Provider string
+	Model    string
+}
+
+func (r ModelRef) String() string { return r.Provider + ":" + r.Model }
+
+var providerRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
+
+// ParseModelRef parses "provider:model". The model part may itself contain
+// colons ("ollama:llama3.2:3b").
+func ParseModelRef(s string) (ModelRef, error) {
+	s = strings.TrimSpace(s)
+	p, m, ok := strings.Cut(s, ":")
+	if !ok || p == "" || m == "" {
+		return ModelRef{}, fmt.Errorf("model %q: want provider:model, e.g. openai:gpt-4.1-mini", s)
+	}
+	if !providerRE.MatchString(p) {
+		return ModelRef{}, fmt.Errorf("model %q: provider %q must be lower-case letters, digits, '-' or '_'", s, p)
+	}
+	return ModelRef{Provider: p, Model: m}, nil
+}
+
+// Message is one chat message.
+type Message struct {
+	Role    string `json:"role"` // "system", "user" or "assistant"
+	Content string `json:"content"`
+}
+
+// Params are the sampling parameters of a request. Nil means "provider default".
+type Params struct {
+	Temperature *float64 `yaml:"temperature" json:"temperature,omitempty"`
+	TopP        *float64 `yaml:"top_p" json:"top_p,omitempty"`
+	MaxTokens   int      `yaml:"max_tokens" json:"max_tokens,omitempty"`
+	Seed        *int     `yaml:"seed" json:"seed,omitempty"`
+}
+
+// Request is one chat completion request.
+type Request struct {
+	Model    string
+	Messages []Message
+	Params   Params
+	// JSON asks the provider for a JSON object reply where it supports that.
+	JSON bool
+}
+
+// Usage counts tokens as the provider reported them.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+}
+
+// Total returns prompt plus completion tokens.
+func (u Usage) Total() int { return u.PromptTokens + u.CompletionTokens }
+
+// Add returns the sum of two usages.
+func (u Usage) Add(o Usage) Usage {
+	return Usage{u.PromptTokens + o.PromptTokens, u.CompletionTokens + o.CompletionTokens}
+}
+
+// Response is a completed call.
+type Response struct {
+	Text         string
+	FinishReason string
+	Usage        Usage
+	Latency      time.Duration // wall time of the whole call, retries included
+	Attempts     int
+}
+
+// Client is a chat model endpoint.
+type Client interface {
+	Complete(ctx context.Context, req Request) (Response, error)
+}
+
+// Kind classifies a failed call.
+type Kind int
+
+// The kinds of failure. Fatal kinds (Auth, NotFound) stop a run: every later
+// call would fail the same way.
+const (
+	KindUnknown Kind = iota
+	KindRateLimited
+	KindServer
+	KindClient
+	KindTimeout
+	KindMalformed
+	KindAuth
+	KindNotFound
+	KindNetwork
+	KindCanceled
+)
+
+var kindNames = [...]string{"unknown", "rate_limited", "server", "client", "timeout", "malformed", "auth", "not_found", "network", "canceled"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Fatal reports whether every later call to the same endpoint would fail the
+// same way (bad credentials, unknown model).
+func (k Kind) Fatal() bool { return k == KindAuth || k == KindNotFound }
+
+// Error is a failed call.
+type Error struct {
+	Kind     Kind
+	Status   int // HTTP status, 0 when none
+	Model    string
+	Msg      string
+	Attempts int
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Model != "" {
+		b.WriteString(e.Model + ": ")
+	}
+	b.WriteString(e.Kind.String())
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
+	}
+	if e.Msg != "" {
+		b.WriteString(": " + e.Msg)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
+	}
+	return b.String()
+}
+
+// AsError returns err as an *Error, wrapping a foreign error as KindUnknown.
+func AsError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, context.Canceled) {
+		return &Error{Kind: KindCanceled, Msg: err.Error()}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Kind: KindTimeout, Msg: err.Error()}
+	}
+	return &Error{Kind: KindUnknown, Msg: err.Error()}
+}

@@ -1,0 +1,231 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	goopenai "github.com/sashabaranov/go-openai"
+
+	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/llm/transport"
+)
+
+// Config configures a client.
+type Config struct {
+	// Provider is the model-ref prefix this client serves ("openai", "ollama",
+	// "sim", ...), used in error messages.
+	Provider string
+	// BaseURL of the API including the version path, e.g.
+	// "https://api.openai.com/v1" or "http://localhost:11434/v1".
+	BaseURL string
+	APIKey  string
+	// HTTPClient carries the transport (retries, limits); nil means a client
+	// over transport.New(nil, transport.DefaultPolicy).
+	HTTPClient *http.Client
+	// Redactor scrubs secrets from error messages; the APIKey is added to it.
+	Redactor *transport.Redactor
+}
+
+// Client is an llm.Client for an OpenAI-compatible chat completions API.
+type Client struct {
+	cfg Config
+	api *goopenai.Client
+}
+
+// New returns a client.
+func New(cfg Config) *Client {
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Transport: transport.New(nil, transport.DefaultPolicy)}
+	}
+	if cfg.Redactor == nil {
+		cfg.Redactor = &transport.Redactor{}
+	}
+	cfg.Redactor.Add(cfg.APIKey)
+	oc := goopenai.DefaultConfig(cfg.APIKey)
+	if cfg.BaseURL != "" {
+		oc.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	}
+	oc.HTTPClient = patchDoer{cfg.HTTPClient}
+	return &Client{cfg: cfg, api: goopenai.NewClientWithConfig(oc)}
+}
+
+// reasoningModel matches OpenAI models that take max_completion_tokens.
+var reasoningModel = regexp.MustCompile(`^(o\d|gpt-5)`)
+
+// Complete implements llm.Client.
+func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
+	cr := goopenai.ChatCompletionRequest{Model: req.Model, Seed: req.Params.Seed}
+	for _, m := range req.Messages {
+		cr.Messages = append(cr.Messages, goopenai.ChatCompletionMessage{Role: m.Role, Content: m.Content})
+	}
+	patch := map[string]any{}
+	if t := req.Params.Temperature; t != nil {
+		cr.Temperature = float32(*t)
+		if *t == 0 {
+			patch["temperature"] = 0
+		}
+	}
+	if p := req.Params.TopP; p != nil {
+		cr.TopP = float32(*p)
+		if *p == 0 {
+			patch["top_p"] = 0
+		}
+	}
+	if req.Params.MaxTokens > 0 {
+		if reasoningModel.MatchString(req.Model) {
+			cr.MaxCompletionTokens = req.Params.MaxTokens
+		} else {
+			cr.MaxTokens = req.Params.MaxTokens
+		}
+	}
+	if req.JSON {
+		cr.ResponseFormat = &goopenai.ChatCompletionResponseFormat{Type: goopenai.ChatCompletionResponseFormatTypeJSONObject}
+	}
+	if len(patch) > 0 {
+		ctx = context.WithValue(ctx, patchKey{}, patch)
+	}
+	ctx, trace := transport.WithTrace(ctx)
+	start := time.Now()
+	resp, err := c.api.CreateChatCompletion(ctx, cr)
+	latency := time.Since(start)
+	attempts, _ := trace.Snapshot()
+	if attempts == 0 {
+		attempts = 1
+	}
+	if err != nil {
+		e := c.classify(ctx, req.Model, err)
+		e.Attempts = attempts
+		return llm.Response{Latency: latency, Attempts: attempts}, e
+	}
+	if len(resp.Choices) == 0 {
+		return llm.Response{Latency: latency, Attempts: attempts},
+			&llm.Error{Kind: llm.KindMalformed, Model: c.ref(req.Model), Msg: "response has no choices", Attempts: attempts}
+	}
+	ch := resp.Choices[0]
+	return llm.Response{
+		Text:         ch.Message.Content,
+		FinishReason: string(ch.FinishReason),
+		Usage:        llm.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens},
+		Latency:      latency,
+		Attempts:     attempts,
+	}, nil
+}
+
+func (c *Client) ref(model string) string { return c.cfg.Provider + ":" + model }
+
+// classify maps go-openai and transport errors to llm.Error kinds.
+func (c *Client) classify(ctx context.Context, model string, err error) *llm.Error {
+	e := &llm.Error{Model: c.ref(model)}
+	var apiErr *goopenai.APIError
+	var reqErr *goopenai.RequestError
+	var attErr *transport.AttemptError
+	var synErr *json.SyntaxError
+	var typErr *json.UnmarshalTypeError
+	switch {
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		e.Kind, e.Msg = llm.KindCanceled, "canceled"
+	case errors.As(err, &apiErr):
+		e.Status = apiErr.HTTPStatusCode
+		e.Kind = kindForStatus(e.Status)
+		e.Msg = apiErr.Message
+	case errors.As(err, &reqErr):
+		e.Status = reqErr.HTTPStatusCode
+		e.Kind = kindForStatus(e.Status)
+		e.Msg = strings.TrimSpace(truncate(string(reqErr.Body), 200))
+		if e.Msg == "" {
+			e.Msg = reqErr.HTTPStatus
+		}
+	case errors.As(err, &attErr):
+		e.Kind, e.Msg = llm.KindNetwork, attErr.Err.Error()
+		if attErr.Timeout {
+			e.Kind, e.Msg = llm.KindTimeout, "no response within the attempt timeout"
+		}
+	case errors.Is(err, context.DeadlineExceeded):
+		e.Kind, e.Msg = llm.KindTimeout, "deadline exceeded"
+	case errors.As(err, &synErr), errors.As(err, &typErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		e.Kind, e.Msg = llm.KindMalformed, "response body is not valid JSON: "+err.Error()
+	default:
+		e.Kind, e.Msg = llm.KindNetwork, err.Error()
+	}
+	if e.Kind == llm.KindAuth {
+		e.Msg += hintAuth(c.cfg.Provider)
+	}
+	e.Msg = c.cfg.Redactor.Redact(e.Msg)
+	return e
+}
+
+func hintAuth(provider string) string {
+	if provider == "openai" {
+		return " (check OPENAI_API_KEY)"
+	}
+	return ""
+}
+
+func kindForStatus(code int) llm.Kind {
+	switch {
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return llm.KindAuth
+	case code == http.StatusNotFound:
+		return llm.KindNotFound
+	case code == http.StatusTooManyRequests:
+		return llm.KindRateLimited
+	case code == http.StatusRequestTimeout:
+		return llm.KindTimeout
+	case code >= 500:
+		return llm.KindServer
+	case code >= 400:
+		return llm.KindClient
+	}
+	return llm.KindUnknown
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+type patchKey struct{}
+
+// patchDoer sets JSON fields that go-openai would omit (explicit zeros) on the
+// request body before it goes out.
+type patchDoer struct{ c *http.Client }
+
+func (d patchDoer) Do(req *http.Request) (*http.Response, error) {
+	patch, _ := req.Context().Value(patchKey{}).(map[string]any)
+	if len(patch) == 0 || req.Body == nil {
+		return d.c.Do(req)
+	}
+	body, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("patching request body: %w", err)
+	}
+	for k, v := range patch {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		m[k] = raw
+	}
+	if body, err = json.Marshal(m); err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return d.c.Do(req)
+}

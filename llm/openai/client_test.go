@@ -1,0 +1,234 @@
+package openai_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/llm/openai"
+	"github.com/evalctl/evalctl/llm/sim"
+	"github.com/evalctl/evalctl/llm/transport"
+)
+
+var fastPolicy = transport.Policy{MaxAttempts: 4, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, MaxRetryAfter: time.Second, AttemptTimeout: 2 * time.Second}
+
+func newClient(url, key string, p transport.Policy) (*openai.Client, *transport.Redactor) {
+	red := &transport.Redactor{}
+	return openai.New(openai.Config{Provider: "openai", BaseURL: url, APIKey: key, Redactor: red,
+		HTTPClient: &http.Client{Transport: transport.New(nil, p)}}), red
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// recorder is a vendor that answers from a script and keeps the request bodies.
+type recorder struct {
+	mu     sync.Mutex
+	bodies []map[string]any
+	script func(n int, w http.ResponseWriter) bool // true when it answered
+	n      atomic.Int32
+}
+
+func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	rc.mu.Lock()
+	rc.bodies = append(rc.bodies, m)
+	rc.mu.Unlock()
+	n := int(rc.n.Add(1))
+	if rc.script != nil && rc.script(n, w) {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":1,"total_tokens":8}}`)
+}
+
+func TestParamsOnTheWire(t *testing.T) {
+	tests := []struct {
+		name   string
+		model  string
+		params llm.Params
+		want   map[string]any
+		absent []string
+	}{
+		{name: "temperature 0 is sent", model: "gpt-4.1-mini", params: llm.Params{Temperature: ptr(0.0), TopP: ptr(0.0)},
+			want: map[string]any{"temperature": 0.0, "top_p": 0.0}},
+		{name: "unset temperature is omitted", model: "gpt-4.1-mini", absent: []string{"temperature", "max_tokens", "seed"}},
+		{name: "max_tokens and seed", model: "gpt-4.1-mini", params: llm.Params{MaxTokens: 500, Seed: ptr(7), Temperature: ptr(0.7)},
+			want: map[string]any{"max_tokens": 500.0, "seed": 7.0}},
+		{name: "reasoning models take max_completion_tokens", model: "gpt-5-mini", params: llm.Params{MaxTokens: 500},
+			want: map[string]any{"max_completion_tokens": 500.0}, absent: []string{"max_tokens"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			srv := httptest.NewServer(rec)
+			defer srv.Close()
+			c, _ := newClient(srv.URL+"/v1", "k", fastPolicy)
+			resp, err := c.Complete(context.Background(), llm.Request{Model: tc.model, Params: tc.params,
+				Messages: []llm.Message{{Role: "user", Content: "hi"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Text != "hello" || resp.Usage.PromptTokens != 7 || resp.Attempts != 1 {
+				t.Errorf("resp = %+v", resp)
+			}
+			body := rec.bodies[0]
+			for k, v := range tc.want {
+				if body[k] != v {
+					t.Errorf("%s = %v, want %v (body %v)", k, body[k], v, body)
+				}
+			}
+			for _, k := range tc.absent {
+				if _, ok := body[k]; ok {
+					t.Errorf("%s present: %v", k, body)
+				}
+			}
+		})
+	}
+}
+
+func TestFaults(t *testing.T) {
+	const key = "sk-test-SECRET-abcdef123456"
+	apiErr := func(w http.ResponseWriter, code int, msg string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": msg, "type": "x"}})
+	}
+	tests := []struct {
+		name     string
+		script   func(n int, w http.ResponseWriter) bool
+		wantKind llm.Kind
+		wantText string
+		requests int
+	}{
+		{name: "429 with retry-after-ms then success", requests: 2, script: func(n int, w http.ResponseWriter) bool {
+			if n == 1 {
+				w.Header().Set("Retry-After-Ms", "5")
+				apiErr(w, 429, "slow down")
+				return true
+			}
+			return false
+		}},
+		{name: "502 then 503 then success", requests: 3, script: func(n int, w http.ResponseWriter) bool {
+			if n <= 2 {
+				w.WriteHeader(500 + n)
+				io.WriteString(w, "<html>bad gateway</html>")
+				return true
+			}
+			return false
+		}},
+		{name: "persistent 500 exhausts attempts", requests: 4, wantKind: llm.KindServer, wantText: "after 4 attempts",
+			script: func(n int, w http.ResponseWriter) bool { apiErr(w, 500, "boom"); return true }},
+		{name: "malformed body is retried then reported", requests: 4, wantKind: llm.KindMalformed,
+			script: func(n int, w http.ResponseWriter) bool {
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, `{"choices":[{"mess`)
+				return true
+			}},
+		{name: "401 is not retried and the echoed key is redacted", requests: 1, wantKind: llm.KindAuth, wantText: "[REDACTED]",
+			script: func(n int, w http.ResponseWriter) bool { apiErr(w, 401, "Incorrect API key provided: "+key); return true }},
+		{name: "404 model is not retried", requests: 1, wantKind: llm.KindNotFound,
+			script: func(n int, w http.ResponseWriter) bool { apiErr(w, 404, "no such model"); return true }},
+		{name: "400 is a client error", requests: 1, wantKind: llm.KindClient,
+			script: func(n int, w http.ResponseWriter) bool { apiErr(w, 400, "bad"); return true }},
+		{name: "empty choices", requests: 1, wantKind: llm.KindMalformed, script: func(n int, w http.ResponseWriter) bool {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"choices":[]}`)
+			return true
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{script: tc.script}
+			srv := httptest.NewServer(rec)
+			defer srv.Close()
+			c, _ := newClient(srv.URL+"/v1", key, fastPolicy)
+			resp, err := c.Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: "user", Content: "hi"}}})
+			if got := int(rec.n.Load()); got != tc.requests {
+				t.Errorf("server saw %d requests, want %d", got, tc.requests)
+			}
+			if tc.wantKind == 0 {
+				if err != nil || resp.Text != "hello" || resp.Attempts != tc.requests {
+					t.Fatalf("resp %+v err %v", resp, err)
+				}
+				return
+			}
+			e := llm.AsError(err)
+			if e == nil || e.Kind != tc.wantKind {
+				t.Fatalf("err = %v, want kind %v", err, tc.wantKind)
+			}
+			if !strings.Contains(e.Error(), tc.wantText) {
+				t.Errorf("error %q lacks %q", e.Error(), tc.wantText)
+			}
+			if strings.Contains(e.Error(), key) {
+				t.Errorf("secret leaked: %q", e.Error())
+			}
+			if e.Attempts != tc.requests {
+				t.Errorf("attempts = %d, want %d", e.Attempts, tc.requests)
+			}
+		})
+	}
+}
+
+func TestHangTimesOut(t *testing.T) {
+	srv, err := sim.Start("127.0.0.1:0", sim.Options{HangRate: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	p := fastPolicy
+	p.AttemptTimeout = 50 * time.Millisecond
+	p.MaxAttempts = 2
+	c, _ := newClient(srv.URL, "", p)
+	_, err = c.Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: "user", Content: "hi"}}})
+	if e := llm.AsError(err); e == nil || e.Kind != llm.KindTimeout || e.Attempts != 2 {
+		t.Fatalf("err = %#v", err)
+	}
+	if h := srv.Stats().Hangs; h != 2 {
+		t.Errorf("hangs = %d, want 2", h)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	srv, _ := sim.Start("127.0.0.1:0", sim.Options{HangRate: 1})
+	defer srv.Close()
+	c, _ := newClient(srv.URL, "", fastPolicy)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for srv.Stats().Hangs == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	_, err := c.Complete(ctx, llm.Request{Model: "m", Messages: []llm.Message{{Role: "user", Content: "hi"}}})
+	if e := llm.AsError(err); e == nil || e.Kind != llm.KindCanceled {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSimulatorRoundTrip(t *testing.T) {
+	srv, _ := sim.Start("127.0.0.1:0", sim.Options{RateLimitRate: 0.3, FailRate: 0.2, Seed: 3})
+	defer srv.Close()
+	c, _ := newClient(srv.URL, "", transport.Policy{MaxAttempts: 10, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, MaxRetryAfter: time.Second})
+	req := llm.Request{Model: "a", Messages: []llm.Message{{Role: "system", Content: "You are a professor."}, {Role: "user", Content: "Question: What is an algorithm?\n\nAnswer the question above."}}}
+	first, err := c.Complete(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.ToLower(first.Text), "algorithm") || first.Usage.CompletionTokens == 0 {
+		t.Errorf("answer %q usage %+v", first.Text, first.Usage)
+	}
+	again, err := c.Complete(context.Background(), req)
+	if err != nil || again.Text != first.Text {
+		t.Errorf("not deterministic: %q vs %q (%v)", again.Text, first.Text, err)
+	}
+}

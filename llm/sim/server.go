@@ -1,0 +1,336 @@
+package sim
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Options configure a simulated vendor.
+type Options struct {
+	// Latency is the mean time to answer; Jitter the ± fraction around it.
+	Latency time.Duration
+	Jitter  float64
+	// RPM limits requests per minute (0: no limit); excess requests get 429
+	// with Retry-After and retry-after-ms.
+	RPM int
+	// Fault rates: the share of attempts answered with a 500, a 429, no answer
+	// at all (the connection hangs until the client gives up), or a malformed
+	// 200 body. They add up to at most 1.
+	FailRate, RateLimitRate, HangRate, GarbageRate float64
+	// APIKey, when set, must come as "Authorization: Bearer KEY"; other keys
+	// get 401 with the presented key echoed back, as hostile as a vendor can be.
+	APIKey string
+	// Models, when set, lists the model names served; others get 404.
+	Models []string
+	// Seed varies every deterministic choice.
+	Seed uint64
+}
+
+// Stats counts what the server saw.
+type Stats struct {
+	Requests   int64 // all chat completion requests
+	Generation int64 // answered 200 to a generation prompt
+	Judge      int64 // answered 200 to a judge prompt
+	Status     map[int]int64
+	Hangs      int64
+	Garbage    int64
+}
+
+// Server is the simulator. The zero value is not usable; call New.
+type Server struct {
+	opts    Options
+	limiter *rate.Limiter
+	mu      sync.Mutex
+	tries   map[[32]byte]int
+	status  map[int]int64
+	reqs    atomic.Int64
+	gen     atomic.Int64
+	judge   atomic.Int64
+	hangs   atomic.Int64
+	garbage atomic.Int64
+	mux     *http.ServeMux
+}
+
+// New returns a simulator.
+func New(opts Options) *Server {
+	s := &Server{opts: opts, tries: map[[32]byte]int{}, status: map[int]int64{}}
+	if opts.RPM > 0 {
+		perSec := float64(opts.RPM) / 60
+		s.limiter = rate.NewLimiter(rate.Limit(perSec), max(1, int(math.Ceil(perSec))))
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("POST /v1/chat/completions", s.chat)
+	s.mux.HandleFunc("POST /chat/completions", s.chat)
+	s.mux.HandleFunc("GET /v1/models", s.models)
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Stats returns a copy of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	st := make(map[int]int64, len(s.status))
+	for k, v := range s.status {
+		st[k] = v
+	}
+	s.mu.Unlock()
+	return Stats{Requests: s.reqs.Load(), Generation: s.gen.Load(), Judge: s.judge.Load(),
+		Status: st, Hangs: s.hangs.Load(), Garbage: s.garbage.Load()}
+}
+
+// Running is a simulator listening on a loopback port.
+type Running struct {
+	*Server
+	URL string // base URL including /v1
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Start serves a new simulator on addr ("127.0.0.1:0" picks a free port).
+func Start(addr string, opts Options) (*Running, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := New(opts)
+	r := &Running{Server: s, URL: "http://" + ln.Addr().String() + "/v1", ln: ln,
+		srv: &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}}
+	go r.srv.Serve(ln)
+	return r, nil
+}
+
+// Close stops the server, ending hung requests.
+func (r *Running) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := r.srv.Shutdown(ctx); err != nil {
+		return r.srv.Close()
+	}
+	return nil
+}
+
+type chatRequest struct {
+	Model    string `json:"model"`
+	Messages []struct {
+		Role    string `json:"role"`
+		Content string `json:"content"`
+	} `json:"messages"`
+	MaxTokens           int      `json:"max_tokens"`
+	MaxCompletionTokens int      `json:"max_completion_tokens"`
+	Temperature         *float64 `json:"temperature"`
+	Seed                *int     `json:"seed"`
+	Stream              bool     `json:"stream"`
+}
+
+func (s *Server) count(code int) {
+	s.mu.Lock()
+	s.status[code]++
+	s.mu.Unlock()
+}
+
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	s.reqs.Add(1)
+	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	if err != nil {
+		return
+	}
+	if s.opts.APIKey != "" {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if got != s.opts.APIKey {
+			s.apiError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key",
+				fmt.Sprintf("Incorrect API key provided: %s. You can find your API key in your account settings.", got))
+			return
+		}
+	}
+	var req chatRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		s.apiError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request: "+err.Error())
+		return
+	}
+	if req.Model == "" || len(req.Messages) == 0 {
+		s.apiError(w, http.StatusBadRequest, "invalid_request_error", "", "'model' and 'messages' are required")
+		return
+	}
+	if req.Stream {
+		s.apiError(w, http.StatusBadRequest, "invalid_request_error", "", "the simulator does not stream")
+		return
+	}
+	if len(s.opts.Models) > 0 && !contains(s.opts.Models, req.Model) {
+		s.apiError(w, http.StatusNotFound, "invalid_request_error", "model_not_found",
+			fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model))
+		return
+	}
+
+	key := sha256.Sum256(body)
+	s.mu.Lock()
+	s.tries[key]++
+	try := s.tries[key]
+	s.mu.Unlock()
+
+	if s.limiter != nil {
+		res := s.limiter.Reserve()
+		if d := res.Delay(); d > 0 {
+			res.Cancel()
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+			w.Header().Set("Retry-After-Ms", strconv.FormatInt(max(1, d.Milliseconds()), 10))
+			s.apiError(w, http.StatusTooManyRequests, "requests", "rate_limit_exceeded",
+				fmt.Sprintf("Rate limit reached for requests (limit %d RPM). Please try again in %dms.", s.opts.RPM, d.Milliseconds()))
+			return
+		}
+	}
+
+	u := s.uniform(key, try, 1)
+	o := s.opts
+	switch {
+	case u < o.FailRate:
+		s.apiError(w, http.StatusInternalServerError, "server_error", "", "The server had an error while processing your request. Sorry about that!")
+		return
+	case u < o.FailRate+o.RateLimitRate:
+		w.Header().Set("Retry-After-Ms", "20")
+		w.Header().Set("Retry-After", "1")
+		s.apiError(w, http.StatusTooManyRequests, "requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again in 20ms.")
+		return
+	case u < o.FailRate+o.RateLimitRate+o.HangRate:
+		s.hangs.Add(1)
+		select { // a vendor that never answers; the client must give up
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Minute):
+		}
+		return
+	}
+
+	var text, finish string
+	var judge bool
+	user := req.Messages[len(req.Messages)-1].Content
+	if isJudgePrompt(user) {
+		judge = true
+		text, finish = judgeReply(req.Model, user, key), "stop"
+	} else {
+		system := ""
+		if req.Messages[0].Role == "system" {
+			system = req.Messages[0].Content
+		}
+		maxTok := req.MaxCompletionTokens
+		if maxTok == 0 {
+			maxTok = req.MaxTokens
+		}
+		text, finish = answer(req.Model, system, user, maxTok)
+	}
+
+	if o.Latency > 0 {
+		f := 1 + o.Jitter*(2*s.uniform(key, try, 2)-1)
+		select {
+		case <-time.After(time.Duration(float64(o.Latency) * f)):
+		case <-r.Context().Done():
+			return
+		}
+	}
+
+	if u < o.FailRate+o.RateLimitRate+o.HangRate+o.GarbageRate {
+		s.garbage.Add(1)
+		s.count(http.StatusOK)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, `{"id":"chatcmpl-sim","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"`)
+		return
+	}
+
+	promptTok := 0
+	for _, m := range req.Messages {
+		promptTok += Tokens(m.Content) + 4
+	}
+	resp := map[string]any{
+		"id":                 fmt.Sprintf("chatcmpl-sim-%x", key[:8]),
+		"object":             "chat.completion",
+		"created":            1767225600,
+		"model":              req.Model,
+		"system_fingerprint": "evalctl-sim",
+		"choices": []any{map[string]any{
+			"index":         0,
+			"message":       map[string]any{"role": "assistant", "content": text},
+			"finish_reason": finish,
+		}},
+		"usage": map[string]int{
+			"prompt_tokens":     promptTok,
+			"completion_tokens": Tokens(text),
+			"total_tokens":      promptTok + Tokens(text),
+		},
+	}
+	if judge {
+		s.judge.Add(1)
+	} else {
+		s.gen.Add(1)
+	}
+	s.count(http.StatusOK)
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(resp)
+}
+
+func (s *Server) models(w http.ResponseWriter, r *http.Request) {
+	var data []any
+	for _, m := range s.opts.Models {
+		data = append(data, map[string]any{"id": m, "object": "model", "owned_by": "evalctl-sim"})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
+}
+
+func (s *Server) apiError(w http.ResponseWriter, code int, typ, errCode, msg string) {
+	s.count(code)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	var c any
+	if errCode != "" {
+		c = errCode
+	}
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+		"message": msg, "type": typ, "param": nil, "code": c,
+	}})
+}
+
+// uniform returns a deterministic value in [0,1) for a request, attempt and
+// purpose.
+func (s *Server) uniform(key [32]byte, try, purpose int) float64 {
+	var b [48]byte
+	copy(b[:], key[:])
+	binary.LittleEndian.PutUint64(b[32:], s.opts.Seed)
+	binary.LittleEndian.PutUint32(b[40:], uint32(try))
+	binary.LittleEndian.PutUint32(b[44:], uint32(purpose))
+	h := sha256.Sum256(b[:])
+	return float64(binary.LittleEndian.Uint64(h[:])>>11) / (1 << 53)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Tokens estimates a token count the way the simulator reports usage: about
+// four characters a token, at least one per word.
+func Tokens(s string) int {
+	n := (len(s) + 3) / 4
+	if w := len(strings.Fields(s)); w > n {
+		n = w
+	}
+	return n
+}

@@ -1,0 +1,47 @@
+package transport
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		h    map[string]string
+		want time.Duration
+	}{
+		{"none", nil, 0},
+		{"seconds", map[string]string{"Retry-After": "3"}, 3 * time.Second},
+		{"fractional seconds", map[string]string{"Retry-After": "0.5"}, 500 * time.Millisecond},
+		{"ms wins", map[string]string{"Retry-After": "3", "Retry-After-Ms": "120"}, 120 * time.Millisecond},
+		{"http date", map[string]string{"Retry-After": now.Add(7 * time.Second).Format(http.TimeFormat)}, 7 * time.Second},
+		{"past date", map[string]string{"Retry-After": now.Add(-time.Hour).Format(http.TimeFormat)}, 0},
+		{"garbage", map[string]string{"Retry-After": "soon"}, 0},
+		{"negative", map[string]string{"Retry-After": "-4"}, 0},
+	}
+	for _, tc := range tests {
+		h := http.Header{}
+		for k, v := range tc.h {
+			h.Set(k, v)
+		}
+		if got := RetryAfter(h, now); got != tc.want {
+			t.Errorf("%s: got %v want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestRedactor(t *testing.T) {
+	var r Redactor
+	r.Add("short")
+	r.Add("sk-live-0123456789")
+	if got := r.Redact("key sk-live-0123456789 and short"); got != "key [REDACTED] and short" {
+		t.Error(got)
+	}
+	var nilR *Redactor
+	if nilR.Redact("x") != "x" {
+		t.Error("nil redactor")
+	}
+}
