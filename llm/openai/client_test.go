@@ -135,7 +135,10 @@ func TestFaults(t *testing.T) {
 				return true
 			}},
 		{name: "401 is not retried and the echoed key is redacted", requests: 1, wantKind: llm.KindAuth, wantText: "[REDACTED]",
-			script: func(n int, w http.ResponseWriter) bool { apiErr(w, 401, "Incorrect API key provided: "+key); return true }},
+			script: func(n int, w http.ResponseWriter) bool {
+				apiErr(w, 401, "Incorrect API key provided: "+key)
+				return true
+			}},
 		{name: "404 model is not retried", requests: 1, wantKind: llm.KindNotFound,
 			script: func(n int, w http.ResponseWriter) bool { apiErr(w, 404, "no such model"); return true }},
 		{name: "400 is a client error", requests: 1, wantKind: llm.KindClient,

@@ -212,6 +212,9 @@ func judgeReply(model, user string, key [32]byte) string {
 		ans = user
 	}
 	q, _ := block(user, "QUESTION")
+	if m := questionLine.FindStringSubmatch(q); m != nil {
+		q = m[1]
+	}
 	lc, la := strings.ToLower(crit), strings.ToLower(ans)
 
 	pass, why := true, ""

@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/evalctl/evalctl/judges"
+	"github.com/evalctl/evalctl/llm/transport"
+	"github.com/evalctl/evalctl/scorers"
+)
+
+// Exit codes, documented in `evalctl --help` and README.md.
+const (
+	ExitOK          = 0   // the run completed and every gate passed
+	ExitGate        = 1   // a gate failed
+	ExitUsage       = 2   // usage, config or input error (nothing was spent), or the provider rejected the credentials or model
+	ExitIncomplete  = 3   // the run is incomplete: errors above the allowed rate
+	ExitInterrupted = 130 // interrupted (Ctrl-C or SIGTERM); what was done is kept
+)
+
+const exitCodesHelp = `Exit codes:
+  0    ok
+  1    a gate failed
+  2    usage, config or input error (before any model call), or credentials/model rejected by the provider
+  3    run incomplete: generation or scorer errors above max_error_rate
+  130  interrupted (Ctrl-C); finished cells are written`
+
+// ExitError is an error with an exit code and an optional one-line remedy.
+// Only Main prints it.
+type ExitError struct {
+	Code int
+	Err  error
+	Hint string
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+func exitErr(code int, err error, hint string) *ExitError { return &ExitError{Code: code, Err: err, Hint: hint} }
+
+func usageErr(format string, args ...any) *ExitError {
+	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, args...)}
+}
+
+// IO is the command tree's view of the operating system.
+type IO struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// LookupEnv reads an environment variable.
+	LookupEnv func(string) (string, bool)
+	// Getwd returns the working directory.
+	Getwd func() (string, error)
+	// StderrIsTerminal enables the live progress line.
+	StderrIsTerminal bool
+	// Context returns the root context, canceled on SIGINT or SIGTERM.
+	Context func() (context.Context, context.CancelFunc)
+	// Args are the command-line arguments without the program name.
+	Args []string
+}
+
+// System returns the IO of the running process.
+func System() *IO {
+	return &IO{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		LookupEnv:        os.LookupEnv,
+		Getwd:            os.Getwd,
+		StderrIsTerminal: term.IsTerminal(int(os.Stderr.Fd())),
+		Context: func() (context.Context, context.CancelFunc) {
+			return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		},
+		Args: os.Args[1:],
+	}
+}
+
+func (o *IO) getenv(k string) string { v, _ := o.LookupEnv(k); return v }
+
+// Option customises the command tree.
+type Option func(*app)
+
+// WithScorers makes Go scorers available to evalctl.yaml by their names:
+// "- type: my_scorer" (or "- name: alias\n  type: my_scorer").
+func WithScorers(s ...scorers.Scorer) Option {
+	return func(a *app) {
+		for _, x := range s {
+			a.registry.RegisterScorer(x)
+		}
+	}
+}
+
+// WithScorerType registers a configurable scorer type.
+func WithScorerType(typ string, f scorers.Factory) Option {
+	return func(a *app) { a.registry.Register(typ, f) }
+}
+
+// app is what the commands share.
+type app struct {
+	io       *IO
+	registry *scorers.Registry
+	redactor *transport.Redactor
+}
+
+// Main runs the command tree and returns the exit code. It is the only place
+// that prints errors.
+func Main(sys *IO, opts ...Option) int {
+	a := &app{io: sys, registry: scorers.NewRegistry(), redactor: &transport.Redactor{}}
+	judges.Register(a.registry)
+	for _, o := range opts {
+		o(a)
+	}
+	root := newRootCmd(a)
+	root.SetArgs(sys.Args)
+	root.SetIn(sys.Stdin)
+	root.SetOut(sys.Stdout)
+	root.SetErr(sys.Stderr)
+	err := root.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	code := ExitUsage
+	hint := ""
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		code, hint = ee.Code, ee.Hint
+	}
+	if code == ExitGate && ee != nil && ee.Err == nil {
+		return code
+	}
+	msg := a.redactor.Redact(err.Error())
+	fmt.Fprintf(sys.Stderr, "evalctl: %s\n", strings.TrimSpace(msg))
+	if hint != "" {
+		fmt.Fprintf(sys.Stderr, "hint: %s\n", a.redactor.Redact(hint))
+	}
+	return code
+}

@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/evalctl/evalctl/config"
+	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/llm/openai"
+	"github.com/evalctl/evalctl/llm/sim"
+	"github.com/evalctl/evalctl/llm/transport"
+	"golang.org/x/time/rate"
+)
+
+// providers builds one client per provider, on demand, and owns in-process
+// simulators.
+type providers struct {
+	a       *app
+	cfg     *config.Config
+	gate    *eval.Gate
+	clients map[string]llm.Client
+	sims    []*sim.Running
+}
+
+func newProviders(a *app, cfg *config.Config, gate *eval.Gate) *providers {
+	return &providers{a: a, cfg: cfg, gate: gate, clients: map[string]llm.Client{}}
+}
+
+func (p *providers) Close() {
+	for _, s := range p.sims {
+		s.Close()
+	}
+}
+
+var builtinProviders = []string{"openai", "ollama", "sim"}
+
+// client returns the gated client for ref's provider.
+func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
+	if c, ok := p.clients[ref.Provider]; ok {
+		return c, nil
+	}
+	pc := p.cfg.Providers[ref.Provider]
+	base, key := pc.BaseURL, ""
+	if pc.APIKeyEnv != "" {
+		key = p.a.io.getenv(pc.APIKeyEnv)
+	}
+	switch ref.Provider {
+	case "openai":
+		if base == "" {
+			base = p.a.io.getenv("OPENAI_BASE_URL")
+		}
+		if pc.APIKeyEnv == "" {
+			key = p.a.io.getenv("OPENAI_API_KEY")
+		}
+		if base == "" {
+			base = "https://api.openai.com/v1"
+			if key == "" {
+				return nil, exitErr(ExitUsage, fmt.Errorf("model %s: no API key: OPENAI_API_KEY is not set", ref),
+					"set OPENAI_API_KEY, or OPENAI_BASE_URL for a local OpenAI-compatible server")
+			}
+		}
+	case "ollama":
+		if base == "" {
+			base = ollamaURL(p.a.io.getenv("OLLAMA_HOST"))
+		}
+		if key == "" {
+			key = "ollama"
+		}
+	case "sim":
+		opts := sim.Options{}
+		if s := pc.Simulate; s != nil {
+			opts = sim.Options{Latency: s.Latency, Jitter: s.Jitter, RPM: s.RPM, FailRate: s.FailRate,
+				RateLimitRate: s.RateLimitRate, HangRate: s.HangRate, GarbageRate: s.GarbageRate, Seed: s.Seed}
+		}
+		srv, err := sim.Start("127.0.0.1:0", opts)
+		if err != nil {
+			return nil, fmt.Errorf("starting the simulator: %w", err)
+		}
+		p.sims = append(p.sims, srv)
+		base = srv.URL
+	default:
+		if base == "" {
+			names := append([]string(nil), builtinProviders...)
+			for n := range p.cfg.Providers {
+				if !contains(names, n) {
+					names = append(names, n)
+				}
+			}
+			sort.Strings(names)
+			return nil, usageErr("model %s: unknown provider %q (known: %s; define others under providers: with a base_url)",
+				ref, ref.Provider, strings.Join(names, ", "))
+		}
+	}
+	p.a.redactor.Add(key)
+
+	policy := transport.DefaultPolicy
+	if pc.MaxAttempts > 0 {
+		policy.MaxAttempts = pc.MaxAttempts
+	}
+	if pc.Timeout > 0 {
+		policy.AttemptTimeout = pc.Timeout
+	}
+	if pc.RetryBaseDelay > 0 {
+		policy.BaseDelay = pc.RetryBaseDelay
+	}
+	base0 := http.DefaultTransport.(*http.Transport).Clone()
+	base0.MaxIdleConns = 1024
+	base0.MaxIdleConnsPerHost = 1024
+	base0.IdleConnTimeout = 90 * time.Second
+	tr := transport.New(base0, policy)
+	if pc.RPM > 0 {
+		perSec := float64(pc.RPM) / 60
+		tr.Limiter = rate.NewLimiter(rate.Limit(perSec), max(1, int(perSec)))
+	}
+	if pc.MaxConcurrency > 0 {
+		tr.Sem = make(chan struct{}, pc.MaxConcurrency)
+	}
+	c := openai.New(openai.Config{Provider: ref.Provider, BaseURL: base, APIKey: key,
+		HTTPClient: &http.Client{Transport: tr}, Redactor: p.a.redactor})
+	g := p.gate.Wrap(c)
+	p.clients[ref.Provider] = g
+	return g, nil
+}
+
+// ollamaURL turns OLLAMA_HOST ("0.0.0.0:11434", "http://host:port") into the
+// OpenAI-compatible base URL.
+func ollamaURL(host string) string {
+	host = strings.TrimSpace(host)
+	if host == "" {
+		return "http://localhost:11434/v1"
+	}
+	if !strings.Contains(host, "://") {
+		host = "http://" + host
+	}
+	host = strings.Replace(host, "://0.0.0.0", "://localhost", 1)
+	return strings.TrimRight(host, "/") + "/v1"
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

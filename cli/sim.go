@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/evalctl/evalctl/llm/sim"
+)
+
+// SimServeOptions are the inputs of `evalctl sim serve`.
+type SimServeOptions struct {
+	Addr      string
+	Opts      sim.Options
+	APIKeyEnv string
+}
+
+func newCmdSim(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "The built-in OpenAI-compatible LLM simulator",
+	}
+	cmd.AddCommand(NewCmdSimServe(a, nil))
+	return cmd
+}
+
+// NewCmdSimServe returns `evalctl sim serve`.
+func NewCmdSimServe(a *app, runF func(*SimServeOptions) error) *cobra.Command {
+	opts := &SimServeOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the simulator on an address until interrupted",
+		Long: `Serve a deterministic OpenAI-compatible chat completions API (POST /v1/chat/completions).
+
+It writes plausible exam answers (their length and wording depend on the model name and prompt),
+answers judge prompts with JSON verdicts, reports token usage, and can be told to behave like a
+struggling vendor: latency with jitter, a requests-per-minute limit (429 with Retry-After), and a
+share of attempts answered with 500, 429, a hang or a malformed body.
+
+Point evalctl at it with OPENAI_BASE_URL=http://ADDR/v1 and openai:NAME models, or use sim:NAME
+models, which start a private simulator inside evalctl.`,
+		Example: `  evalctl sim serve --addr 127.0.0.1:8089 --latency 50ms --fail-rate 0.1 --rate-limit-rate 0.1`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o := opts.Opts
+			if o.FailRate < 0 || o.RateLimitRate < 0 || o.HangRate < 0 || o.GarbageRate < 0 ||
+				o.FailRate+o.RateLimitRate+o.HangRate+o.GarbageRate > 1 {
+				return usageErr("fault rates must be between 0 and 1 and add up to at most 1")
+			}
+			if o.Latency < 0 || o.RPM < 0 || o.Jitter < 0 || o.Jitter > 1 {
+				return usageErr("--latency and --rpm must not be negative; --jitter is between 0 and 1")
+			}
+			if opts.APIKeyEnv != "" {
+				opts.Opts.APIKey = a.io.getenv(opts.APIKeyEnv)
+				if opts.Opts.APIKey == "" {
+					return usageErr("--require-key-env %s: the variable is not set", opts.APIKeyEnv)
+				}
+				a.redactor.Add(opts.Opts.APIKey)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return simServe(a, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Addr, "addr", "127.0.0.1:8089", "address to listen on")
+	f.DurationVar(&opts.Opts.Latency, "latency", 0, "mean response time")
+	f.Float64Var(&opts.Opts.Jitter, "jitter", 0.2, "± fraction of latency")
+	f.IntVar(&opts.Opts.RPM, "rpm", 0, "requests per minute before 429 (0: no limit)")
+	f.Float64Var(&opts.Opts.FailRate, "fail-rate", 0, "share of attempts answered 500")
+	f.Float64Var(&opts.Opts.RateLimitRate, "rate-limit-rate", 0, "share of attempts answered 429 with Retry-After")
+	f.Float64Var(&opts.Opts.HangRate, "hang-rate", 0, "share of attempts that never answer")
+	f.Float64Var(&opts.Opts.GarbageRate, "garbage-rate", 0, "share of attempts answered with a malformed body")
+	f.Uint64Var(&opts.Opts.Seed, "seed", 0, "varies every deterministic choice")
+	f.StringSliceVar(&opts.Opts.Models, "models", nil, "model names served (default: any; others get 404)")
+	f.StringVar(&opts.APIKeyEnv, "require-key-env", "", "require the API key held in this environment variable (others get 401)")
+	return cmd
+}
+
+func simServe(a *app, opts *SimServeOptions) error {
+	srv, err := sim.Start(opts.Addr, opts.Opts)
+	if err != nil {
+		return usageErr("listening on %s: %v", opts.Addr, err)
+	}
+	defer srv.Close()
+	fmt.Fprintf(a.io.Stderr, "evalctl sim: serving %s (OPENAI_BASE_URL=%s); Ctrl-C to stop\n", srv.URL, srv.URL)
+	ctx, stop := a.io.Context()
+	defer stop()
+	<-ctx.Done()
+	st := srv.Stats()
+	fmt.Fprintf(a.io.Stderr, "evalctl sim: %d requests (%d answers, %d verdicts) in all; by status %v\n",
+		st.Requests, st.Generation, st.Judge, st.Status)
+	return nil
+}

@@ -1,0 +1,322 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/evalctl/evalctl/llm"
+)
+
+// Config is the content of evalctl.yaml.
+type Config struct {
+	// Dataset is a .csv, .tsv or .jsonl file.
+	Dataset string `yaml:"dataset"`
+	// Limit evaluates only the first N rows (0: all).
+	Limit   int           `yaml:"limit"`
+	Prompts PromptsConfig `yaml:"prompts"`
+	Models  []ModelConfig `yaml:"models"`
+	// Judge is the model that judges LLM scorers, with its parameters
+	// (temperature defaults to 0).
+	Judge *ModelConfig `yaml:"judge"`
+	// Scorers score every answer, in order.
+	Scorers []ScorerConfig `yaml:"scorers"`
+	// Concurrency caps LLM calls in flight (default 8).
+	Concurrency int `yaml:"concurrency"`
+	// Repeat runs each cell N times (default 1).
+	Repeat int `yaml:"repeat"`
+	// MaxErrorRate is the share of generation or scorer calls that may end in
+	// error before the run counts as incomplete (exit 3). Default 0.05.
+	MaxErrorRate *float64 `yaml:"max_error_rate"`
+	// Out is a directory for answers.csv and feedback.csv.
+	Out string `yaml:"out"`
+	// Providers configure endpoints by model-ref prefix.
+	Providers map[string]ProviderConfig `yaml:"providers"`
+
+	// Path is the file the config was read from ("" when built from flags).
+	Path string `yaml:"-"`
+	// Dir resolves relative paths (the file's directory, or the working directory).
+	Dir string `yaml:"-"`
+	// Raw is the file as written, before ${VAR} expansion.
+	Raw []byte `yaml:"-"`
+}
+
+// PromptsConfig selects prompt templates.
+type PromptsConfig struct {
+	// Dir holds the *.txt templates (default "prompts").
+	Dir string `yaml:"dir"`
+	// System names the template used as the system prompt ("" for none;
+	// default "system" when the directory has system.txt).
+	System *string `yaml:"system"`
+	// Use lists the templates to evaluate (default: all but the system prompt).
+	Use []string `yaml:"use"`
+}
+
+// ModelConfig is a model reference with its parameters. In YAML it is either a
+// string ("openai:gpt-4.1-mini") or a mapping with "model" and parameters.
+type ModelConfig struct {
+	Model      string `yaml:"model"`
+	llm.Params `yaml:",inline"`
+	Line       int `yaml:"-"`
+}
+
+// UnmarshalYAML accepts a scalar or a mapping.
+func (m *ModelConfig) UnmarshalYAML(n *yaml.Node) error {
+	m.Line = n.Line
+	if n.Kind == yaml.ScalarNode {
+		return n.Decode(&m.Model)
+	}
+	type plain ModelConfig
+	var p plain
+	if err := decodeStrict(n, &p); err != nil {
+		return err
+	}
+	*m = ModelConfig(p)
+	m.Line = n.Line
+	return nil
+}
+
+// Ref parses the model reference.
+func (m ModelConfig) Ref() (llm.ModelRef, error) { return llm.ParseModelRef(m.Model) }
+
+// ProviderConfig configures an endpoint. Providers other than the built-in
+// openai, ollama and sim are OpenAI-compatible endpoints named freely
+// (a "vllm" provider serves "vllm:MODEL" refs).
+type ProviderConfig struct {
+	// BaseURL of the OpenAI-compatible API, including /v1.
+	BaseURL string `yaml:"base_url"`
+	// APIKeyEnv names the environment variable holding the key (the key
+	// itself never goes in the file).
+	APIKeyEnv string `yaml:"api_key_env"`
+	// Timeout bounds one attempt (default 120s).
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxAttempts per call, retries included (default 5).
+	MaxAttempts int `yaml:"max_attempts"`
+	// RetryBaseDelay is the first backoff (default 500ms).
+	RetryBaseDelay time.Duration `yaml:"retry_base_delay"`
+	// MaxConcurrency caps attempts in flight to this provider (0: only the
+	// run's concurrency applies).
+	MaxConcurrency int `yaml:"max_concurrency"`
+	// RPM caps requests per minute to this provider (0: none).
+	RPM int `yaml:"rpm"`
+	// Simulate configures the built-in simulator (provider "sim" only).
+	Simulate *SimConfig `yaml:"simulate"`
+}
+
+// SimConfig configures the in-process simulator behind sim: models.
+type SimConfig struct {
+	Latency       time.Duration `yaml:"latency"`
+	Jitter        float64       `yaml:"jitter"`
+	RPM           int           `yaml:"rpm"`
+	FailRate      float64       `yaml:"fail_rate"`
+	RateLimitRate float64       `yaml:"rate_limit_rate"`
+	HangRate      float64       `yaml:"hang_rate"`
+	GarbageRate   float64       `yaml:"garbage_rate"`
+	Seed          uint64        `yaml:"seed"`
+}
+
+// ScorerConfig is one scorer: name, type and type-specific settings.
+type ScorerConfig struct {
+	Name string
+	Type string
+	Line int
+	node *yaml.Node
+}
+
+// UnmarshalYAML keeps the type-specific settings for Decode.
+func (s *ScorerConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return &lineError{n.Line, "a scorer is a mapping with name, type and settings"}
+	}
+	s.Line = n.Line
+	rest := &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch k.Value {
+		case "name":
+			if err := v.Decode(&s.Name); err != nil {
+				return err
+			}
+		case "type":
+			if err := v.Decode(&s.Type); err != nil {
+				return err
+			}
+		default:
+			rest.Content = append(rest.Content, k, v)
+		}
+	}
+	s.node = rest
+	return nil
+}
+
+// Decode fills v from the scorer's type-specific settings, rejecting keys v
+// does not have.
+func (s ScorerConfig) Decode(v any) error {
+	if s.node == nil {
+		return nil
+	}
+	err := decodeStrict(s.node, v, "name", "type")
+	var le *lineError
+	if errors.As(err, &le) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("line %d: %v", s.Line, cleanYAMLError(err))
+	}
+	return nil
+}
+
+// Defaults.
+const (
+	DefaultConcurrency  = 8
+	DefaultMaxErrorRate = 0.05
+)
+
+// Load reads and validates the file at path.
+func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: config file not found", path)
+		}
+		return nil, err
+	}
+	return Parse(path, raw, getenv)
+}
+
+// Parse parses a config file's bytes; path names it in errors and sets Dir.
+func Parse(path string, raw []byte, getenv func(string) (string, bool)) (*Config, error) {
+	expanded, err := Expand(raw, getenv)
+	if err != nil {
+		return nil, prefixFile(path, err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(expanded, &root); err != nil {
+		return nil, prefixFile(path, cleanYAMLError(err))
+	}
+	cfg := &Config{}
+	if len(root.Content) > 0 {
+		if err := decodeStrict(root.Content[0], cfg); err != nil {
+			return nil, prefixFile(path, cleanYAMLError(err))
+		}
+	}
+	cfg.Path, cfg.Raw = path, raw
+	cfg.Dir = filepath.Dir(path)
+	if err := cfg.validate(); err != nil {
+		return nil, prefixFile(path, err)
+	}
+	return cfg, nil
+}
+
+// validate checks values that YAML types cannot.
+func (c *Config) validate() error {
+	if c.Limit < 0 {
+		return errors.New("limit: must be 0 (all rows) or more")
+	}
+	if c.Concurrency < 0 {
+		return errors.New("concurrency: must be at least 1")
+	}
+	if c.Repeat < 0 {
+		return errors.New("repeat: must be at least 1")
+	}
+	if r := c.MaxErrorRate; r != nil && (*r < 0 || *r > 1) {
+		return fmt.Errorf("max_error_rate: %v is not between 0 and 1", *r)
+	}
+	for _, m := range c.Models {
+		if _, err := m.Ref(); err != nil {
+			return &lineError{m.Line, "models: " + err.Error()}
+		}
+	}
+	if c.Judge != nil && c.Judge.Model != "" {
+		if _, err := c.Judge.Ref(); err != nil {
+			return &lineError{c.Judge.Line, "judge: " + err.Error()}
+		}
+	}
+	for name, p := range c.Providers {
+		if p.Simulate != nil && name != "sim" {
+			return fmt.Errorf("providers.%s: simulate applies only to the sim provider", name)
+		}
+		if p.MaxAttempts < 0 || p.MaxConcurrency < 0 || p.RPM < 0 || p.Timeout < 0 {
+			return fmt.Errorf("providers.%s: limits must not be negative", name)
+		}
+	}
+	return nil
+}
+
+// Resolve returns p relative to the config's directory, unless absolute.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.Dir == "" {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+var envRef = regexp.MustCompile(`\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`)
+
+// Expand replaces ${VAR} and ${VAR:-default} in raw, line by line. "$${"
+// stands for a literal "${". References in comments are left alone.
+func Expand(raw []byte, getenv func(string) (string, bool)) ([]byte, error) {
+	lines := strings.SplitAfter(string(raw), "\n")
+	var b strings.Builder
+	for i, line := range lines {
+		var err error
+		out := envRef.ReplaceAllStringFunc(line, func(m string) string {
+			if m == "$${" {
+				return "${"
+			}
+			sub := envRef.FindStringSubmatch(m)
+			if v, ok := getenv(sub[1]); ok {
+				return v
+			}
+			if strings.Contains(m, ":-") {
+				return sub[2]
+			}
+			idx := strings.Index(line, m)
+			if c := strings.Index(line, "#"); c >= 0 && c < idx && (c == 0 || line[c-1] == ' ' || line[c-1] == '\t') {
+				return m // inside a comment
+			}
+			if err == nil {
+				err = &lineError{i + 1, fmt.Sprintf("%s is not set (write ${%s:-default} for a default)", m, sub[1])}
+			}
+			return m
+		})
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(out)
+	}
+	return []byte(b.String()), nil
+}
+
+type lineError struct {
+	line int
+	msg  string
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+
+var linePrefix = regexp.MustCompile(`^line (\d+): `)
+
+// prefixFile turns "line N: msg" into "path:N: msg".
+func prefixFile(path string, err error) error {
+	msg := err.Error()
+	if m := linePrefix.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("%s:%s: %s", path, m[1], msg[len(m[0]):])
+	}
+	return fmt.Errorf("%s: %s", path, msg)
+}
+
+// cleanYAMLError shortens yaml.v3's messages to their first problem.
+func cleanYAMLError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		return errors.New(strings.TrimPrefix(te.Errors[0], "yaml: "))
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+}

@@ -1,0 +1,12 @@
+// Package judges implements LLM judges as scorers.Scorer: "guidelines"
+// (natural-language criteria, fixed in the config or read per row from a
+// dataset column) and "relevance_to_query".
+//
+// The judge sees the criteria, the question and the answer as data blocks
+// fenced by marker lines that carry a random tag chosen per request, so an
+// answer cannot close its block or pose as criteria; the prompt says that
+// nothing inside the blocks can change the instructions. The judge replies with
+// a JSON verdict {"rationale": ..., "result": "yes"|"no"}; the parser tolerates
+// code fences and prose around it, but a reply without a valid result is never
+// a pass: it is asked again once, then recorded as a judge error.
+package judges

@@ -1,0 +1,132 @@
+package reports
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/evalctl/evalctl/eval"
+)
+
+// AnswerColumns are the fixed columns of answers.csv; the dataset's columns
+// follow as data_<name>.
+var AnswerColumns = []string{"row_id", "line", "prompt", "prompt_version", "model", "repeat",
+	"system", "input", "answer", "finish_reason", "prompt_tokens", "completion_tokens",
+	"latency_ms", "attempts", "error_kind", "error"}
+
+// FeedbackColumns are the columns of feedback.csv.
+var FeedbackColumns = []string{"row_id", "prompt", "prompt_version", "model", "repeat", "scorer",
+	"value", "pass", "score", "skipped", "error", "rationale", "judge_model",
+	"judge_prompt_tokens", "judge_completion_tokens", "judge_latency_ms", "judge_raw"}
+
+// WriteAnswersCSV writes one row per cell, in cell order.
+func WriteAnswersCSV(w io.Writer, columns []string, results []eval.Result) error {
+	cw := csv.NewWriter(w)
+	head := slices.Clone(AnswerColumns)
+	for _, c := range columns {
+		head = append(head, "data_"+c)
+	}
+	cw.Write(head)
+	for _, r := range results {
+		kind, msg := "", ""
+		if r.Err != nil {
+			kind, msg = r.Err.Kind.String(), r.Err.Error()
+		}
+		rec := []string{r.Row.ID, strconv.Itoa(r.Row.Line), r.Prompt.Name, r.Prompt.Version, r.Model.Ref.String(),
+			strconv.Itoa(r.Repeat), r.System, r.Input, r.Answer, r.FinishReason,
+			strconv.Itoa(r.Usage.PromptTokens), strconv.Itoa(r.Usage.CompletionTokens),
+			strconv.FormatInt(r.Latency.Milliseconds(), 10), strconv.Itoa(r.Attempts), kind, msg}
+		for _, c := range columns {
+			rec = append(rec, r.Row.Vars[c])
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteFeedbackCSV writes one row per cell × scorer, in cell then scorer order.
+// Cells whose generation failed have no feedback rows.
+func WriteFeedbackCSV(w io.Writer, results []eval.Result) error {
+	cw := csv.NewWriter(w)
+	cw.Write(FeedbackColumns)
+	for _, r := range results {
+		for _, fb := range r.Feedback {
+			rec := []string{r.Row.ID, r.Prompt.Name, r.Prompt.Version, r.Model.Ref.String(), strconv.Itoa(r.Repeat),
+				fb.Scorer, valueText(fb.Value), boolText(fb.Pass), floatText(fb.Score), strconv.FormatBool(fb.Skipped),
+				fb.Err, fb.Rationale, fb.JudgeModel}
+			if fb.JudgeModel != "" {
+				rec = append(rec, strconv.Itoa(fb.Usage.PromptTokens), strconv.Itoa(fb.Usage.CompletionTokens),
+					strconv.FormatInt(fb.Latency.Milliseconds(), 10), fb.Raw)
+			} else {
+				rec = append(rec, "", "", "", "")
+			}
+			if err := cw.Write(rec); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func valueText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func boolText(b *bool) string {
+	if b == nil {
+		return ""
+	}
+	return strconv.FormatBool(*b)
+}
+
+func floatText(f *float64) string {
+	if f == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*f, 'g', -1, 64)
+}
+
+// DirSink collects a run's results and writes answers.csv and feedback.csv into
+// a directory when the run ends.
+type DirSink struct {
+	Dir     string
+	columns []string
+	results []eval.Result
+}
+
+// Begin implements eval.Sink.
+func (d *DirSink) Begin(p *eval.Plan) error { d.columns = p.Dataset.Columns; return nil }
+
+// Put implements eval.Sink.
+func (d *DirSink) Put(r eval.Result) error { d.results = append(d.results, r); return nil }
+
+// End implements eval.Sink: it writes both files, results in cell order.
+func (d *DirSink) End(eval.Status) error {
+	slices.SortFunc(d.results, func(a, b eval.Result) int { return a.Index - b.Index })
+	if err := WriteFileAtomic(filepath.Join(d.Dir, "answers.csv"), func(w io.Writer) error {
+		return WriteAnswersCSV(w, d.columns, d.results)
+	}); err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(d.Dir, "feedback.csv"), func(w io.Writer) error {
+		return WriteFeedbackCSV(w, d.results)
+	})
+}

@@ -1,0 +1,125 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// WriteTable renders the comparison as a terminal table: one row per prompt ×
+// model, a column per scorer (pass rate, or mean for numeric scorers, with
+// errors noted apart), then generation errors, tokens and median latency.
+func WriteTable(w io.Writer, c *Comparison) error {
+	header := []string{"prompt", "model", "n"}
+	for _, s := range c.Scorers {
+		header = append(header, wrapName(s, 13))
+	}
+	header = append(header, "gen\nerrors", "tokens", "p50\nlatency")
+	t := tablewriter.NewTable(w)
+	t.Configure(func(c *tablewriter.Config) {
+		c.Header.Formatting.AutoFormat = tw.Off
+		c.Header.Alignment.Global = tw.AlignLeft
+		c.Row.Alignment.Global = tw.AlignRight
+		c.Row.Alignment.PerColumn = []tw.Align{tw.AlignLeft, tw.AlignLeft}
+	})
+	t.Header(toAny(header)...)
+	sim := false
+	for _, g := range c.Groups {
+		sim = sim || g.Simulated()
+		row := []string{g.Prompt + "@" + g.PromptVersion, g.Model, fmt.Sprint(g.Cells)}
+		for _, s := range g.Scorers {
+			row = append(row, scorerCell(s))
+		}
+		p50 := "-"
+		if d, ok := g.P50(); ok {
+			p50 = formatDuration(d)
+		}
+		row = append(row, fmt.Sprint(g.GenErrors), formatInt(g.Usage.Total()+g.JudgeUsage.Total()), p50)
+		if err := t.Append(toAny(row)...); err != nil {
+			return err
+		}
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	cells, genErr, scErr := c.Totals()
+	fmt.Fprintf(w, "%d of %d cells; %d generation errors and %d scorer errors are counted apart from pass rates.\n",
+		cells, c.Planned, genErr, scErr)
+	if sim {
+		fmt.Fprintln(w, "sim:* models are the built-in simulator: their scores say nothing about any real model.")
+	}
+	return nil
+}
+
+// wrapName breaks a long snake_case name after underscores so that the
+// header stays narrow: "software_engineering_related" → "software_\nengineering_\nrelated".
+func wrapName(name string, width int) string {
+	if len(name) <= width {
+		return name
+	}
+	parts := strings.SplitAfter(name, "_")
+	var lines []string
+	cur := ""
+	for _, p := range parts {
+		if cur != "" && len(cur)+len(p) > width {
+			lines = append(lines, cur)
+			cur = ""
+		}
+		cur += p
+	}
+	lines = append(lines, cur)
+	return strings.Join(lines, "\n")
+}
+
+func toAny(xs []string) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
+
+func scorerCell(s ScorerStat) string {
+	var v string
+	if r, ok := s.PassRate(); ok {
+		v = fmt.Sprintf("%.1f%%", 100*r)
+	} else if m, ok := s.Mean(); ok {
+		v = fmt.Sprintf("%.3g", m)
+	} else {
+		v = "-"
+	}
+	if s.Skipped > 0 && (s.Pass+s.Fail+s.N) > 0 {
+		v += fmt.Sprintf(" of %d", s.Pass+s.Fail+s.N) // applies to few rows: say how many
+	}
+	if s.Errors > 0 {
+		v += fmt.Sprintf(" (%d err)", s.Errors)
+	}
+	return v
+}
+
+func formatDuration(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	default:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+}
+
+func formatInt(n int) string {
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

@@ -1,0 +1,220 @@
+package scorers
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/evalctl/evalctl/llm"
+)
+
+// Sample is what a scorer sees of one answer.
+type Sample struct {
+	RowID  string
+	Vars   map[string]string // the dataset row, by normalised column name
+	Prompt string            // template name
+	Model  string            // model ref, "provider:model"
+	System string            // rendered system prompt
+	Input  string            // rendered user prompt
+	Answer string
+	// Latency and Usage of the generation call.
+	Latency time.Duration
+	Usage   llm.Usage
+}
+
+// Feedback is a scorer's verdict on one answer.
+type Feedback struct {
+	Scorer string
+	// Value is what was measured: a bool, a float64, or a label such as "yes".
+	Value any
+	// Pass is set by scorers with a pass/fail outcome.
+	Pass *bool
+	// Score is set by scorers with a numeric outcome (pass/fail scorers use 1/0).
+	Score     *float64
+	Rationale string
+	// Err says why the scorer could not decide; such feedback is neither pass
+	// nor fail.
+	Err string
+	// Skipped marks a scorer that does not apply to this row.
+	Skipped bool
+
+	// Set by LLM judges.
+	JudgeModel string
+	Raw        string // the judge's reply, verbatim
+	Usage      llm.Usage
+	Latency    time.Duration
+	Attempts   int
+}
+
+// Scorer scores answers. Implementations must be safe for concurrent use.
+type Scorer interface {
+	Name() string
+	Score(ctx context.Context, s Sample) Feedback
+}
+
+// Passed returns pass/fail feedback with score 1 or 0.
+func Passed(pass bool, value any, rationale string) Feedback {
+	s := 0.0
+	if pass {
+		s = 1
+	}
+	return Feedback{Value: value, Pass: &pass, Score: &s, Rationale: rationale}
+}
+
+// Errored returns feedback for a scorer that could not decide.
+func Errored(format string, args ...any) Feedback {
+	return Feedback{Err: fmt.Sprintf(format, args...)}
+}
+
+// Func adapts a Go function to a Scorer.
+func Func(name string, f func(ctx context.Context, s Sample) Feedback) Scorer { return funcScorer{name, f} }
+
+type funcScorer struct {
+	name string
+	f    func(context.Context, Sample) Feedback
+}
+
+func (s funcScorer) Name() string { return s.name }
+func (s funcScorer) Score(ctx context.Context, x Sample) Feedback {
+	fb := s.f(ctx, x)
+	fb.Scorer = s.name
+	return fb
+}
+
+// Spec is one scorer's configuration.
+type Spec struct {
+	Name string
+	Type string
+	// Where locates the spec in its file ("evalctl.yaml:12"), for errors.
+	Where string
+	// Decode fills v (a pointer to a struct) from the type-specific fields,
+	// rejecting unknown ones. Nil means there are none.
+	Decode func(v any) error
+}
+
+// Env is what factories may use to build a scorer.
+type Env struct {
+	// Columns of the dataset (normalised names).
+	Columns []string
+	// BaseDir resolves relative file paths in scorer settings (the config's directory).
+	BaseDir string
+	// Judge is the default LLM judge client and model ref.
+	Judge       llm.Client
+	JudgeModel  string
+	JudgeParams llm.Params
+}
+
+// HasColumn reports whether the dataset has column c.
+func (e Env) HasColumn(c string) bool {
+	for _, x := range e.Columns {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Path resolves p against BaseDir unless it is absolute.
+func (e Env) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || e.BaseDir == "" {
+		return p
+	}
+	return filepath.Join(e.BaseDir, p)
+}
+
+// Factory builds a scorer from its spec.
+type Factory func(spec Spec, env Env) (Scorer, error)
+
+// Registry maps scorer types to factories.
+type Registry struct{ m map[string]Factory }
+
+// NewRegistry returns a registry holding the built-in code scorers.
+func NewRegistry() *Registry {
+	r := &Registry{m: map[string]Factory{}}
+	registerBuiltins(r)
+	return r
+}
+
+// Register adds or replaces a scorer type.
+func (r *Registry) Register(typ string, f Factory) { r.m[typ] = f }
+
+// RegisterScorer makes a ready scorer available as a type named after it.
+func (r *Registry) RegisterScorer(s Scorer) {
+	r.m[s.Name()] = func(spec Spec, env Env) (Scorer, error) {
+		if err := decode(spec, &struct{}{}); err != nil {
+			return nil, err
+		}
+		if spec.Name == s.Name() {
+			return s, nil
+		}
+		return renamed{s, spec.Name}, nil
+	}
+}
+
+type renamed struct {
+	Scorer
+	name string
+}
+
+func (r renamed) Name() string { return r.name }
+func (r renamed) Score(ctx context.Context, s Sample) Feedback {
+	fb := r.Scorer.Score(ctx, s)
+	fb.Scorer = r.name
+	return fb
+}
+
+// Types returns the registered type names, sorted.
+func (r *Registry) Types() []string {
+	var out []string
+	for t := range r.m {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Build makes a scorer from spec. The scorer's feedback carries spec.Name.
+func (r *Registry) Build(spec Spec, env Env) (Scorer, error) {
+	if spec.Name == "" {
+		spec.Name = spec.Type
+	}
+	f, ok := r.m[spec.Type]
+	if !ok {
+		if spec.Type == "" {
+			return nil, specErr(spec, "missing type (one of: %s)", strings.Join(r.Types(), ", "))
+		}
+		return nil, specErr(spec, "unknown scorer type %q (one of: %s)", spec.Type, strings.Join(r.Types(), ", "))
+	}
+	s, err := f(spec, env)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func specErr(spec Spec, format string, args ...any) error {
+	where := spec.Where
+	if where != "" {
+		where += ": "
+	}
+	return fmt.Errorf("%sscorer %q: %s", where, spec.Name, fmt.Sprintf(format, args...))
+}
+
+// SpecError formats an error about spec, naming where it is.
+func SpecError(spec Spec, format string, args ...any) error { return specErr(spec, format, args...) }
+
+func decode(spec Spec, v any) error {
+	if spec.Decode == nil {
+		return nil
+	}
+	if err := spec.Decode(v); err != nil {
+		return fmt.Errorf("scorer %q: %w", spec.Name, err)
+	}
+	return nil
+}
+
+// Decode fills v from the spec's type-specific fields.
+func Decode(spec Spec, v any) error { return decode(spec, v) }
