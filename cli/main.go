@@ -44,7 +44,9 @@ type ExitError struct {
 func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
 
-func exitErr(code int, err error, hint string) *ExitError { return &ExitError{Code: code, Err: err, Hint: hint} }
+func exitErr(code int, err error, hint string) *ExitError {
+	return &ExitError{Code: code, Err: err, Hint: hint}
+}
 
 func usageErr(format string, args ...any) *ExitError {
 	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, args...)}
@@ -133,10 +135,11 @@ func Main(sys *IO, opts ...Option) int {
 	if code == ExitGate && ee != nil && ee.Err == nil {
 		return code
 	}
-	msg := a.redactor.Redact(err.Error())
-	fmt.Fprintf(sys.Stderr, "evalctl: %s\n", strings.TrimSpace(msg))
+	// One line: what is wrong and where, then the remedy.
+	msg := strings.Join(strings.Fields(err.Error()), " ")
 	if hint != "" {
-		fmt.Fprintf(sys.Stderr, "hint: %s\n", a.redactor.Redact(hint))
+		msg += " — " + hint
 	}
+	fmt.Fprintf(sys.Stderr, "evalctl: %s\n", a.redactor.Redact(msg))
 	return code
 }

@@ -95,6 +95,12 @@ sim:NAME (the built-in simulator, offline), or NAME:MODEL for a provider defined
 // loadConfig reads the config file and applies the flags over it.
 func loadConfig(a *app, opts *RunOptions) (*config.Config, error) {
 	var cfg *config.Config
+	wd, err := a.io.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	// Paths in the config are relative to its directory; paths in flags are
+	// relative to the working directory.
 	path := opts.ConfigPath
 	if path == "" {
 		if _, err := os.Stat("evalctl.yaml"); err == nil {
@@ -108,19 +114,10 @@ func loadConfig(a *app, opts *RunOptions) (*config.Config, error) {
 		}
 		cfg = c
 	} else {
-		wd, err := a.io.Getwd()
-		if err != nil {
-			return nil, err
-		}
 		cfg = &config.Config{Dir: wd}
 	}
-	// Flags are relative to the working directory, not the config's.
 	abs := func(p string) string {
 		if filepath.IsAbs(p) {
-			return p
-		}
-		wd, err := a.io.Getwd()
-		if err != nil {
 			return p
 		}
 		return filepath.Join(wd, p)
@@ -302,7 +299,7 @@ func prepare(a *app, cfg *config.Config) (*prepared, error) {
 		}
 		s, err := a.registry.Build(scorers.Spec{Name: sc.Name, Type: sc.Type, Where: where, Decode: sc.Decode}, env)
 		if err != nil {
-			if cfg.Path != "" && !strings.HasPrefix(err.Error(), cfg.Path) {
+			if cfg.Path != "" && !strings.HasPrefix(err.Error(), cfg.Path+":") {
 				err = fmt.Errorf("%s: %w", where, err)
 			}
 			return nil, exitErr(ExitUsage, err, "")

@@ -126,6 +126,7 @@ type ScorerConfig struct {
 	Name string
 	Type string
 	Line int
+	path string
 	node *yaml.Node
 }
 
@@ -162,14 +163,18 @@ func (s ScorerConfig) Decode(v any) error {
 		return nil
 	}
 	err := decodeStrict(s.node, v, "name", "type")
+	if err == nil {
+		return nil
+	}
 	var le *lineError
-	if errors.As(err, &le) {
-		return err
+	if !errors.As(err, &le) {
+		le = &lineError{s.Line, cleanYAMLError(err).Error()}
 	}
-	if err != nil {
-		return fmt.Errorf("line %d: %v", s.Line, cleanYAMLError(err))
+	le = &lineError{le.line, fmt.Sprintf("scorer %q: %s", s.Name, le.msg)}
+	if s.path == "" {
+		return le
 	}
-	return nil
+	return prefixFile(s.path, le)
 }
 
 // Defaults.
@@ -207,6 +212,9 @@ func Parse(path string, raw []byte, getenv func(string) (string, bool)) (*Config
 		}
 	}
 	cfg.Path, cfg.Raw = path, raw
+	for i := range cfg.Scorers {
+		cfg.Scorers[i].path = path
+	}
 	cfg.Dir = filepath.Dir(path)
 	if err := cfg.validate(); err != nil {
 		return nil, prefixFile(path, err)

@@ -151,6 +151,7 @@ func (j *judge) Score(ctx context.Context, s scorers.Sample) scorers.Feedback {
 			pass := v.Result == "yes"
 			score := map[bool]float64{true: 1, false: 0}[pass]
 			fb.Value, fb.Pass, fb.Score, fb.Rationale = v.Result, &pass, &score, v.Rationale
+			fb.Err = ""
 			return fb
 		}
 		fb.Err = "unparseable verdict: " + perr.Error()

@@ -70,7 +70,9 @@ func Errored(format string, args ...any) Feedback {
 }
 
 // Func adapts a Go function to a Scorer.
-func Func(name string, f func(ctx context.Context, s Sample) Feedback) Scorer { return funcScorer{name, f} }
+func Func(name string, f func(ctx context.Context, s Sample) Feedback) Scorer {
+	return funcScorer{name, f}
+}
 
 type funcScorer struct {
 	name string
@@ -210,10 +212,7 @@ func decode(spec Spec, v any) error {
 	if spec.Decode == nil {
 		return nil
 	}
-	if err := spec.Decode(v); err != nil {
-		return fmt.Errorf("scorer %q: %w", spec.Name, err)
-	}
-	return nil
+	return spec.Decode(v) // the decoder names the file, line and scorer
 }
 
 // Decode fills v from the spec's type-specific fields.

@@ -83,6 +83,8 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 		if reasoningModel.MatchString(req.Model) {
 			cr.MaxCompletionTokens = req.Params.MaxTokens
 		} else {
+			// Ollama, vLLM and older compatible servers know only max_tokens.
+			//lint:ignore SA1019 max_tokens is what OpenAI-compatible servers understand
 			cr.MaxTokens = req.Params.MaxTokens
 		}
 	}

@@ -48,21 +48,24 @@ type Stats struct {
 	Status     map[int]int64
 	Hangs      int64
 	Garbage    int64
+	// MaxInFlight is the most requests the server was handling at once.
+	MaxInFlight int64
 }
 
 // Server is the simulator. The zero value is not usable; call New.
 type Server struct {
-	opts    Options
-	limiter *rate.Limiter
-	mu      sync.Mutex
-	tries   map[[32]byte]int
-	status  map[int]int64
-	reqs    atomic.Int64
-	gen     atomic.Int64
-	judge   atomic.Int64
-	hangs   atomic.Int64
-	garbage atomic.Int64
-	mux     *http.ServeMux
+	opts                  Options
+	limiter               *rate.Limiter
+	mu                    sync.Mutex
+	tries                 map[[32]byte]int
+	status                map[int]int64
+	reqs                  atomic.Int64
+	gen                   atomic.Int64
+	judge                 atomic.Int64
+	hangs                 atomic.Int64
+	garbage               atomic.Int64
+	inFlight, maxInFlight atomic.Int64
+	mux                   *http.ServeMux
 }
 
 // New returns a simulator.
@@ -91,7 +94,7 @@ func (s *Server) Stats() Stats {
 	}
 	s.mu.Unlock()
 	return Stats{Requests: s.reqs.Load(), Generation: s.gen.Load(), Judge: s.judge.Load(),
-		Status: st, Hangs: s.hangs.Load(), Garbage: s.garbage.Load()}
+		Status: st, Hangs: s.hangs.Load(), Garbage: s.garbage.Load(), MaxInFlight: s.maxInFlight.Load()}
 }
 
 // Running is a simulator listening on a loopback port.
@@ -146,6 +149,10 @@ func (s *Server) count(code int) {
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	s.reqs.Add(1)
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	for m := s.maxInFlight.Load(); n > m && !s.maxInFlight.CompareAndSwap(m, n); m = s.maxInFlight.Load() {
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 	if err != nil {
 		return

@@ -1,0 +1,379 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evalctl/evalctl/llm/sim"
+)
+
+// result is what one evalctl invocation did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run executes the real command tree in-process with the given environment
+// (nothing is inherited from the test process). ctx, when set, is the root
+// context (cancel it to simulate Ctrl-C).
+func run(t *testing.T, ctx context.Context, env map[string]string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	sys := &IO{
+		Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		Getwd:     os.Getwd,
+		Context:   func() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) },
+		Args:      args,
+	}
+	code := Main(sys)
+	return result{code, out.String(), errb.String()}
+}
+
+// project writes a small evalctl project into a temp dir and returns its config path.
+func project(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	base := map[string]string{
+		"questions.csv":       "Category,Question,Weight,Expectations\nDefinition,What is computer science?,1,\"should mention \"\"algorithms\"\"\"\nGit,What is a commit?,2,\n",
+		"prompts/system.txt":  "You are a university professor.",
+		"prompts/basic.txt":   "Category: {category}\nQuestion: {question}\nDifficulty: {weight}/4",
+		"prompts/concise.txt": "Question: {question}\nAnswer the question above.",
+		"evalctl.yaml": `dataset: questions.csv
+prompts:
+  dir: prompts
+models: [sim:a, sim:b]
+judge: sim:judge
+scorers:
+  - name: english
+    type: guidelines
+    guidelines: The answer should be in English.
+  - name: relevance_to_query
+    type: relevance_to_query
+  - name: enough_words
+    type: word_count
+    min: 11
+  - name: correctness
+    type: guidelines
+    column: expectations
+`,
+	}
+	for k, v := range files {
+		base[k] = v
+	}
+	for name, content := range base {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "evalctl.yaml")
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+func TestRunOnSimulator(t *testing.T) {
+	cfg := project(t, nil)
+	out := filepath.Join(t.TempDir(), "out")
+	r := run(t, nil, nil, "run", "--config", cfg, "--out", out, "-j", "4")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"basic@", "concise@", "sim:a", "sim:b", "english", "8 of 8 cells", "sim:* models are the built-in simulator"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("table lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, "complete: 8 of 8 cells") {
+		t.Errorf("stderr: %s", r.stderr)
+	}
+	answers := readCSV(t, filepath.Join(out, "answers.csv"))
+	if len(answers) != 1+8 {
+		t.Fatalf("answers.csv has %d records", len(answers))
+	}
+	head := strings.Join(answers[0], ",")
+	if !strings.HasPrefix(head, "row_id,line,prompt,prompt_version,model,repeat,system,input,answer") || !strings.HasSuffix(head, "data_category,data_question,data_weight,data_expectations") {
+		t.Errorf("answers header %s", head)
+	}
+	feedback := readCSV(t, filepath.Join(out, "feedback.csv"))
+	if len(feedback) != 1+8*4 {
+		t.Fatalf("feedback.csv has %d records", len(feedback))
+	}
+	skipped := 0
+	for _, rec := range feedback[1:] {
+		if rec[5] == "correctness" && rec[9] == "true" {
+			skipped++
+		}
+	}
+	if skipped != 4 { // the Git row has no expectations
+		t.Errorf("correctness skipped %d times, want 4", skipped)
+	}
+}
+
+func TestExitCodeTwoBeforeAnyCall(t *testing.T) {
+	// A vendor that counts calls: none may arrive.
+	vendor, err := sim.Start("127.0.0.1:0", sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vendor.Close()
+	env := map[string]string{"OPENAI_BASE_URL": vendor.URL}
+	tests := []struct {
+		name  string
+		files map[string]string
+		args  []string
+		env   map[string]string
+		want  string
+	}{
+		{name: "missing dataset", files: map[string]string{"evalctl.yaml": "dataset: nope.csv\nmodels: [openai:x]\n"},
+			want: "nope.csv: dataset file not found"},
+		{name: "unterminated quote", files: map[string]string{"questions.csv": "Category,Question,Weight,Expectations\nGit,\"open,1,\nGit,b,2,\n"},
+			want: "questions.csv:2: extraneous or missing \" in quoted-field"},
+		{name: "template with {missing}", files: map[string]string{"prompts/basic.txt": "Q: {question}\nNote: {missing}"},
+			want: `basic.txt:2:7: template "basic" uses {missing} but the dataset has no such column (columns: category, question, weight, expectations)`},
+		{name: "unknown provider", args: []string{"--models", "opnai:gpt-4.1-mini"},
+			want: `model opnai:gpt-4.1-mini: unknown provider "opnai" (known: ollama, openai, sim;`},
+		{name: "unknown scorer type", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:x]\nscorers:\n  - name: w\n    type: wordcount\n    min: 3\n"},
+			want: `evalctl.yaml:4: scorer "w": unknown scorer type "wordcount"`},
+		{name: "misspelt key", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:x]\nconcurency: 4\n"},
+			want: `evalctl.yaml:3: unknown key "concurency" (known here:`},
+		{name: "misspelt scorer setting", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:x]\nscorers:\n  - name: w\n    type: word_count\n    mni: 3\n"},
+			want: `evalctl.yaml:6: scorer "w": unknown key "mni" (known here: max, min)`},
+		{name: "-j 0", args: []string{"-j", "0"}, want: "-j/--concurrency must be at least 1 (got 0)"},
+		{name: "no API key", args: []string{"--models", "openai:gpt-4.1-mini"}, env: map[string]string{},
+			want: "model openai:gpt-4.1-mini: no API key: OPENAI_API_KEY is not set — set OPENAI_API_KEY, or OPENAI_BASE_URL"},
+		{name: "unknown prompt", args: []string{"--prompts", "basic,academic"}, want: `prompt "academic" not found`},
+		{name: "bad model ref", args: []string{"--models", "gpt-4"}, want: `model "gpt-4": want provider:model`},
+		{name: "judge scorer without judge", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:x]\nscorers:\n  - name: e\n    type: guidelines\n    guidelines: Be brief.\n"},
+			want: `scorer "e": is an LLM judge: set a judge model`},
+		{name: "unknown flag", args: []string{"--modles", "x"}, want: "unknown flag: --modles"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := project(t, tc.files)
+			e := env
+			if tc.env != nil {
+				e = tc.env
+			}
+			args := append([]string{"run", "--config", cfg}, tc.args...)
+			r := run(t, nil, e, args...)
+			if r.code != ExitUsage {
+				t.Fatalf("exit %d, want 2\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "evalctl: ") || !strings.Contains(lines[0], tc.want) {
+				t.Errorf("stderr = %q\nwant one line containing %q", r.stderr, tc.want)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout = %q", r.stdout)
+			}
+		})
+	}
+	if n := vendor.Stats().Requests; n != 0 {
+		t.Errorf("the vendor saw %d requests; bad input must be rejected before any call", n)
+	}
+}
+
+func TestFaultyVendorErrorsCountedApart(t *testing.T) {
+	vendor, err := sim.Start("127.0.0.1:0", sim.Options{FailRate: 0.10, RateLimitRate: 0.10, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vendor.Close()
+	cfg := project(t, map[string]string{"evalctl.yaml": `dataset: questions.csv
+models: [openai:gpt-4.1-mini, openai:gpt-5-mini]
+judge: openai:judge
+scorers:
+  - {name: english, type: guidelines, guidelines: The answer should be in English.}
+providers:
+  openai:
+    max_attempts: 2
+    retry_base_delay: 1ms
+`})
+	out := t.TempDir()
+	r := run(t, nil, map[string]string{"OPENAI_BASE_URL": vendor.URL}, "run", "--config", cfg, "--out", out, "--max-error-rate", "1")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	st := vendor.Stats()
+	if st.Status[500] == 0 || st.Status[429] == 0 {
+		t.Fatalf("no faults injected: %+v", st)
+	}
+	for _, rec := range readCSV(t, filepath.Join(out, "answers.csv"))[1:] {
+		answer, kind := rec[8], rec[14]
+		if kind != "" && answer != "" {
+			t.Errorf("an errored cell has an answer: %q", rec)
+		}
+		if strings.HasPrefix(answer, "Error") {
+			t.Errorf("error text became an answer: %q", answer)
+		}
+	}
+}
+
+func TestErrorRateAboveLimitExitsThree(t *testing.T) {
+	vendor, _ := sim.Start("127.0.0.1:0", sim.Options{FailRate: 1})
+	defer vendor.Close()
+	cfg := project(t, map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:m]\nproviders:\n  openai:\n    max_attempts: 1\n"})
+	r := run(t, nil, map[string]string{"OPENAI_BASE_URL": vendor.URL}, "run", "--config", cfg)
+	if r.code != ExitIncomplete || !strings.Contains(r.stderr, "4 of 4 generation calls failed (100.0%), above max_error_rate 5.0%") {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "4 generation errors") {
+		t.Errorf("table does not count the errors: %s", r.stdout)
+	}
+}
+
+func TestSecretsNeverWritten(t *testing.T) {
+	const key = "sk-evalctl-FAKE-0123456789abcdef"
+	for _, tc := range []struct {
+		name      string
+		serverKey string
+		wantCode  int
+	}{
+		{"accepted key", key, ExitOK},
+		{"rejected key echoed by the vendor", "sk-other-key-000000000", ExitUsage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vendor, _ := sim.Start("127.0.0.1:0", sim.Options{APIKey: tc.serverKey})
+			defer vendor.Close()
+			cfg := project(t, map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:m]\njudge: openai:j\nscorers:\n  - {name: english, type: guidelines, guidelines: English.}\n"})
+			out := t.TempDir()
+			r := run(t, nil, map[string]string{"OPENAI_API_KEY": key, "OPENAI_BASE_URL": vendor.URL}, "run", "--config", cfg, "--out", out)
+			if r.code != tc.wantCode {
+				t.Fatalf("exit %d\n%s", r.code, r.stderr)
+			}
+			if tc.wantCode == ExitUsage && !strings.Contains(r.stderr, "Incorrect API key provided: [REDACTED]") {
+				t.Errorf("stderr: %s", r.stderr)
+			}
+			texts := map[string]string{"stdout": r.stdout, "stderr": r.stderr}
+			filepath.WalkDir(filepath.Dir(cfg), func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					b, _ := os.ReadFile(p)
+					texts[p] = string(b)
+				}
+				return nil
+			})
+			filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					b, _ := os.ReadFile(p)
+					texts[p] = string(b)
+				}
+				return nil
+			})
+			for where, text := range texts {
+				if strings.Contains(text, key) || strings.Contains(text, "FAKE-0123456789") {
+					t.Errorf("the API key appears in %s", where)
+				}
+			}
+		})
+	}
+}
+
+func TestInterruptExits130AndKeepsWhatIsDone(t *testing.T) {
+	vendor, _ := sim.Start("127.0.0.1:0", sim.Options{Latency: 20 * time.Millisecond})
+	defer vendor.Close()
+	var rows strings.Builder
+	rows.WriteString("question\n")
+	for i := range 200 {
+		rows.WriteString("What is item " + string(rune('a'+i%26)) + strings.Repeat("x", i) + "?\n")
+	}
+	cfg := project(t, map[string]string{
+		"questions.csv":     rows.String(),
+		"prompts/basic.txt": "Question: {question}",
+		"evalctl.yaml":      "dataset: questions.csv\nprompts: {use: [basic], system: ''}\nmodels: [openai:m]\n",
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for vendor.Stats().Requests < 20 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		cancel()
+	}()
+	out := t.TempDir()
+	r := run(t, ctx, map[string]string{"OPENAI_BASE_URL": vendor.URL}, "run", "--config", cfg, "--out", out, "-j", "2")
+	if r.code != ExitInterrupted || !strings.Contains(r.stderr, "interrupted:") {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	answers := readCSV(t, filepath.Join(out, "answers.csv"))
+	if n := len(answers) - 1; n < 10 || n >= 200 {
+		t.Errorf("answers.csv holds %d cells", n)
+	}
+	for _, rec := range answers[1:] {
+		if rec[8] == "" {
+			t.Errorf("interrupted cell written: %q", rec)
+		}
+	}
+}
+
+func TestSelfPreferenceWarning(t *testing.T) {
+	cfg := project(t, nil)
+	r := run(t, nil, nil, "run", "--config", cfg, "--models", "sim:a", "--judge", "sim:a", "--limit", "1")
+	if r.code != ExitOK || !strings.Contains(r.stderr, "warning: the judge sim:a is also a model under test") {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+func TestFlagsOverrideConfig(t *testing.T) {
+	cfg := project(t, map[string]string{"evalctl.yaml": `dataset: questions.csv
+models:
+  - model: sim:a
+    max_tokens: 5
+limit: 2
+`})
+	r := run(t, nil, nil, "run", "--config", cfg, "--models", "sim:a,sim:c", "--prompts", "concise", "--limit", "1")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "1 rows × 1 prompts × 2 models = 2 cells") {
+		t.Errorf("stderr %s", r.stderr)
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	r := run(t, nil, nil, "--version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "evalctl ") {
+		t.Errorf("%+v", r)
+	}
+	r = run(t, nil, nil, "run", "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "Exit codes:") || !strings.Contains(r.stdout, "130") {
+		t.Errorf("help lacks exit codes: %s", r.stdout)
+	}
+	r = run(t, nil, nil, "bogus")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, `unknown command "bogus"`) {
+		t.Errorf("%+v", r)
+	}
+}
+
+func TestOllamaURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "http://localhost:11434/v1", "0.0.0.0:11434": "http://localhost:11434/v1",
+		"http://gpu-box:8080/": "http://gpu-box:8080/v1", "https://o.example": "https://o.example/v1",
+	} {
+		if got := ollamaURL(in); got != want {
+			t.Errorf("ollamaURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParse(t *testing.T) {
+	src := `dataset: q.csv   # ${NOT_SET} in a comment is fine
+prompts:
+  dir: p
+  use: [basic, academic]
+models:
+  - openai:gpt-4.1-mini
+  - model: ollama:llama3.2:3b
+    temperature: 0
+    max_tokens: 300
+judge: sim:judge
+concurrency: 4
+providers:
+  openai:
+    base_url: ${BASE:-http://default/v1}
+    rpm: 100
+  sim:
+    simulate:
+      latency: 50ms
+      fail_rate: 0.1
+scorers:
+  - name: short
+    type: word_count
+    max: 100
+`
+	cfg, err := Parse("dir/evalctl.yaml", []byte(src), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Dataset != "q.csv" || cfg.Resolve(cfg.Dataset) != filepath.Join("dir", "q.csv") {
+		t.Errorf("dataset %q", cfg.Dataset)
+	}
+	if len(cfg.Models) != 2 || cfg.Models[1].Model != "ollama:llama3.2:3b" || *cfg.Models[1].Temperature != 0 || cfg.Models[1].MaxTokens != 300 {
+		t.Errorf("models %+v", cfg.Models)
+	}
+	if cfg.Judge.Model != "sim:judge" || cfg.Judge.Temperature != nil {
+		t.Errorf("judge %+v", cfg.Judge)
+	}
+	if cfg.Providers["openai"].BaseURL != "http://default/v1" || cfg.Providers["sim"].Simulate.Latency != 50*time.Millisecond {
+		t.Errorf("providers %+v", cfg.Providers)
+	}
+	var p struct {
+		Max int `yaml:"max"`
+	}
+	if err := cfg.Scorers[0].Decode(&p); err != nil || p.Max != 100 || cfg.Scorers[0].Type != "word_count" {
+		t.Errorf("scorer decode %v %+v", err, p)
+	}
+	// A key the scorer does not know is an error on its line.
+	var q struct {
+		Min int `yaml:"min"`
+	}
+	if err := cfg.Scorers[0].Decode(&q); err == nil || !strings.Contains(err.Error(), `dir/evalctl.yaml:23: scorer "short": unknown key "max" (known here: min)`) {
+		t.Errorf("strict scorer decode: %v", err)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct{ name, src, want string }{
+		{"misspelt top-level key", "dataset: q.csv\nconcurency: 3\n", `c.yaml:2: unknown key "concurency" (known here: concurrency, dataset,`},
+		{"misspelt nested key", "prompts:\n  dri: p\n", `c.yaml:2: unknown key "dri" (known here: dir, system, use)`},
+		{"misspelt model param", "models:\n  - model: openai:x\n    tempreature: 1\n", `c.yaml:3: unknown key "tempreature"`},
+		{"misspelt provider key", "providers:\n  openai:\n    base_ulr: x\n", `c.yaml:3: unknown key "base_ulr"`},
+		{"wrong type", "concurrency: lots\n", "c.yaml:1: cannot unmarshal !!str `lots` into int"},
+		{"bad model ref", "models:\n  - gpt-4\n", `c.yaml:2: models: model "gpt-4": want provider:model`},
+		{"unset variable", "dataset: q.csv\nout: ${OUT_DIR}\n", "c.yaml:2: ${OUT_DIR} is not set"},
+		{"bad rate", "max_error_rate: 2\n", "c.yaml: max_error_rate: 2 is not between 0 and 1"},
+		{"bad yaml", "models: [\n", "c.yaml:"},
+		{"simulate elsewhere", "providers:\n  openai:\n    simulate: {latency: 1s}\n", "simulate applies only to the sim provider"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(tc.src), env(nil))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestExpand(t *testing.T) {
+	got, err := Expand([]byte("a: ${X}\nb: ${Y:-dflt}\nc: $${X}\n"), env(map[string]string{"X": "x1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "a: x1\nb: dflt\nc: ${X}\n" {
+		t.Errorf("%q", got)
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "evalctl.yaml"), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "config file not found") {
+		t.Error(err)
+	}
+}
+
+func TestExampleConfigParses(t *testing.T) {
+	path := filepath.Join("..", "examples", "se-quiz", "evalctl.yaml")
+	if _, err := os.Stat(path); err != nil {
+		t.Skip()
+	}
+	cfg, err := Load(path, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Scorers) != 7 {
+		t.Errorf("scorers = %d", len(cfg.Scorers))
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("dataset: q.csv\nmodels: [sim:a]\n"))
+	f.Add([]byte("scorers:\n  - name: x\n    type: regex\n    pattern: a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		Parse("f.yaml", data, env(nil)) // must not panic
+	})
+}
