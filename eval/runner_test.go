@@ -88,7 +88,7 @@ func newFixture(t *testing.T, rows, concurrency int, opts sim.Options, policy tr
 		return fb
 	})
 	plan := &eval.Plan{Dataset: ds, Rows: ds.Rows, System: system, Prompts: []*prompts.Template{basic, academic},
-		Models: []*eval.Model{{Ref: llm.ModelRef{Provider: "sim", Model: "a"}, Client: c}, {Ref: llm.ModelRef{Provider: "sim", Model: "b"}, Client: c}},
+		Models:  []*eval.Model{{Ref: llm.ModelRef{Provider: "sim", Model: "a"}, Client: c}, {Ref: llm.ModelRef{Provider: "sim", Model: "b"}, Client: c}},
 		Scorers: []scorers.Scorer{wc, judgeLike}}
 	if err := plan.Validate(); err != nil {
 		t.Fatal(err)
