@@ -1,0 +1,181 @@
+package reports
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evalctl/evalctl/datasets"
+	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/prompts"
+	"github.com/evalctl/evalctl/scorers"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./reports -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test ./reports -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+// fixture builds a plan and results with every outcome: pass, fail, scorer
+// error, skipped, numeric, generation error, and text that CSV must quote.
+func fixture(t *testing.T) (*eval.Plan, []eval.Result) {
+	t.Helper()
+	ds, err := datasets.ParseCSV("q.csv", []byte("id,question,expectations\nq1,\"What is an \"\"algorithm\"\", briefly?\",\"should mention \"\"finite\"\"\"\nq2,What is Git?,\n"), ',')
+	if err != nil {
+		t.Fatal(err)
+	}
+	basic, _ := prompts.Parse("basic", "", "Question: {question}")
+	academic, _ := prompts.Parse("academic", "", "Question: {question}\nBe rigorous.")
+	ma := &eval.Model{Ref: llm.ModelRef{Provider: "sim", Model: "a"}}
+	mb := &eval.Model{Ref: llm.ModelRef{Provider: "openai", Model: "gpt-4.1-mini"}}
+	plan := &eval.Plan{Dataset: ds, Rows: ds.Rows, Prompts: []*prompts.Template{basic, academic}, Models: []*eval.Model{ma, mb},
+		Scorers: []scorers.Scorer{fakeScorer("english"), fakeScorer("software_engineering_related"), fakeScorer("length"), fakeScorer("correctness")}}
+	yes, no := true, false
+	one, zero, n42 := 1.0, 0.0, 42.0
+	pass := scorers.Feedback{Value: "yes", Pass: &yes, Score: &one, Rationale: "In English.", JudgeModel: "sim:judge", Raw: `{"result":"yes"}`, Usage: llm.Usage{PromptTokens: 100, CompletionTokens: 12}, Latency: 30 * time.Millisecond}
+	fail := scorers.Feedback{Value: "no", Pass: &no, Score: &zero, Rationale: "Says nothing about \"software\",\nat all.", JudgeModel: "sim:judge", Raw: "{\"result\": \"no\"}", Usage: llm.Usage{PromptTokens: 90, CompletionTokens: 10}, Latency: 25 * time.Millisecond}
+	errd := scorers.Feedback{Err: "unparseable verdict: no verdict in the judge's reply", JudgeModel: "sim:judge", Raw: "maybe"}
+	skip := scorers.Feedback{Skipped: true, Rationale: `no guidelines in column "expectations" for this row`}
+	num := scorers.Feedback{Value: 42.0, Score: &n42, Rationale: "42 words"}
+	var results []eval.Result
+	for _, c := range plan.Cells() {
+		r := eval.Result{Cell: c, Input: "Question: " + c.Row.Vars["question"], Answer: "An answer, with \"quotes\" and <b>tags</b>.",
+			FinishReason: "stop", Usage: llm.Usage{PromptTokens: 20 + c.Index, CompletionTokens: 100}, Latency: time.Duration(100+10*c.Index) * time.Millisecond, Attempts: 1}
+		corr := skip
+		if c.Row.ID == "q1" {
+			corr = pass
+		}
+		switch c.Index {
+		case 3:
+			r.Answer, r.FinishReason, r.Usage = "", "", llm.Usage{}
+			r.Err = &llm.Error{Kind: llm.KindServer, Status: 500, Model: "openai:gpt-4.1-mini", Msg: "boom", Attempts: 5}
+			r.Attempts = 5
+		case 5:
+			r.Feedback = []scorers.Feedback{pass, errd, num, corr}
+		default:
+			sw := pass
+			if c.Index%2 == 0 {
+				sw = fail
+			}
+			r.Feedback = []scorers.Feedback{pass, sw, num, corr}
+		}
+		for i := range r.Feedback {
+			r.Feedback[i].Scorer = plan.Scorers[i].Name()
+		}
+		results = append(results, r)
+	}
+	return plan, results
+}
+
+type fakeScorer string
+
+func (f fakeScorer) Name() string { return string(f) }
+func (f fakeScorer) Score(context.Context, scorers.Sample) scorers.Feedback {
+	return scorers.Feedback{}
+}
+
+func TestGoldenTable(t *testing.T) {
+	plan, results := fixture(t)
+	c := NewComparison(plan)
+	// Order of arrival must not matter.
+	for i := len(results) - 1; i >= 0; i-- {
+		c.Add(results[i])
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "table.golden", b.Bytes())
+	g := c.Groups[3] // academic × openai:gpt-4.1-mini: one answer, one generation error
+	if g.Cells != 2 || g.GenErrors != 1 || g.Scorers[0].Pass != 1 {
+		t.Errorf("group %+v", g)
+	}
+}
+
+func TestGoldenCSV(t *testing.T) {
+	plan, results := fixture(t)
+	var a, f bytes.Buffer
+	if err := WriteAnswersCSV(&a, plan.Dataset.Columns, results); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFeedbackCSV(&f, results); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "answers.golden.csv", a.Bytes())
+	golden(t, "feedback.golden.csv", f.Bytes())
+}
+
+func TestScorerCell(t *testing.T) {
+	tests := []struct {
+		s    ScorerStat
+		want string
+	}{
+		{ScorerStat{Pass: 3, Fail: 1}, "75.0%"},
+		{ScorerStat{Pass: 1, Fail: 1, Errors: 2}, "50.0% (2 err)"},
+		{ScorerStat{Pass: 0, Fail: 2, Skipped: 10}, "0.0% of 2"},
+		{ScorerStat{Sum: 10, N: 4}, "2.5"},
+		{ScorerStat{Errors: 3}, "- (3 err)"},
+		{ScorerStat{Skipped: 3}, "-"},
+	}
+	for _, tc := range tests {
+		if got := scorerCell(tc.s); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.s, got, tc.want)
+		}
+	}
+}
+
+func TestWrapName(t *testing.T) {
+	if got := wrapName("software_engineering_related", 13); got != "software_\nengineering_\nrelated" {
+		t.Errorf("%q", got)
+	}
+	if got := wrapName("english", 13); got != "english" {
+		t.Errorf("%q", got)
+	}
+}
+
+func TestWriteFileAtomicKeepsTheOldFileOnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "answers.csv")
+	os.WriteFile(path, []byte("good"), 0o644)
+	err := WriteFileAtomic(path, func(w io.Writer) error {
+		io.WriteString(w, "half")
+		return io.ErrUnexpectedEOF
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "good" {
+		t.Errorf("file = %q", b)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("temporary file left behind: %v", entries)
+	}
+	if err := WriteFileAtomic(path, func(w io.Writer) error { _, err := io.WriteString(w, "new"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); !strings.EqualFold(string(b), "new") {
+		t.Errorf("file = %q", b)
+	}
+}
