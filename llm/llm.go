@@ -75,7 +75,7 @@ type Response struct {
 	Text         string
 	FinishReason string
 	Usage        Usage
-	Latency      time.Duration // wall time of the whole call, retries included
+	Latency      time.Duration // wall time of the call, retries and backoff included, local rate-limit queueing excluded
 	Attempts     int
 }
 

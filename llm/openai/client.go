@@ -97,8 +97,8 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	ctx, trace := transport.WithTrace(ctx)
 	start := time.Now()
 	resp, err := c.api.CreateChatCompletion(ctx, cr)
-	latency := time.Since(start)
-	attempts, _ := trace.Snapshot()
+	attempts, _, queued := trace.Snapshot()
+	latency := time.Since(start) - queued // the vendor's time, not our own rate limiting
 	if attempts == 0 {
 		attempts = 1
 	}

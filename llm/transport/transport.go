@@ -67,6 +67,15 @@ type Trace struct {
 	Attempts int
 	// Retries lists why each retried attempt failed ("429", "500", "timeout", ...).
 	Retries []string
+	// Queued is the time spent waiting for this transport's own rate and
+	// concurrency limits: local queueing, not the vendor's latency.
+	Queued time.Duration
+}
+
+func (t *Trace) queued(d time.Duration) {
+	t.mu.Lock()
+	t.Queued += d
+	t.mu.Unlock()
 }
 
 func (t *Trace) add(retryReason string) {
@@ -78,11 +87,12 @@ func (t *Trace) add(retryReason string) {
 	}
 }
 
-// Snapshot returns the attempt count and the reasons of retried attempts.
-func (t *Trace) Snapshot() (int, []string) {
+// Snapshot returns the attempt count, the reasons of retried attempts and the
+// time queued behind local limits.
+func (t *Trace) Snapshot() (int, []string, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.Attempts, append([]string(nil), t.Retries...)
+	return t.Attempts, append([]string(nil), t.Retries...), t.Queued
 }
 
 type traceKey struct{}
@@ -138,7 +148,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	bo.Reset()
 	for attempt := 1; ; attempt++ {
-		resp, retryAfter, reason, err := t.attempt(ctx, base, req, body)
+		resp, retryAfter, reason, err := t.attempt(ctx, tr, base, req, body)
 		if ctx.Err() != nil {
 			tr.add("")
 			return nil, ctx.Err()
@@ -169,7 +179,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // attempt performs one try. It returns the response (body fully read), the
 // server's requested wait, and a non-empty reason when the try should be
 // retried.
-func (t *Transport) attempt(ctx context.Context, base http.RoundTripper, req *http.Request, body []byte) (*http.Response, time.Duration, string, error) {
+func (t *Transport) attempt(ctx context.Context, tr *Trace, base http.RoundTripper, req *http.Request, body []byte) (*http.Response, time.Duration, string, error) {
+	waitStart := time.Now()
 	if t.Limiter != nil {
 		if err := t.Limiter.Wait(ctx); err != nil {
 			return nil, 0, "", err
@@ -182,6 +193,9 @@ func (t *Transport) attempt(ctx context.Context, base http.RoundTripper, req *ht
 		case <-ctx.Done():
 			return nil, 0, "", ctx.Err()
 		}
+	}
+	if t.Limiter != nil || t.Sem != nil {
+		tr.queued(time.Since(waitStart))
 	}
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if t.Policy.AttemptTimeout > 0 {

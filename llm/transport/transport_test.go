@@ -1,9 +1,13 @@
 package transport
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 func TestRetryAfter(t *testing.T) {
@@ -43,5 +47,32 @@ func TestRedactor(t *testing.T) {
 	var nilR *Redactor
 	if nilR.Redact("x") != "x" {
 		t.Error("nil redactor")
+	}
+}
+
+func TestQueuedTimeIsTraced(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	defer srv.Close()
+	tr := New(nil, Policy{MaxAttempts: 1})
+	tr.Limiter = rate.NewLimiter(rate.Every(50*time.Millisecond), 1)
+	client := &http.Client{Transport: tr}
+	var queued []time.Duration
+	for range 3 {
+		ctx, trace := WithTrace(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		n, _, q := trace.Snapshot()
+		if n != 1 {
+			t.Errorf("attempts %d", n)
+		}
+		queued = append(queued, q)
+	}
+	// The first request takes the burst; the later ones wait for the limiter.
+	if queued[2] == 0 {
+		t.Errorf("queueing behind the rate limiter not traced: %v", queued)
 	}
 }
