@@ -24,6 +24,8 @@ type providers struct {
 	gate    *eval.Gate
 	clients map[string]llm.Client
 	sims    []*sim.Running
+	// cache, when set, wraps each gated client with the response cache.
+	cache func(c llm.Client, endpoint string) llm.Client
 }
 
 func newProviders(a *app, cfg *config.Config, gate *eval.Gate) *providers {
@@ -121,7 +123,16 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 	}
 	c := openai.New(openai.Config{Provider: ref.Provider, BaseURL: base, APIKey: key,
 		HTTPClient: &http.Client{Transport: tr}, Redactor: p.a.redactor})
-	g := p.gate.Wrap(c)
+	var g llm.Client = p.gate.Wrap(c)
+	if p.cache != nil {
+		endpoint := ref.Provider + " " + base
+		if ref.Provider == "sim" {
+			// An in-process simulator gets a new port each run; its answers
+			// depend only on its options.
+			endpoint = fmt.Sprintf("sim %+v", pc.Simulate)
+		}
+		g = p.cache(g, endpoint)
+	}
 	p.clients[ref.Provider] = g
 	return g, nil
 }

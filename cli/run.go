@@ -1,10 +1,15 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +20,7 @@ import (
 	"github.com/evalctl/evalctl/prompts"
 	"github.com/evalctl/evalctl/reports"
 	"github.com/evalctl/evalctl/scorers"
+	"github.com/evalctl/evalctl/store"
 )
 
 // RunOptions are the inputs of `evalctl run`.
@@ -31,6 +37,11 @@ type RunOptions struct {
 	Repeat       int
 	Out          string
 	MaxErrorRate float64
+	Store        string
+	Resume       string
+	NoCache      bool
+	Name         string
+	Tags         []string
 
 	// set records which flags were given, to override the config.
 	set func(name string) bool
@@ -70,8 +81,23 @@ sim:NAME (the built-in simulator, offline), or NAME:MODEL for a provider defined
 			if cmd.Flags().Changed("max-error-rate") && (opts.MaxErrorRate < 0 || opts.MaxErrorRate > 1) {
 				return usageErr("--max-error-rate must be between 0 and 1 (got %v)", opts.MaxErrorRate)
 			}
+			for _, t := range opts.Tags {
+				if k, _, ok := strings.Cut(t, "="); !ok || k == "" {
+					return usageErr("--tag %q: want key=value", t)
+				}
+			}
+			if opts.Resume != "" {
+				for _, n := range []string{"dataset", "prompts-dir", "prompts", "system", "models", "judge", "limit", "repeat", "name", "tag"} {
+					if cmd.Flags().Changed(n) {
+						return usageErr("--resume re-plans the stored run: --%s cannot change it (allowed: --config, --store, -j, --out, --no-cache, --max-error-rate)", n)
+					}
+				}
+			}
 			if runF != nil {
 				return runF(opts)
+			}
+			if opts.Resume != "" {
+				return resumeRun(a, opts)
 			}
 			return runRun(a, opts)
 		},
@@ -89,6 +115,11 @@ sim:NAME (the built-in simulator, offline), or NAME:MODEL for a provider defined
 	f.IntVar(&opts.Repeat, "repeat", 1, "run each cell N times")
 	f.StringVarP(&opts.Out, "out", "o", "", "directory to write answers.csv and feedback.csv into")
 	f.Float64Var(&opts.MaxErrorRate, "max-error-rate", config.DefaultMaxErrorRate, "share of calls that may fail before the run is incomplete (exit 3)")
+	f.StringVar(&opts.Store, "store", "", "run store (default: $EVALCTL_STORE, or .evalctl/evalctl.db beside the config)")
+	f.StringVar(&opts.Resume, "resume", "", "finish an earlier run (RUN id, prefix, name or 'last'): only missing cells and scores are computed")
+	f.BoolVar(&opts.NoCache, "no-cache", false, "ask the models even when the response cache has the answer")
+	f.StringVar(&opts.Name, "name", "", "a name for the run, shown in lists and reports")
+	f.StringArrayVar(&opts.Tags, "tag", nil, "a key=value tag for the run (repeatable)")
 	return cmd
 }
 
@@ -116,6 +147,15 @@ func loadConfig(a *app, opts *RunOptions) (*config.Config, error) {
 	} else {
 		cfg = &config.Config{Dir: wd}
 	}
+	if err := applyFlags(cfg, opts, wd); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// applyFlags lays the given flags over cfg; relative paths in flags are
+// relative to wd.
+func applyFlags(cfg *config.Config, opts *RunOptions, wd string) error {
 	abs := func(p string) string {
 		if filepath.IsAbs(p) {
 			return p
@@ -175,15 +215,15 @@ func loadConfig(a *app, opts *RunOptions) (*config.Config, error) {
 	}
 	for _, m := range cfg.Models {
 		if _, err := m.Ref(); err != nil {
-			return nil, usageErr("%v", err)
+			return usageErr("%v", err)
 		}
 	}
 	if cfg.Judge != nil {
 		if _, err := cfg.Judge.Ref(); err != nil {
-			return nil, usageErr("judge: %v", err)
+			return usageErr("judge: %v", err)
 		}
 	}
-	return cfg, nil
+	return nil
 }
 
 func trimAll(xs []string) []string {
@@ -202,11 +242,12 @@ type prepared struct {
 	plan      *eval.Plan
 	gate      *eval.Gate
 	providers *providers
+	cache     *store.CacheStats
 }
 
 // prepare validates everything before any model call: dataset, templates
 // against columns, model refs and credentials, scorer configs, output dir.
-func prepare(a *app, cfg *config.Config) (*prepared, error) {
+func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool) (*prepared, error) {
 	if cfg.Dataset == "" {
 		return nil, usageErr("no dataset: set dataset: in evalctl.yaml or pass --dataset")
 	}
@@ -247,8 +288,21 @@ func prepare(a *app, cfg *config.Config) (*prepared, error) {
 		}
 	}
 	for _, n := range use {
-		t, err := set.Get(n)
-		if err != nil {
+		name, ref, versioned := strings.Cut(n, "@")
+		var t *prompts.Template
+		if versioned {
+			// A stored version: an alias ("production"), a version or "latest".
+			if st == nil {
+				return nil, usageErr("prompt %s: versions come from the run store, and there is none", n)
+			}
+			v, err := st.PromptVersion(context.Background(), name, ref)
+			if err != nil {
+				return nil, exitErr(ExitUsage, err, "see evalctl prompts list")
+			}
+			if t, err = prompts.Parse(v.Name, "store:"+v.Name+"@"+v.Version, v.Text); err != nil {
+				return nil, exitErr(ExitUsage, err, "")
+			}
+		} else if t, err = set.Get(n); err != nil {
 			return nil, usageErr("%v", err)
 		}
 		plan.Prompts = append(plan.Prompts, t)
@@ -259,6 +313,10 @@ func prepare(a *app, cfg *config.Config) (*prepared, error) {
 	}
 	gate := eval.NewGate(cfg.Concurrency)
 	ps := newProviders(a, cfg, gate)
+	cache := &store.CacheStats{}
+	if st != nil {
+		ps.cache = func(c llm.Client, endpoint string) llm.Client { return st.Cached(c, endpoint, readCache, cache) }
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -280,6 +338,9 @@ func prepare(a *app, cfg *config.Config) (*prepared, error) {
 	}
 
 	env := scorers.Env{Columns: ds.Columns, BaseDir: cfg.Dir}
+	if st != nil {
+		env.Salt = st.Salt()
+	}
 	if cfg.Judge != nil && cfg.Judge.Model != "" {
 		ref, _ := cfg.Judge.Ref()
 		c, err := ps.client(ref)
@@ -316,7 +377,7 @@ func prepare(a *app, cfg *config.Config) (*prepared, error) {
 		}
 	}
 	ok = true
-	return &prepared{cfg: cfg, plan: plan, gate: gate, providers: ps}, nil
+	return &prepared{cfg: cfg, plan: plan, gate: gate, providers: ps, cache: cache}, nil
 }
 
 func checkWritable(dir string) error {
@@ -331,18 +392,188 @@ func checkWritable(dir string) error {
 	return os.Remove(f.Name())
 }
 
+// storedOptions is what a run keeps of its command line, to plan it again on
+// --resume.
+type storedOptions struct {
+	RunOptions
+	Set       []string `json:"set"`        // flags given
+	ConfigDir string   `json:"config_dir"` // absolute
+	WorkDir   string   `json:"work_dir"`
+}
+
+var runFlags = []string{"config", "dataset", "prompts-dir", "prompts", "system", "models", "judge", "limit",
+	"concurrency", "repeat", "out", "max-error-rate", "store", "no-cache", "name", "tag"}
+
 func runRun(a *app, opts *RunOptions) error {
 	cfg, err := loadConfig(a, opts)
 	if err != nil {
 		return err
 	}
-	p, err := prepare(a, cfg)
+	st, err := openStore(a, opts.Store, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	p, err := prepare(a, cfg, st, !opts.NoCache)
 	if err != nil {
 		return err
 	}
 	defer p.providers.Close()
-	stderr := a.io.Stderr
 
+	wd, _ := a.io.Getwd()
+	so := storedOptions{RunOptions: *opts, WorkDir: wd}
+	so.ConfigDir, _ = filepath.Abs(cfg.Dir)
+	for _, n := range runFlags {
+		if opts.set(n) {
+			so.Set = append(so.Set, n)
+		}
+	}
+	rawOpts, _ := json.Marshal(so)
+	now := time.Now()
+	run := &store.Run{ID: store.NewRunID(now), Name: opts.Name, Tags: parseTags(opts.Tags), StartedAt: now,
+		Spec: store.Spec{Layout: p.plan.Layout(), Options: rawOpts}, Config: string(cfg.Raw),
+		DatasetPath: p.plan.Dataset.Path, DatasetHash: p.plan.Dataset.Hash, Version: version(), Planned: p.plan.Len()}
+	run.GitCommit, run.GitDirty = gitState(cfg.Dir)
+	ctx := context.Background()
+	if err := st.CreateRun(ctx, run); err != nil {
+		return fmt.Errorf("recording the run: %w", err)
+	}
+	for _, t := range append([]*prompts.Template{p.plan.System}, p.plan.Prompts...) {
+		if t != nil {
+			if err := st.SavePromptVersion(ctx, t.Name, t.Version, t.Text); err != nil {
+				return err
+			}
+		}
+	}
+	return execute(a, st, run, p, nil)
+}
+
+// resumeRun plans a stored run again and computes only what it lacks.
+func resumeRun(a *app, opts *RunOptions) error {
+	var locate *config.Config
+	if opts.ConfigPath != "" || fileExists("evalctl.yaml") {
+		c, err := loadConfig(a, &RunOptions{ConfigPath: opts.ConfigPath, set: func(string) bool { return false }})
+		if err != nil {
+			return err
+		}
+		locate = c
+	}
+	st, err := openStore(a, opts.Store, locate)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	run, err := st.Run(ctx, opts.Resume)
+	if err != nil {
+		return exitErr(ExitUsage, err, "")
+	}
+	if run.Alive() {
+		return usageErr("run %s is still running (pid %d); wait for it or stop it before resuming", run.ID, run.PID)
+	}
+	var so storedOptions
+	if err := json.Unmarshal(run.Spec.Options, &so); err != nil {
+		return fmt.Errorf("run %s: unreadable options: %w", run.ID, err)
+	}
+	// The run's own config text and flags, with this invocation's allowed overrides.
+	stored := so.RunOptions
+	given := map[string]bool{}
+	for _, n := range so.Set {
+		given[n] = true
+	}
+	for _, n := range []string{"concurrency", "out", "max-error-rate", "no-cache"} {
+		if opts.set(n) {
+			given[n] = true
+		}
+	}
+	stored.Concurrency, stored.NoCache = pick(opts.set("concurrency"), opts.Concurrency, stored.Concurrency), opts.NoCache
+	stored.MaxErrorRate = pick(opts.set("max-error-rate"), opts.MaxErrorRate, stored.MaxErrorRate)
+	if opts.set("out") {
+		stored.Out, _ = filepath.Abs(opts.Out)
+	}
+	stored.set = func(n string) bool { return given[n] }
+	var cfg *config.Config
+	if run.Config != "" {
+		cfg, err = config.Parse(filepath.Join(so.ConfigDir, filepath.Base(stored.ConfigPath)), []byte(run.Config), a.io.LookupEnv)
+		if err != nil {
+			return exitErr(ExitUsage, fmt.Errorf("run %s: its stored config: %w", run.ID, err), "")
+		}
+		cfg.Dir = so.ConfigDir
+	} else {
+		cfg = &config.Config{Dir: so.WorkDir}
+	}
+	if err := applyFlags(cfg, &stored, so.WorkDir); err != nil {
+		return err
+	}
+	p, err := prepare(a, cfg, st, !opts.NoCache)
+	if err != nil {
+		return err
+	}
+	defer p.providers.Close()
+	if p.plan.Dataset.Hash != run.DatasetHash {
+		return usageErr("cannot resume run %s: %s changed since the run (start a new run instead)", run.ID, p.plan.Dataset.Path)
+	}
+	if err := sameLayout(run.Spec.Layout, p.plan.Layout()); err != nil {
+		return usageErr("cannot resume run %s: %v (start a new run instead)", run.ID, err)
+	}
+	results, err := st.Results(ctx, run)
+	if err != nil {
+		return err
+	}
+	prior := map[cellKey]*eval.Result{}
+	for i := range results {
+		r := &results[i]
+		prior[keyOf(r.Cell)] = r
+	}
+	if err := st.MarkRunning(ctx, run.ID); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.io.Stderr, "evalctl: resuming %s: %d of %d cells stored\n", run.ID, len(results), run.Planned)
+	return execute(a, st, run, p, func(c eval.Cell) *eval.Result { return prior[keyOf(c)] })
+}
+
+type cellKey struct {
+	row, prompt, model string
+	repeat             int
+}
+
+func keyOf(c eval.Cell) cellKey { return cellKey{c.Row.ID, c.Prompt.Name, c.Model.Ref.String(), c.Repeat} }
+
+func pick[T any](cond bool, a, b T) T {
+	if cond {
+		return a
+	}
+	return b
+}
+
+// sameLayout explains how two layouts differ, or returns nil.
+func sameLayout(was, now eval.Layout) error {
+	if was.Rows != now.Rows || was.Repeat != now.Repeat {
+		return fmt.Errorf("it planned %d rows × %d repeats, now %d × %d", was.Rows, was.Repeat, now.Rows, now.Repeat)
+	}
+	if len(was.Prompts) != len(now.Prompts) {
+		return fmt.Errorf("its prompts changed")
+	}
+	for i := range was.Prompts {
+		if was.Prompts[i] != now.Prompts[i] {
+			return fmt.Errorf("prompt %s was @%s and is now @%s", was.Prompts[i].Name, was.Prompts[i].Version, now.Prompts[i].Version)
+		}
+	}
+	wm, _ := json.Marshal(was.Models)
+	nm, _ := json.Marshal(now.Models)
+	if string(wm) != string(nm) {
+		return fmt.Errorf("its models or their parameters changed")
+	}
+	if strings.Join(was.Scorers, ",") != strings.Join(now.Scorers, ",") {
+		return fmt.Errorf("its scorers changed (were %s)", strings.Join(was.Scorers, ", "))
+	}
+	return nil
+}
+
+// execute runs (or finishes) a recorded run and prints its report from the store.
+func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(eval.Cell) *eval.Result) error {
+	cfg := p.cfg
+	stderr := a.io.Stderr
 	if cfg.Judge != nil {
 		for _, m := range p.plan.Models {
 			if m.Ref.String() == cfg.Judge.Model {
@@ -350,7 +581,7 @@ func runRun(a *app, opts *RunOptions) error {
 			}
 		}
 	}
-	fmt.Fprintf(stderr, "evalctl: %d rows × %d prompts × %d models", len(p.plan.Rows), len(p.plan.Prompts), len(p.plan.Models))
+	fmt.Fprintf(stderr, "evalctl: run %s: %d rows × %d prompts × %d models", run.ID, len(p.plan.Rows), len(p.plan.Prompts), len(p.plan.Models))
 	if p.plan.Repeat > 1 {
 		fmt.Fprintf(stderr, " × %d repeats", p.plan.Repeat)
 	}
@@ -358,28 +589,85 @@ func runRun(a *app, opts *RunOptions) error {
 
 	ctx, stop := a.io.Context()
 	defer stop()
-	cmp := &reports.Sink{}
-	sinks := []eval.Sink{cmp}
-	if cfg.Out != "" {
-		sinks = append(sinks, &reports.DirSink{Dir: cfg.Resolve(cfg.Out)})
-	}
 	prog := newProgress(stderr, a.io.StderrIsTerminal)
-	runner := &eval.Runner{Gate: p.gate, Progress: prog.update}
-	sum, runErr := runner.Run(ctx, p.plan, eval.Tee(sinks...))
+	runner := &eval.Runner{Gate: p.gate, Progress: prog.update, Prior: prior}
+	sum, runErr := runner.Run(ctx, p.plan, st.Sink(run.ID))
 	prog.done()
 	if runErr != nil {
-		return exitErr(ExitIncomplete, fmt.Errorf("run stopped: %w", runErr), "")
+		return exitErr(ExitIncomplete, fmt.Errorf("run %s stopped: %w", run.ID, runErr), "evalctl run --resume "+run.ID)
 	}
-	if err := reports.WriteTable(a.io.Stdout, cmp.C); err != nil {
+	bg := context.Background()
+	stored, err := st.Run(bg, run.ID)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "evalctl: %s: %d of %d cells in %s, %d LLM calls, %d tokens\n",
-		sum.Status, sum.Done, sum.Total, sum.Elapsed.Round(1e7), p.gate.Calls(), sum.Usage.Total())
-	if cfg.Out != "" {
-		fmt.Fprintf(stderr, "evalctl: wrote %s and %s\n",
-			filepath.Join(cfg.Resolve(cfg.Out), "answers.csv"), filepath.Join(cfg.Resolve(cfg.Out), "feedback.csv"))
+	results, err := st.Results(bg, stored)
+	if err != nil {
+		return err
 	}
-	return exitStatus(sum, p.plan, *cfg.MaxErrorRate)
+	if err := reports.WriteTable(a.io.Stdout, reports.Compare(stored.Spec.Layout, results)); err != nil {
+		return err
+	}
+	hits, _ := p.cache.Snapshot()
+	fmt.Fprintf(stderr, "evalctl: run %s %s: %d of %d cells in %s, %d LLM calls, %d cache hits, %d tokens\n",
+		run.ID, sum.Status, sum.Done, sum.Total, sum.Elapsed.Round(10*time.Millisecond), p.gate.Calls(), hits, sum.Usage.Total())
+	if cfg.Out != "" {
+		out := cfg.Resolve(cfg.Out)
+		if err := reports.WriteCSVFiles(out, stored.Spec.Layout.Columns, results); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "evalctl: wrote %s and %s\n", filepath.Join(out, "answers.csv"), filepath.Join(out, "feedback.csv"))
+	}
+	err = exitStatus(sum, p.plan, *cfg.MaxErrorRate)
+	var ee *ExitError
+	if errors.As(err, &ee) && (ee.Code == ExitInterrupted || ee.Code == ExitIncomplete) && ee.Hint == "" {
+		ee.Hint = "finish it with: evalctl run --resume " + run.ID
+	}
+	return err
+}
+
+func parseTags(tags []string) map[string]string {
+	m := map[string]string{}
+	for _, t := range tags {
+		k, v, _ := strings.Cut(t, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// gitState returns the commit and dirtiness of the repository holding dir, if any.
+func gitState(dir string) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "", false
+	}
+	status, _ := exec.CommandContext(ctx, "git", "-C", dir, "status", "--porcelain").Output()
+	return strings.TrimSpace(string(out)), len(strings.TrimSpace(string(status))) > 0
+}
+
+// openStore opens the run store: --store, $EVALCTL_STORE, or
+// .evalctl/evalctl.db beside the config (or in the working directory).
+func openStore(a *app, flag string, cfg *config.Config) (*store.Store, error) {
+	path := flag
+	if path == "" {
+		path = a.io.getenv("EVALCTL_STORE")
+	}
+	if path == "" {
+		dir := "."
+		if cfg != nil && cfg.Dir != "" {
+			dir = cfg.Dir
+		}
+		path = filepath.Join(dir, ".evalctl", "evalctl.db")
+	}
+	st, err := store.Open(path)
+	if err != nil {
+		return nil, exitErr(ExitUsage, err, "")
+	}
+	return st, nil
 }
 
 // exitStatus maps a run's outcome to an exit error (nil when all is well).

@@ -90,3 +90,44 @@ func (p *Plan) Cells() []Cell {
 	}
 	return cells
 }
+
+// Layout is the shape of a run: what a report needs to lay out its results
+// without the plan's clients and templates.
+type Layout struct {
+	Prompts []PromptRef `json:"prompts"`
+	Models  []ModelSpec `json:"models"`
+	Scorers []string    `json:"scorers"`
+	Rows    int         `json:"rows"`
+	Repeat  int         `json:"repeat"`
+	Columns []string    `json:"columns"`
+}
+
+// PromptRef names a template version.
+type PromptRef struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// ModelSpec is a model with its parameters.
+type ModelSpec struct {
+	Ref    string     `json:"ref"`
+	Params llm.Params `json:"params"`
+}
+
+// Planned returns the number of cells.
+func (l Layout) Planned() int { return l.Rows * len(l.Prompts) * len(l.Models) * max(1, l.Repeat) }
+
+// Layout returns the plan's layout.
+func (p *Plan) Layout() Layout {
+	l := Layout{Rows: len(p.Rows), Repeat: p.repeats(), Columns: p.Dataset.Columns}
+	for _, t := range p.Prompts {
+		l.Prompts = append(l.Prompts, PromptRef{t.Name, t.Version})
+	}
+	for _, m := range p.Models {
+		l.Models = append(l.Models, ModelSpec{m.Ref.String(), m.Params})
+	}
+	for _, s := range p.Scorers {
+		l.Scorers = append(l.Scorers, s.Name())
+	}
+	return l
+}

@@ -2,7 +2,9 @@ package judges
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
 	"fmt"
@@ -35,6 +37,7 @@ type judge struct {
 	tpl      *prompts.Template
 	criteria []string // fixed criteria
 	column   string   // per-row criteria column
+	salt     []byte
 }
 
 type judgeParams struct {
@@ -44,7 +47,7 @@ type judgeParams struct {
 }
 
 func (p judgeParams) build(spec scorers.Spec, env scorers.Env, name string) (*judge, error) {
-	j := &judge{name: name, client: env.Judge, params: env.JudgeParams}
+	j := &judge{name: name, client: env.Judge, params: env.JudgeParams, salt: env.Salt}
 	model := env.JudgeModel
 	if j.client == nil || model == "" {
 		return nil, scorers.SpecError(spec, "is an LLM judge: set a judge model (--judge or judge: in evalctl.yaml)")
@@ -176,8 +179,8 @@ func (j *judge) render(criteria []string, s scorers.Sample) (string, error) {
 		crit = strings.TrimRight(b.String(), "\n")
 	}
 	question := s.Input
-	for range 8 {
-		tag := newTag()
+	for n := range 8 {
+		tag := j.tag(n, crit, question, s.Answer)
 		if strings.Contains(s.Answer, tag) || strings.Contains(question, tag) || strings.Contains(crit, tag) {
 			continue
 		}
@@ -186,10 +189,22 @@ func (j *judge) render(criteria []string, s scorers.Sample) (string, error) {
 	return "", fmt.Errorf("could not choose a delimiter tag absent from the texts")
 }
 
-func newTag() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// tag returns the delimiter tag for a request: an HMAC of the texts under the
+// secret salt (so it is stable across runs, yet unpredictable to the answer),
+// or random bits without a salt.
+func (j *judge) tag(attempt int, texts ...string) string {
+	if j.salt == nil {
+		var b [8]byte
+		rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}
+	m := hmac.New(sha256.New, j.salt)
+	fmt.Fprintf(m, "%d", attempt)
+	for _, t := range texts {
+		m.Write([]byte{0})
+		m.Write([]byte(t))
+	}
+	return hex.EncodeToString(m.Sum(nil)[:8])
 }
 
 // stringList accepts a string or a list of strings.

@@ -54,6 +54,9 @@ type Request struct {
 	Params   Params
 	// JSON asks the provider for a JSON object reply where it supports that.
 	JSON bool
+	// Sample distinguishes repeats of an otherwise identical request: providers
+	// ignore it, caches key on it.
+	Sample int
 }
 
 // Usage counts tokens as the provider reported them.
@@ -77,6 +80,8 @@ type Response struct {
 	Usage        Usage
 	Latency      time.Duration // wall time of the call, retries and backoff included, local rate-limit queueing excluded
 	Attempts     int
+	// Cached is set when the response came from a cache, not the provider.
+	Cached bool
 }
 
 // Client is a chat model endpoint.

@@ -74,21 +74,27 @@ type Comparison struct {
 }
 
 // NewComparison returns an empty comparison with one group per prompt × model
-// of plan, in plan order.
-func NewComparison(p *eval.Plan) *Comparison {
-	c := &Comparison{Planned: p.Len(), index: map[[2]string]*Group{}}
-	for _, s := range p.Scorers {
-		c.Scorers = append(c.Scorers, s.Name())
-	}
-	for _, t := range p.Prompts {
-		for _, m := range p.Models {
-			g := &Group{Prompt: t.Name, PromptVersion: t.Version, Model: m.Ref.String()}
+// of a run's layout, in plan order.
+func NewComparison(l eval.Layout) *Comparison {
+	c := &Comparison{Planned: l.Planned(), Scorers: l.Scorers, index: map[[2]string]*Group{}}
+	for _, t := range l.Prompts {
+		for _, m := range l.Models {
+			g := &Group{Prompt: t.Name, PromptVersion: t.Version, Model: m.Ref}
 			for _, s := range c.Scorers {
 				g.Scorers = append(g.Scorers, ScorerStat{Name: s})
 			}
 			c.Groups = append(c.Groups, g)
 			c.index[[2]string{t.Name, g.Model}] = g
 		}
+	}
+	return c
+}
+
+// Compare builds the comparison of a run's results.
+func Compare(l eval.Layout, results []eval.Result) *Comparison {
+	c := NewComparison(l)
+	for _, r := range results {
+		c.Add(r)
 	}
 	return c
 }
@@ -138,20 +144,3 @@ func (c *Comparison) Totals() (cells, genErrors, scorerErrors int) {
 	}
 	return
 }
-
-// Sink adapts a Comparison to eval.Sink.
-type Sink struct{ C *Comparison }
-
-// Begin implements eval.Sink.
-func (s *Sink) Begin(p *eval.Plan) error {
-	if s.C == nil {
-		s.C = NewComparison(p)
-	}
-	return nil
-}
-
-// Put implements eval.Sink.
-func (s *Sink) Put(r eval.Result) error { s.C.Add(r); return nil }
-
-// End implements eval.Sink.
-func (s *Sink) End(eval.Status) error { return nil }

@@ -104,29 +104,14 @@ func floatText(f *float64) string {
 	return strconv.FormatFloat(*f, 'g', -1, 64)
 }
 
-// DirSink collects a run's results and writes answers.csv and feedback.csv into
-// a directory when the run ends.
-type DirSink struct {
-	Dir     string
-	columns []string
-	results []eval.Result
-}
-
-// Begin implements eval.Sink.
-func (d *DirSink) Begin(p *eval.Plan) error { d.columns = p.Dataset.Columns; return nil }
-
-// Put implements eval.Sink.
-func (d *DirSink) Put(r eval.Result) error { d.results = append(d.results, r); return nil }
-
-// End implements eval.Sink: it writes both files, results in cell order.
-func (d *DirSink) End(eval.Status) error {
-	slices.SortFunc(d.results, func(a, b eval.Result) int { return a.Index - b.Index })
-	if err := WriteFileAtomic(filepath.Join(d.Dir, "answers.csv"), func(w io.Writer) error {
-		return WriteAnswersCSV(w, d.columns, d.results)
+// WriteCSVFiles writes answers.csv and feedback.csv into dir, atomically.
+func WriteCSVFiles(dir string, columns []string, results []eval.Result) error {
+	if err := WriteFileAtomic(filepath.Join(dir, "answers.csv"), func(w io.Writer) error {
+		return WriteAnswersCSV(w, columns, results)
 	}); err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(d.Dir, "feedback.csv"), func(w io.Writer) error {
-		return WriteFeedbackCSV(w, d.results)
+	return WriteFileAtomic(filepath.Join(dir, "feedback.csv"), func(w io.Writer) error {
+		return WriteFeedbackCSV(w, results)
 	})
 }

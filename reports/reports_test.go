@@ -98,7 +98,7 @@ func (f fakeScorer) Score(context.Context, scorers.Sample) scorers.Feedback {
 
 func TestGoldenTable(t *testing.T) {
 	plan, results := fixture(t)
-	c := NewComparison(plan)
+	c := NewComparison(plan.Layout())
 	// Order of arrival must not matter.
 	for i := len(results) - 1; i >= 0; i-- {
 		c.Add(results[i])

@@ -47,6 +47,8 @@ type Feedback struct {
 	Usage      llm.Usage
 	Latency    time.Duration
 	Attempts   int
+	// Reused marks feedback kept from an earlier attempt of the same run.
+	Reused bool
 }
 
 // Scorer scores answers. Implementations must be safe for concurrent use.
@@ -107,6 +109,10 @@ type Env struct {
 	Judge       llm.Client
 	JudgeModel  string
 	JudgeParams llm.Params
+	// Salt is a secret from which judges derive their delimiter tags: equal
+	// judge requests then stay equal (and cacheable) while no answer can
+	// predict its tag. Nil means a fresh random tag per request.
+	Salt []byte
 }
 
 // HasColumn reports whether the dataset has column c.

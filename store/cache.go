@@ -1,0 +1,83 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/evalctl/evalctl/llm"
+)
+
+// CacheStats counts cache use.
+type CacheStats struct{ Hits, Misses int64 }
+
+// Cached wraps a client with the response cache. endpoint identifies where
+// requests go (provider and base URL), so that two servers never share
+// entries. With read false the cache is bypassed but still filled.
+func (s *Store) Cached(inner llm.Client, endpoint string, read bool, stats *CacheStats) llm.Client {
+	return &cached{s: s, inner: inner, endpoint: endpoint, read: read, stats: stats}
+}
+
+type cached struct {
+	s        *Store
+	inner    llm.Client
+	endpoint string
+	read     bool
+	stats    *CacheStats
+}
+
+type cachedResponse struct {
+	Text         string    `json:"text"`
+	FinishReason string    `json:"finish_reason"`
+	Usage        llm.Usage `json:"usage"`
+	LatencyNS    int64     `json:"latency_ns"`
+}
+
+// CacheKey is the hex SHA-256 of the canonical form of a request to endpoint.
+func CacheKey(endpoint string, req llm.Request) string {
+	b, _ := json.Marshal(struct {
+		Endpoint string        `json:"endpoint"`
+		Model    string        `json:"model"`
+		Messages []llm.Message `json:"messages"`
+		Params   llm.Params    `json:"params"`
+		JSON     bool          `json:"json"`
+		Sample   int           `json:"sample"`
+	}{endpoint, req.Model, req.Messages, req.Params, req.JSON, req.Sample})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func (c *cached) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
+	key := CacheKey(c.endpoint, req)
+	if c.read {
+		var raw string
+		err := c.s.r.QueryRowContext(ctx, `SELECT response FROM response_cache WHERE key = ?`, key).Scan(&raw)
+		if err == nil {
+			var cr cachedResponse
+			if json.Unmarshal([]byte(raw), &cr) == nil {
+				if c.stats != nil {
+					c.stats.hit()
+				}
+				return llm.Response{Text: cr.Text, FinishReason: cr.FinishReason, Usage: cr.Usage,
+					Latency: time.Duration(cr.LatencyNS), Cached: true}, nil
+			}
+		}
+	}
+	if c.stats != nil {
+		c.stats.miss()
+	}
+	resp, err := c.inner.Complete(ctx, req)
+	if err == nil {
+		raw, _ := json.Marshal(cachedResponse{resp.Text, resp.FinishReason, resp.Usage, int64(resp.Latency)})
+		now := time.Now().UnixNano()
+		c.s.enqueue(func(tx *sql.Tx) error {
+			_, err := tx.Exec(`INSERT OR REPLACE INTO response_cache(key, model, response, created_at) VALUES (?,?,?,?)`,
+				key, req.Model, string(raw), now)
+			return err
+		})
+	}
+	return resp, err
+}

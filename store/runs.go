@@ -1,0 +1,205 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/evalctl/evalctl/eval"
+)
+
+// Run is a run's record.
+type Run struct {
+	ID          string
+	Name        string
+	Tags        map[string]string
+	Status      eval.Status
+	StartedAt   time.Time
+	EndedAt     time.Time // zero while running
+	Spec        Spec
+	Config      string // evalctl.yaml as written
+	GitCommit   string
+	GitDirty    bool
+	DatasetPath string
+	DatasetHash string
+	Version     string
+	Planned     int
+	Host        string
+	PID         int
+
+	// Counts, filled by Runs and Run.
+	Done, GenErrors int
+}
+
+// Spec is what a run planned, and what the command line needs to plan it again.
+type Spec struct {
+	Layout eval.Layout `json:"layout"`
+	// Options are the command's own (opaque to the store).
+	Options json.RawMessage `json:"options,omitempty"`
+}
+
+// NewRunID returns a sortable, unique run id: the start time and random bits.
+func NewRunID(t time.Time) string {
+	var b [3]byte
+	rand.Read(b[:])
+	return t.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// CreateRun records a new run with status running.
+func (s *Store) CreateRun(ctx context.Context, r *Run) error {
+	tags, _ := json.Marshal(nonNil(r.Tags))
+	spec, err := json.Marshal(r.Spec)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	r.Host, r.PID, r.Status = host, os.Getpid(), eval.StatusRunning
+	_, err = s.w.ExecContext(ctx, `INSERT INTO runs(id, name, tags, status, started_at, spec, config, git_commit, git_dirty,
+		dataset_path, dataset_hash, evalctl_version, planned, host, pid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.ID, r.Name, string(tags), string(r.Status), r.StartedAt.UnixNano(), string(spec), r.Config, r.GitCommit, r.GitDirty,
+		r.DatasetPath, r.DatasetHash, r.Version, r.Planned, r.Host, r.PID)
+	return err
+}
+
+// MarkRunning marks a resumed run as running in this process.
+func (s *Store) MarkRunning(ctx context.Context, id string) error {
+	host, _ := os.Hostname()
+	_, err := s.w.ExecContext(ctx, `UPDATE runs SET status = 'running', ended_at = NULL, host = ?, pid = ? WHERE id = ?`,
+		host, os.Getpid(), id)
+	return err
+}
+
+// EndRun records how a run ended, after everything enqueued is written.
+func (s *Store) EndRun(ctx context.Context, id string, st eval.Status) error {
+	if err := s.Flush(); err != nil {
+		return err
+	}
+	_, err := s.w.ExecContext(ctx, `UPDATE runs SET status = ?, ended_at = ? WHERE id = ?`, string(st), time.Now().UnixNano(), id)
+	return err
+}
+
+// ErrNoRun is returned when no run matches.
+var ErrNoRun = errors.New("no such run")
+
+const runColumns = `r.id, r.name, r.tags, r.status, r.started_at, r.ended_at, r.spec, r.config, r.git_commit, r.git_dirty,
+	r.dataset_path, r.dataset_hash, r.evalctl_version, r.planned, r.host, r.pid,
+	(SELECT count(*) FROM cells c WHERE c.run_id = r.id),
+	(SELECT count(*) FROM cells c WHERE c.run_id = r.id AND c.error_kind != '')`
+
+func scanRun(row interface{ Scan(...any) error }) (*Run, error) {
+	var r Run
+	var tags, status, spec string
+	var started int64
+	var ended sql.NullInt64
+	if err := row.Scan(&r.ID, &r.Name, &tags, &status, &started, &ended, &spec, &r.Config, &r.GitCommit, &r.GitDirty,
+		&r.DatasetPath, &r.DatasetHash, &r.Version, &r.Planned, &r.Host, &r.PID, &r.Done, &r.GenErrors); err != nil {
+		return nil, err
+	}
+	json.Unmarshal([]byte(tags), &r.Tags)
+	if err := json.Unmarshal([]byte(spec), &r.Spec); err != nil {
+		return nil, fmt.Errorf("run %s: unreadable spec: %w", r.ID, err)
+	}
+	r.Status = eval.Status(status)
+	r.StartedAt = time.Unix(0, started)
+	if ended.Valid {
+		r.EndedAt = time.Unix(0, ended.Int64)
+	}
+	if r.Status == eval.StatusRunning && !r.alive() {
+		r.Status = eval.StatusInterrupted // its process died without saying so
+	}
+	return &r, nil
+}
+
+// alive reports whether the process that runs r still exists (on this host).
+func (r *Run) alive() bool {
+	host, _ := os.Hostname()
+	if r.Host != host {
+		return true // cannot tell: trust the record
+	}
+	p, err := os.FindProcess(r.PID)
+	if err != nil {
+		return false
+	}
+	return p.Signal(syscall.Signal(0)) == nil
+}
+
+// Alive reports whether the run is still being written by a live process.
+func (r *Run) Alive() bool { return r.Status == eval.StatusRunning && r.alive() }
+
+// Runs lists runs, newest first.
+func (s *Store) Runs(ctx context.Context) ([]*Run, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+runColumns+` FROM runs r ORDER BY r.started_at DESC, r.id DESC`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Run finds a run by id, unique id prefix, name, or "last".
+func (s *Store) Run(ctx context.Context, ref string) (*Run, error) {
+	runs, err := s.Runs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ref == "last" || ref == "latest" {
+		if len(runs) == 0 {
+			return nil, fmt.Errorf("%w: the store %s has no runs yet", ErrNoRun, s.Path)
+		}
+		return runs[0], nil
+	}
+	var matches []*Run
+	for _, r := range runs {
+		if r.ID == ref {
+			return r, nil
+		}
+		if strings.HasPrefix(r.ID, ref) || (r.Name != "" && r.Name == ref) {
+			matches = append(matches, r)
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return nil, fmt.Errorf("%w %q in %s (see evalctl runs list)", ErrNoRun, ref, s.Path)
+	case 1:
+		return matches[0], nil
+	}
+	return nil, fmt.Errorf("run %q is ambiguous: %d runs match (use more of the id)", ref, len(matches))
+}
+
+// DeleteRun removes a run and everything recorded under it.
+func (s *Store) DeleteRun(ctx context.Context, id string) error {
+	if err := s.Flush(); err != nil {
+		return err
+	}
+	res, err := s.w.ExecContext(ctx, `DELETE FROM runs WHERE id = ?`, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w %q", ErrNoRun, id)
+	}
+	return nil
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}

@@ -1,0 +1,197 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// SchemaVersion is the schema version this build writes.
+const SchemaVersion = 2
+
+// Store is an open run store. It is safe for concurrent use.
+type Store struct {
+	Path string
+	w    *sql.DB // one connection, owned by the writer for batches
+	r    *sql.DB // readers
+	salt []byte
+
+	ops    chan op
+	done   chan struct{}
+	closed sync.Once
+
+	mu  sync.Mutex
+	err error // the first failed batch; later flushes report it
+}
+
+// Open opens (creating and migrating as needed) the store at path.
+func Open(path string) (*Store, error) {
+	return OpenAt(context.Background(), path, SchemaVersion)
+}
+
+// OpenAt opens the store migrated up to version (tests use it to write old schemas).
+func OpenAt(ctx context.Context, path string, version int64) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("store %s: %w", path, err)
+		}
+	}
+	dsn := "file:" + path + "?_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	sub, _ := fs.Sub(migrations, "migrations")
+	prov, err := goose.NewProvider(goose.DialectSQLite3, w, sub)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	if cur, err := prov.GetDBVersion(ctx); err == nil && cur > SchemaVersion {
+		w.Close()
+		return nil, fmt.Errorf("store %s has schema version %d, newer than this evalctl understands (%d): upgrade evalctl", path, cur, SchemaVersion)
+	}
+	if _, err := prov.UpTo(ctx, version); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store %s: migrating: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(4)
+	s := &Store{Path: path, w: w, r: r, ops: make(chan op, 1024), done: make(chan struct{})}
+	if err := s.loadSalt(ctx); err != nil {
+		s.w.Close()
+		s.r.Close()
+		return nil, err
+	}
+	go s.writer()
+	return s, nil
+}
+
+// Close flushes pending writes and closes the database.
+func (s *Store) Close() error {
+	var err error
+	s.closed.Do(func() {
+		close(s.ops)
+		<-s.done
+		err = errors.Join(s.r.Close(), s.w.Close())
+	})
+	return err
+}
+
+// Salt is a random secret kept in the store. Judges derive their delimiter
+// tags from it, so identical judge requests are identical (and cacheable)
+// while an answer still cannot predict its tag.
+func (s *Store) Salt() []byte { return s.salt }
+
+func (s *Store) loadSalt(ctx context.Context) error {
+	err := s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'salt'`).Scan(&s.salt)
+	if errors.Is(err, sql.ErrNoRows) {
+		s.salt = make([]byte, 32)
+		rand.Read(s.salt)
+		_, err = s.w.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('salt', ?)`, s.salt)
+	}
+	return err
+}
+
+// op is one unit of work for the writer.
+type op struct {
+	apply func(tx *sql.Tx) error
+	flush chan error
+}
+
+// writer applies ops in batched transactions: a batch closes after 256 ops or
+// 50 ms, whichever comes first, so results reach the disk within 50 ms.
+func (s *Store) writer() {
+	defer close(s.done)
+	var batch []op
+	var timer <-chan time.Time
+	commit := func() {
+		if len(batch) == 0 {
+			return
+		}
+		err := s.commit(batch)
+		for _, o := range batch {
+			if o.flush != nil {
+				o.flush <- err
+			}
+		}
+		batch, timer = batch[:0], nil
+	}
+	for {
+		select {
+		case o, ok := <-s.ops:
+			if !ok {
+				commit()
+				return
+			}
+			batch = append(batch, o)
+			if o.flush != nil || len(batch) >= 256 {
+				commit()
+			} else if timer == nil {
+				timer = time.After(50 * time.Millisecond)
+			}
+		case <-timer:
+			commit()
+		}
+	}
+}
+
+func (s *Store) commit(batch []op) error {
+	err := s.commitTx(batch)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil && s.err == nil {
+		s.err = fmt.Errorf("store %s: writing results: %w", s.Path, err)
+	}
+	return s.err
+}
+
+func (s *Store) commitTx(batch []op) error {
+	tx, err := s.w.Begin()
+	if err != nil {
+		return err
+	}
+	for _, o := range batch {
+		if o.apply == nil {
+			continue
+		}
+		if err := o.apply(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// enqueue hands work to the writer.
+func (s *Store) enqueue(apply func(tx *sql.Tx) error) { s.ops <- op{apply: apply} }
+
+// Flush waits until everything enqueued so far is committed.
+func (s *Store) Flush() error {
+	ch := make(chan error, 1)
+	s.ops <- op{flush: ch}
+	return <-ch
+}
