@@ -621,7 +621,10 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(ev
 	err = exitStatus(sum, p.plan, *cfg.MaxErrorRate)
 	var ee *ExitError
 	if errors.As(err, &ee) && (ee.Code == ExitInterrupted || ee.Code == ExitIncomplete) && ee.Hint == "" {
-		ee.Hint = "finish it with: evalctl run --resume " + run.ID
+		ee.Hint = "the errors are in answers.csv and feedback.csv (--out DIR); retry the missing and failed cells with: evalctl run --resume " + run.ID
+		if ee.Code == ExitInterrupted {
+			ee.Hint = "finish it with: evalctl run --resume " + run.ID
+		}
 	}
 	return err
 }
@@ -694,8 +697,7 @@ func exitStatus(sum eval.Summary, plan *eval.Plan, maxRate float64) error {
 	}
 	if len(problems) > 0 {
 		return exitErr(ExitIncomplete,
-			fmt.Errorf("run incomplete: %s, above max_error_rate %.1f%%", strings.Join(problems, "; "), 100*maxRate),
-			"see the error and error_kind columns of answers.csv and feedback.csv (--out DIR)")
+			fmt.Errorf("run incomplete: %s, above max_error_rate %.1f%%", strings.Join(problems, "; "), 100*maxRate), "")
 	}
 	return nil
 }

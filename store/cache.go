@@ -73,7 +73,11 @@ func (c *cached) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	if err == nil {
 		raw, _ := json.Marshal(cachedResponse{resp.Text, resp.FinishReason, resp.Usage, int64(resp.Latency)})
 		now := time.Now().UnixNano()
-		c.s.enqueue(func(tx *sql.Tx) error {
+		// Committed before the answer is used: whatever a vendor has answered
+		// survives a crash, and a resume takes it from here instead of asking
+		// again. A failed write only costs the cache entry; the store reports
+		// the failure when the run ends.
+		c.s.exec(func(tx *sql.Tx) error {
 			_, err := tx.Exec(`INSERT OR REPLACE INTO response_cache(key, model, response, created_at) VALUES (?,?,?,?)`,
 				key, req.Model, string(raw), now)
 			return err

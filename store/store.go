@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
@@ -122,39 +121,31 @@ type op struct {
 	flush chan error
 }
 
-// writer applies ops in batched transactions: a batch closes after 256 ops or
-// 50 ms, whichever comes first, so results reach the disk within 50 ms.
+// writer applies ops in batched transactions (group commit): it takes what
+// is queued, up to 256 ops, commits, and goes again, so a lone result is on
+// disk at once and a burst shares one transaction.
 func (s *Store) writer() {
 	defer close(s.done)
-	var batch []op
-	var timer <-chan time.Time
-	commit := func() {
-		if len(batch) == 0 {
-			return
+	batch := make([]op, 0, 256)
+	for o := range s.ops {
+		batch = append(batch[:0], o)
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+			default:
+				break drain
+			}
 		}
 		err := s.commit(batch)
 		for _, o := range batch {
 			if o.flush != nil {
 				o.flush <- err
 			}
-		}
-		batch, timer = batch[:0], nil
-	}
-	for {
-		select {
-		case o, ok := <-s.ops:
-			if !ok {
-				commit()
-				return
-			}
-			batch = append(batch, o)
-			if o.flush != nil || len(batch) >= 256 {
-				commit()
-			} else if timer == nil {
-				timer = time.After(50 * time.Millisecond)
-			}
-		case <-timer:
-			commit()
 		}
 	}
 }
@@ -188,6 +179,13 @@ func (s *Store) commitTx(batch []op) error {
 
 // enqueue hands work to the writer.
 func (s *Store) enqueue(apply func(tx *sql.Tx) error) { s.ops <- op{apply: apply} }
+
+// exec hands work to the writer and waits until it is committed.
+func (s *Store) exec(apply func(tx *sql.Tx) error) error {
+	ch := make(chan error, 1)
+	s.ops <- op{apply: apply, flush: ch}
+	return <-ch
+}
 
 // Flush waits until everything enqueued so far is committed.
 func (s *Store) Flush() error {

@@ -1,0 +1,284 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evalctl/evalctl/llm/sim"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// binary builds evalctl once per test process, for tests that need a real
+// separate process (SIGKILL).
+func binary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "evalctl-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "evalctl")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/evalctl/evalctl/cmd/evalctl").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// bigProject is 500 rows × 2 prompts × 2 models = 2,000 cells with a code scorer.
+func bigProject(t *testing.T, extra string) string {
+	var rows strings.Builder
+	rows.WriteString("id,question\n")
+	for i := range 500 {
+		fmt.Fprintf(&rows, "q%03d,What is concept number %d?\n", i, i)
+	}
+	return project(t, map[string]string{
+		"questions.csv":       rows.String(),
+		"prompts/basic.txt":   "Question: {question}",
+		"prompts/concise.txt": "Question: {question}\nAnswer the question above.",
+		"evalctl.yaml": `dataset: questions.csv
+prompts: {use: [basic, concise], system: ''}
+models: [openai:gpt-4.1-mini, openai:gpt-5-mini]
+scorers:
+  - {name: enough_words, type: word_count, min: 11}
+` + extra,
+	})
+}
+
+// answers reads answers.csv into "row|prompt|model" → answer, failing on duplicates.
+func answers(t *testing.T, path string) map[string]string {
+	t.Helper()
+	recs := readCSV(t, path)
+	m := map[string]string{}
+	for _, r := range recs[1:] {
+		k := r[0] + "|" + r[2] + "|" + r[4]
+		if _, dup := m[k]; dup {
+			t.Fatalf("%s: cell %s twice", path, k)
+		}
+		m[k] = r[8]
+	}
+	return m
+}
+
+func TestKillThenResume(t *testing.T) {
+	bin := binary(t)
+	vendor, err := sim.Start("127.0.0.1:0", sim.Options{Latency: 10 * time.Millisecond, Jitter: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vendor.Close()
+	cfg := bigProject(t, "")
+	env := map[string]string{"OPENAI_BASE_URL": vendor.URL}
+
+	cmd := exec.Command(bin, "run", "--config", cfg, "-j", "8")
+	cmd.Env = []string{"OPENAI_BASE_URL=" + vendor.URL, "PATH=" + os.Getenv("PATH")}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// While it runs, list runs again and again: never "database is locked".
+	lists := 0
+	for vendor.Stats().Generation < 700 {
+		r := run(t, nil, env, "runs", "list", "--config", cfg)
+		if r.code != 0 || strings.Contains(r.stderr, "locked") {
+			t.Fatalf("runs list during a run: exit %d %s", r.code, r.stderr)
+		}
+		lists++
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if lists == 0 {
+		t.Error("runs list never ran during the run")
+	}
+
+	r := run(t, nil, env, "runs", "list", "--config", cfg, "--json")
+	var listed []struct {
+		Status string `json:"status"`
+		Done   int    `json:"cells_done"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed) != 1 {
+		t.Fatalf("runs list --json: %v %s", err, r.stdout)
+	}
+	if listed[0].Status != "interrupted" || listed[0].Done == 0 || listed[0].Done >= 2000 {
+		t.Errorf("after SIGKILL: %+v", listed[0])
+	}
+
+	out := t.TempDir()
+	r = run(t, nil, env, "run", "--config", cfg, "--resume", "last", "--out", out)
+	if r.code != ExitOK || !strings.Contains(r.stderr, "resuming") {
+		t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)
+	}
+	gen := vendor.Stats().Generation
+	t.Logf("the vendor answered %d generation calls for 2,000 cells (killed after %d lists)", gen, lists)
+	if gen > 2000+8 {
+		t.Errorf("the vendor answered %d generation calls for 2,000 cells at -j 8", gen)
+	}
+
+	clean := t.TempDir()
+	r = run(t, nil, env, "run", "--config", bigProject(t, ""), "--out", clean, "--no-cache")
+	if r.code != ExitOK {
+		t.Fatalf("clean run: %d %s", r.code, r.stderr)
+	}
+	got, want := answers(t, filepath.Join(out, "answers.csv")), answers(t, filepath.Join(clean, "answers.csv"))
+	if len(got) != 2000 || len(want) != 2000 {
+		t.Fatalf("cells: resumed %d, clean %d", len(got), len(want))
+	}
+	var diff []string
+	for k, v := range want {
+		if got[k] != v {
+			diff = append(diff, k)
+		}
+	}
+	sort.Strings(diff)
+	if len(diff) > 0 {
+		t.Errorf("%d cells differ from a clean run, e.g. %v", len(diff), diff[:min(3, len(diff))])
+	}
+}
+
+func TestSecondRunIsServedFromTheCache(t *testing.T) {
+	vendor, _ := sim.Start("127.0.0.1:0", sim.Options{})
+	defer vendor.Close()
+	cfg := project(t, map[string]string{"evalctl.yaml": `dataset: questions.csv
+models: [openai:a, openai:b]
+judge: openai:judge
+scorers:
+  - {name: english, type: guidelines, guidelines: The answer should be in English.}
+  - {name: relevance_to_query, type: relevance_to_query}
+  - {name: enough_words, type: word_count, min: 11}
+`})
+	env := map[string]string{"OPENAI_BASE_URL": vendor.URL}
+	first := run(t, nil, env, "run", "--config", cfg)
+	calls := vendor.Stats().Requests
+	second := run(t, nil, env, "run", "--config", cfg)
+	if first.code != 0 || second.code != 0 {
+		t.Fatalf("exit %d %d\n%s", first.code, second.code, second.stderr)
+	}
+	if after := vendor.Stats().Requests; after != calls {
+		t.Errorf("the second run made %d model calls", after-calls)
+	}
+	if first.stdout != second.stdout {
+		t.Errorf("tables differ:\n%s\n%s", first.stdout, second.stdout)
+	}
+	if !strings.Contains(second.stderr, "0 LLM calls, 24 cache hits") {
+		t.Errorf("summary: %s", second.stderr)
+	}
+	third := run(t, nil, env, "run", "--config", cfg, "--no-cache")
+	if vendor.Stats().Requests == calls || third.code != 0 {
+		t.Error("--no-cache did not ask the models")
+	}
+}
+
+func TestReportEqualsRunOutput(t *testing.T) {
+	cfg := project(t, nil)
+	r := run(t, nil, nil, "run", "--config", cfg, "--name", "baseline", "--tag", "pr=7")
+	if r.code != 0 {
+		t.Fatalf("%d %s", r.code, r.stderr)
+	}
+	for _, ref := range []string{"last", "baseline"} {
+		rep := run(t, nil, nil, "report", ref, "--config", cfg)
+		if rep.code != 0 || rep.stdout != r.stdout {
+			t.Errorf("report %s differs from the run's table:\n%s\nvs\n%s", ref, rep.stdout, r.stdout)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "r.json")
+	if rep := run(t, nil, nil, "report", "--config", cfg, "--format", "json", "-o", out); rep.code != 0 {
+		t.Fatal(rep.stderr)
+	}
+	var doc struct {
+		Run struct {
+			Name string            `json:"name"`
+			Tags map[string]string `json:"tags"`
+		} `json:"run"`
+		Groups []struct {
+			Cells   int `json:"cells"`
+			Scorers []struct {
+				Name string `json:"name"`
+			} `json:"scorers"`
+		} `json:"groups"`
+	}
+	b, _ := os.ReadFile(out)
+	if err := json.Unmarshal(b, &doc); err != nil || doc.Run.Name != "baseline" || doc.Run.Tags["pr"] != "7" || len(doc.Groups) != 4 || doc.Groups[0].Cells != 2 {
+		t.Errorf("json report: %v %s", err, b)
+	}
+	show := run(t, nil, nil, "runs", "show", "--config", cfg)
+	if show.code != 0 || !strings.Contains(show.stdout, "name     baseline") || !strings.Contains(show.stdout, r.stdout) {
+		t.Errorf("runs show: %s", show.stdout)
+	}
+	if bad := run(t, nil, nil, "report", "nope", "--config", cfg); bad.code != ExitUsage || !strings.Contains(bad.stderr, `no such run "nope"`) {
+		t.Errorf("unknown run: %+v", bad)
+	}
+}
+
+func TestPromptRegistryCommands(t *testing.T) {
+	cfg := project(t, nil)
+	if r := run(t, nil, nil, "run", "--config", cfg, "--prompts", "basic", "--limit", "1"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	basic := filepath.Join(filepath.Dir(cfg), "prompts", "basic.txt")
+	os.WriteFile(basic, []byte("Category: {category}\nQuestion: {question}\nBe brief."), 0o644)
+	if r := run(t, nil, nil, "run", "--config", cfg, "--prompts", "basic", "--limit", "1"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	list := run(t, nil, nil, "prompts", "list", "basic", "--config", cfg)
+	lines := strings.Split(strings.TrimSpace(list.stdout), "\n")
+	if list.code != 0 || len(lines) != 3 {
+		t.Fatalf("prompts list: %s", list.stdout)
+	}
+	newest, oldest := strings.Fields(lines[1])[1], strings.Fields(lines[2])[1]
+	if r := run(t, nil, nil, "prompts", "tag", "basic@"+oldest, "production", "--config", cfg); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	show := run(t, nil, nil, "prompts", "show", "basic@production", "--config", cfg)
+	if !strings.HasPrefix(show.stdout, "Category: {category}\nQuestion: {question}\nDifficulty") {
+		t.Errorf("show: %q", show.stdout)
+	}
+	diff := run(t, nil, nil, "prompts", "diff", "basic@production", "basic@"+newest, "--config", cfg)
+	if !strings.Contains(diff.stdout, "-Difficulty: {weight}/4") || !strings.Contains(diff.stdout, "+Be brief.") {
+		t.Errorf("diff: %s", diff.stdout)
+	}
+	// Run the production version although the file on disk has moved on.
+	r := run(t, nil, nil, "run", "--config", cfg, "--prompts", "basic@production", "--limit", "1")
+	if r.code != 0 || !strings.Contains(r.stdout, "basic@"+oldest) {
+		t.Errorf("--prompts basic@production: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, nil, nil, "run", "--config", cfg, "--prompts", "basic@staging"); r.code != ExitUsage || !strings.Contains(r.stderr, "basic@staging") {
+		t.Errorf("unknown alias: %+v", r)
+	}
+}
+
+func TestResumeRefusesAChangedPlan(t *testing.T) {
+	vendor, _ := sim.Start("127.0.0.1:0", sim.Options{FailRate: 1})
+	defer vendor.Close()
+	cfg := project(t, map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:m]\nproviders: {openai: {max_attempts: 1}}\n"})
+	env := map[string]string{"OPENAI_BASE_URL": vendor.URL}
+	if r := run(t, nil, env, "run", "--config", cfg); r.code != ExitIncomplete || !strings.Contains(r.stderr, "evalctl run --resume") {
+		t.Fatalf("%d %s", r.code, r.stderr)
+	}
+	os.WriteFile(filepath.Join(filepath.Dir(cfg), "prompts", "basic.txt"), []byte("Q: {question}"), 0o644)
+	r := run(t, nil, env, "run", "--config", cfg, "--resume", "last")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "prompt basic was @") {
+		t.Errorf("changed prompt: %d %s", r.code, r.stderr)
+	}
+	if r := run(t, nil, env, "run", "--config", cfg, "--resume", "last", "--models", "openai:x"); r.code != ExitUsage || !strings.Contains(r.stderr, "--models cannot change it") {
+		t.Errorf("flags with --resume: %+v", r)
+	}
+}
