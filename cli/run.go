@@ -537,7 +537,9 @@ type cellKey struct {
 	repeat             int
 }
 
-func keyOf(c eval.Cell) cellKey { return cellKey{c.Row.ID, c.Prompt.Name, c.Model.Ref.String(), c.Repeat} }
+func keyOf(c eval.Cell) cellKey {
+	return cellKey{c.Row.ID, c.Prompt.Name, c.Model.Ref.String(), c.Repeat}
+}
 
 func pick[T any](cond bool, a, b T) T {
 	if cond {

@@ -282,3 +282,45 @@ func TestResumeRefusesAChangedPlan(t *testing.T) {
 		t.Errorf("flags with --resume: %+v", r)
 	}
 }
+
+func TestScoreAddsScorersWithoutRegenerating(t *testing.T) {
+	vendor, _ := sim.Start("127.0.0.1:0", sim.Options{})
+	defer vendor.Close()
+	cfg := project(t, map[string]string{"evalctl.yaml": `dataset: questions.csv
+models: [openai:a]
+judge: openai:judge
+scorers:
+  - {name: enough_words, type: word_count, min: 11}
+`})
+	env := map[string]string{"OPENAI_BASE_URL": vendor.URL}
+	if r := run(t, nil, env, "run", "--config", cfg); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	gen := vendor.Stats().Generation
+	// The team adds a judge to the config and scores the stored answers.
+	os.WriteFile(cfg, []byte(`dataset: questions.csv
+models: [openai:a]
+judge: openai:judge
+scorers:
+  - {name: enough_words, type: word_count, min: 11}
+  - {name: english, type: guidelines, guidelines: The answer should be in English.}
+`), 0o644)
+	r := run(t, nil, env, "score", "last", "--config", cfg, "--scorers", "english")
+	if r.code != 0 {
+		t.Fatalf("score: %d %s", r.code, r.stderr)
+	}
+	st := vendor.Stats()
+	if st.Generation != gen || st.Judge != 4 {
+		t.Errorf("score asked for %d generations and %d verdicts; want 0 and 4", st.Generation-gen, st.Judge)
+	}
+	if !strings.Contains(r.stdout, "english") || !strings.Contains(r.stdout, "enough_words") {
+		t.Errorf("table: %s", r.stdout)
+	}
+	rep := run(t, nil, env, "report", "--config", cfg)
+	if rep.stdout != r.stdout {
+		t.Errorf("report after score differs:\n%s\n%s", rep.stdout, r.stdout)
+	}
+	if r := run(t, nil, env, "score", "--config", cfg, "--scorers", "nope"); r.code != ExitUsage || !strings.Contains(r.stderr, "no scorer named nope") {
+		t.Errorf("%+v", r)
+	}
+}

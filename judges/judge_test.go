@@ -36,7 +36,9 @@ func build(t *testing.T, spec string, c llm.Client, columns ...string) scorers.S
 	zero := 0.0
 	sc := cfg.Scorers[0]
 	s, err := r.Build(scorers.Spec{Name: sc.Name, Type: sc.Type, Decode: sc.Decode},
-		scorers.Env{Columns: columns, Judge: c, JudgeModel: "sim:judge", JudgeParams: llm.Params{Temperature: &zero}})
+		// A fixed salt makes the delimiter tags, and so the requests and the
+		// simulator's verdicts (which flip ~2% of the time, by request), repeatable.
+		scorers.Env{Columns: columns, Judge: c, JudgeModel: "sim:judge", JudgeParams: llm.Params{Temperature: &zero}, Salt: []byte("judge-test-salt")})
 	if err != nil {
 		t.Fatal(err)
 	}

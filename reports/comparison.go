@@ -7,6 +7,8 @@ import (
 
 	"github.com/evalctl/evalctl/eval"
 	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/scorers"
+	"github.com/evalctl/evalctl/stats"
 )
 
 // ScorerStat aggregates one scorer's feedback for one prompt × model.
@@ -19,6 +21,72 @@ type ScorerStat struct {
 	// Sum and N give the mean of numeric scores for scorers without pass/fail.
 	Sum float64
 	N   int
+	// Spread is, with repeats, the standard deviation across repeats of the
+	// pass rate (or mean); Repeats says how many there were.
+	Spread  float64
+	Repeats int
+
+	// With repeats: outcomes per question and per repeat, folded into the
+	// fields above by finish.
+	rows map[string]*tally
+	reps map[int]*tally
+}
+
+// tally counts outcomes.
+type tally struct {
+	pass, fail int
+	sum        float64
+	n          int
+}
+
+func (t *tally) add(fb scorers.Feedback) {
+	switch {
+	case fb.Pass != nil && *fb.Pass:
+		t.pass++
+	case fb.Pass != nil:
+		t.fail++
+	case fb.Score != nil:
+		t.sum += *fb.Score
+		t.n++
+	}
+}
+
+// rate is the pass rate, or the mean for numeric scores.
+func (t *tally) rate() (float64, bool) {
+	if t.pass+t.fail > 0 {
+		return float64(t.pass) / float64(t.pass+t.fail), true
+	}
+	if t.n > 0 {
+		return t.sum / float64(t.n), true
+	}
+	return 0, false
+}
+
+// finish folds repeated outcomes: a question passes when most of its decided
+// repeats pass (a tie fails), a numeric score is the question's mean.
+func (s *ScorerStat) finish() {
+	if s.rows == nil {
+		return
+	}
+	s.Pass, s.Fail, s.Sum, s.N = 0, 0, 0, 0
+	for _, t := range s.rows {
+		switch {
+		case t.pass+t.fail > 0 && t.pass > t.fail:
+			s.Pass++
+		case t.pass+t.fail > 0:
+			s.Fail++
+		case t.n > 0:
+			s.Sum += t.sum / float64(t.n)
+			s.N++
+		}
+	}
+	var rates []float64
+	for _, t := range s.reps {
+		if r, ok := t.rate(); ok {
+			rates = append(rates, r)
+		}
+	}
+	s.Repeats, s.Spread = len(s.reps), stats.StdDev(rates)
 }
 
 // PassRate returns passes over decided outcomes; ok is false when there are none.
@@ -70,18 +138,24 @@ type Comparison struct {
 	Groups  []*Group
 	// Planned is the number of cells in the plan.
 	Planned int
-	index   map[[2]string]*Group
+	// Repeat is the number of runs per cell.
+	Repeat int
+	index  map[[2]string]*Group
 }
 
 // NewComparison returns an empty comparison with one group per prompt × model
 // of a run's layout, in plan order.
 func NewComparison(l eval.Layout) *Comparison {
-	c := &Comparison{Planned: l.Planned(), Scorers: l.Scorers, index: map[[2]string]*Group{}}
+	c := &Comparison{Planned: l.Planned(), Scorers: l.Scorers, Repeat: max(1, l.Repeat), index: map[[2]string]*Group{}}
 	for _, t := range l.Prompts {
 		for _, m := range l.Models {
 			g := &Group{Prompt: t.Name, PromptVersion: t.Version, Model: m.Ref}
 			for _, s := range c.Scorers {
-				g.Scorers = append(g.Scorers, ScorerStat{Name: s})
+				st := ScorerStat{Name: s}
+				if c.Repeat > 1 {
+					st.rows, st.reps = map[string]*tally{}, map[int]*tally{}
+				}
+				g.Scorers = append(g.Scorers, st)
 			}
 			c.Groups = append(c.Groups, g)
 			c.index[[2]string{t.Name, g.Model}] = g
@@ -96,7 +170,18 @@ func Compare(l eval.Layout, results []eval.Result) *Comparison {
 	for _, r := range results {
 		c.Add(r)
 	}
+	c.Finish()
 	return c
+}
+
+// Finish folds repeated outcomes into the per-scorer counts. Call it after
+// the last Add (Compare does).
+func (c *Comparison) Finish() {
+	for _, g := range c.Groups {
+		for i := range g.Scorers {
+			g.Scorers[i].finish()
+		}
+	}
 }
 
 // Add folds one result into the comparison.
@@ -120,6 +205,19 @@ func (c *Comparison) Add(r eval.Result) {
 			st.Errors++
 		case fb.Skipped:
 			st.Skipped++
+		case st.rows != nil:
+			row := st.rows[r.Row.ID]
+			if row == nil {
+				row = &tally{}
+				st.rows[r.Row.ID] = row
+			}
+			row.add(fb)
+			rep := st.reps[r.Repeat]
+			if rep == nil {
+				rep = &tally{}
+				st.reps[r.Repeat] = rep
+			}
+			rep.add(fb)
 		case fb.Pass != nil:
 			if *fb.Pass {
 				st.Pass++

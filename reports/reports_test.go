@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,6 +104,7 @@ func TestGoldenTable(t *testing.T) {
 	for i := len(results) - 1; i >= 0; i-- {
 		c.Add(results[i])
 	}
+	c.Finish()
 	var b bytes.Buffer
 	if err := WriteTable(&b, c); err != nil {
 		t.Fatal(err)
@@ -177,5 +179,33 @@ func TestWriteFileAtomicKeepsTheOldFileOnError(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); !strings.EqualFold(string(b), "new") {
 		t.Errorf("file = %q", b)
+	}
+}
+
+func TestRepeatsVoteByMajority(t *testing.T) {
+	lay, rs := synthetic("v", 4, func(i int) bool { return true }, func(int) float64 { return 1 })
+	lay.Repeat = 3
+	var all []eval.Result
+	// Question i passes in the first (4-i) of 3 repeats: q0 3/3, q1 3/3, q2 2/3, q3 1/3.
+	for rep := range 3 {
+		for i, r := range rs {
+			p := rep < 4-i
+			r.Repeat = rep
+			r.Feedback = []scorers.Feedback{{Scorer: "english", Pass: &p}, r.Feedback[1]}
+			all = append(all, r)
+		}
+	}
+	c := Compare(lay, all)
+	s := c.Groups[0].Scorers[0]
+	if s.Pass != 3 || s.Fail != 1 || s.Repeats != 3 {
+		t.Fatalf("%+v", s)
+	}
+	// Per-repeat pass rates: repeat 0 all four, repeat 1 three, repeat 2 two:
+	// 1, 0.75, 0.5 → sample sd 0.25.
+	if math.Abs(s.Spread-0.25) > 1e-12 {
+		t.Errorf("spread %v", s.Spread)
+	}
+	if got := scorerCell(s); got != "75.0% ±25.0" {
+		t.Errorf("cell %q", got)
 	}
 }

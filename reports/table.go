@@ -49,6 +49,9 @@ func WriteTable(w io.Writer, c *Comparison) error {
 	cells, genErr, scErr := c.Totals()
 	fmt.Fprintf(w, "%d of %d cells; %d generation errors and %d scorer errors are counted apart from pass rates.\n",
 		cells, c.Planned, genErr, scErr)
+	if c.Repeat > 1 {
+		fmt.Fprintf(w, "%d repeats per question: a question passes when most of its repeats pass; ± is the standard deviation across repeats.\n", c.Repeat)
+	}
 	if sim {
 		fmt.Fprintln(w, "sim:* models are the built-in simulator: their scores say nothing about any real model.")
 	}
@@ -91,6 +94,13 @@ func scorerCell(s ScorerStat) string {
 		v = fmt.Sprintf("%.3g", m)
 	} else {
 		v = "-"
+	}
+	if s.Repeats > 1 {
+		if s.Pass+s.Fail > 0 {
+			v += fmt.Sprintf(" ±%.1f", 100*s.Spread)
+		} else if s.N > 0 {
+			v += fmt.Sprintf(" ±%.3g", s.Spread)
+		}
 	}
 	if s.Skipped > 0 && (s.Pass+s.Fail+s.N) > 0 {
 		v += fmt.Sprintf(" of %d", s.Pass+s.Fail+s.N) // applies to few rows: say how many

@@ -203,3 +203,17 @@ func nonNil(m map[string]string) map[string]string {
 	}
 	return m
 }
+
+// SetScorers records the run's scorer list (after `evalctl score` added some).
+func (s *Store) SetScorers(ctx context.Context, r *Run, scorers []string) error {
+	r.Spec.Layout.Scorers = scorers
+	spec, err := json.Marshal(r.Spec)
+	if err != nil {
+		return err
+	}
+	if err := s.Flush(); err != nil {
+		return err
+	}
+	_, err = s.w.ExecContext(ctx, `UPDATE runs SET spec = ? WHERE id = ?`, string(spec), r.ID)
+	return err
+}

@@ -101,9 +101,9 @@ var italianFillers = []string{
 }
 
 // answer writes a deterministic exam answer for a generation prompt.
-func answer(model, system, user string, maxTokens int) (string, string) {
+func answer(model, system, user string, maxTokens, variant int) (string, string) {
 	t := traitsFor(model)
-	r := newRNG("answer", model, system, user)
+	r := newRNG("answer", model, system, user, fmt.Sprint(variant))
 	q := user
 	if m := questionLine.FindStringSubmatch(user); m != nil {
 		q = m[1]

@@ -58,6 +58,7 @@ type Server struct {
 	limiter               *rate.Limiter
 	mu                    sync.Mutex
 	tries                 map[[32]byte]int
+	served                map[[32]byte]int // successful answers per request body
 	status                map[int]int64
 	reqs                  atomic.Int64
 	gen                   atomic.Int64
@@ -70,7 +71,7 @@ type Server struct {
 
 // New returns a simulator.
 func New(opts Options) *Server {
-	s := &Server{opts: opts, tries: map[[32]byte]int{}, status: map[int]int64{}}
+	s := &Server{opts: opts, tries: map[[32]byte]int{}, served: map[[32]byte]int{}, status: map[int]int64{}}
 	if opts.RPM > 0 {
 		perSec := float64(opts.RPM) / 60
 		s.limiter = rate.NewLimiter(rate.Limit(perSec), max(1, int(math.Ceil(perSec))))
@@ -237,7 +238,16 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		if maxTok == 0 {
 			maxTok = req.MaxTokens
 		}
-		text, finish = answer(req.Model, system, user, maxTok)
+		// Sampling: with a temperature above 0, the n-th identical request
+		// gets the n-th variant of the answer, as a sampling model would vary.
+		variant := 0
+		if req.Temperature != nil && *req.Temperature > 0 {
+			s.mu.Lock()
+			variant = s.served[key]
+			s.served[key]++
+			s.mu.Unlock()
+		}
+		text, finish = answer(req.Model, system, user, maxTok, variant)
 	}
 
 	if o.Latency > 0 {

@@ -158,3 +158,23 @@ func TestFaultsAreDeterministicPerAttempt(t *testing.T) {
 		t.Errorf("codes %v", a)
 	}
 }
+
+func TestTemperatureVariesRepeats(t *testing.T) {
+	srv, _ := Start("127.0.0.1:0", Options{})
+	defer srv.Close()
+	body := chat("a", "", "Question: What is a branch?")
+	_, m1 := post(t, srv.URL, "", body)
+	_, m2 := post(t, srv.URL, "", body)
+	if content(m1) != content(m2) {
+		t.Error("without a temperature, identical requests must get identical answers")
+	}
+	body["temperature"] = 0.9
+	seen := map[string]bool{}
+	for range 6 {
+		_, m := post(t, srv.URL, "", body)
+		seen[content(m)] = true
+	}
+	if len(seen) < 2 {
+		t.Error("with temperature 0.9, repeats never vary")
+	}
+}

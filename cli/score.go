@@ -1,0 +1,231 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/evalctl/evalctl/config"
+	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/reports"
+	"github.com/evalctl/evalctl/scorers"
+)
+
+// ScoreOptions are the inputs of `evalctl score`.
+type ScoreOptions struct {
+	ConfigPath  string
+	Store       string
+	Run         string
+	Scorers     []string
+	Judge       string
+	Concurrency int
+	NoCache     bool
+}
+
+// NewCmdScore returns `evalctl score`.
+func NewCmdScore(a *app, runF func(*ScoreOptions) error) *cobra.Command {
+	opts := &ScoreOptions{}
+	cmd := &cobra.Command{
+		Use:   "score [RUN]",
+		Short: "Add or recompute scores on a stored run's answers, without asking the models again",
+		Long: `Score the stored answers of a run (default: the last) with scorers from the current config:
+new scorers are added to the run, and scorers it already has are computed again (with --judge, by
+another judge model). Failed generations stay failed. The run's table is printed afterwards.`,
+		Example: "  evalctl score last --scorers reference_to_definition --judge openai:gpt-4.1",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Run = "last"
+			if len(args) == 1 {
+				opts.Run = args[0]
+			}
+			if opts.Concurrency < 1 {
+				return usageErr("-j/--concurrency must be at least 1 (got %d)", opts.Concurrency)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return scoreRun(a, opts, cmd.Flags().Changed("judge"))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opts.ConfigPath, "config", "c", "", "config with the scorers (default: evalctl.yaml here)")
+	f.StringVar(&opts.Store, "store", "", "run store (default: $EVALCTL_STORE, or .evalctl/evalctl.db beside the config)")
+	f.StringSliceVarP(&opts.Scorers, "scorers", "s", nil, "scorers of the config to run, comma-separated (default: all)")
+	f.StringVar(&opts.Judge, "judge", "", "judge model for LLM scorers (default: the config's)")
+	f.IntVarP(&opts.Concurrency, "concurrency", "j", config.DefaultConcurrency, "LLM calls in flight")
+	f.BoolVar(&opts.NoCache, "no-cache", false, "ask the judge even when the response cache has its verdict")
+	return cmd
+}
+
+func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
+	ro := &RunOptions{ConfigPath: opts.ConfigPath, Judge: opts.Judge, Concurrency: opts.Concurrency}
+	ro.set = func(n string) bool { return (n == "judge" && judgeSet) || n == "concurrency" }
+	cfg, err := loadConfig(a, ro)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(a, opts.Store, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	run, err := st.Run(ctx, opts.Run)
+	if err != nil {
+		return exitErr(ExitUsage, err, "")
+	}
+	if run.Alive() {
+		return usageErr("run %s is still running (pid %d)", run.ID, run.PID)
+	}
+
+	// Build the selected scorers against the run's columns.
+	gate := eval.NewGate(cfg.Concurrency)
+	ps := newProviders(a, cfg, gate)
+	defer ps.Close()
+	ps.cache = func(c llm.Client, endpoint string) llm.Client { return st.Cached(c, endpoint, !opts.NoCache, nil) }
+	env := scorers.Env{Columns: run.Spec.Layout.Columns, BaseDir: cfg.Dir, Salt: st.Salt()}
+	if cfg.Judge != nil && cfg.Judge.Model != "" {
+		ref, _ := cfg.Judge.Ref()
+		c, err := ps.client(ref)
+		if err != nil {
+			return err
+		}
+		zero := 0.0
+		env.Judge, env.JudgeModel, env.JudgeParams = c, ref.String(), cfg.Judge.Params
+		if env.JudgeParams.Temperature == nil {
+			env.JudgeParams.Temperature = &zero
+		}
+	}
+	want := map[string]bool{}
+	for _, n := range trimAll(opts.Scorers) {
+		want[n] = true
+	}
+	var selected []scorers.Scorer
+	for _, sc := range cfg.Scorers {
+		name := sc.Name
+		if name == "" {
+			name = sc.Type
+		}
+		if len(want) > 0 && !want[name] {
+			continue
+		}
+		delete(want, name)
+		s, err := a.registry.Build(scorers.Spec{Name: sc.Name, Type: sc.Type, Where: fmt.Sprintf("%s:%d", cfg.Path, sc.Line), Decode: sc.Decode}, env)
+		if err != nil {
+			return exitErr(ExitUsage, err, "")
+		}
+		selected = append(selected, s)
+	}
+	if len(want) > 0 {
+		var missing []string
+		for n := range want {
+			missing = append(missing, n)
+		}
+		return usageErr("no scorer named %s in %s", strings.Join(missing, ", "), cfg.Path)
+	}
+	if len(selected) == 0 {
+		return usageErr("no scorers to run: %s defines none", cfg.Path)
+	}
+
+	results, err := st.Results(ctx, run)
+	if err != nil {
+		return err
+	}
+	order := append([]string(nil), run.Spec.Layout.Scorers...)
+	for _, s := range selected {
+		if !contains(order, s.Name()) {
+			order = append(order, s.Name())
+		}
+	}
+	if err := st.SetScorers(ctx, run, order); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.io.Stderr, "evalctl: scoring run %s: %d answers × %d scorers\n", run.ID, len(results), len(selected))
+
+	sigCtx, stop := a.io.Context()
+	defer stop()
+	sink := st.Sink(run.ID)
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(sigCtx)
+	g.SetLimit(2*cfg.Concurrency + 2)
+	start, done, scoreErrs := time.Now(), 0, 0
+	for _, r := range results {
+		if r.Err != nil {
+			continue
+		}
+		g.Go(func() error {
+			sample := scorers.Sample{RowID: r.Row.ID, Vars: r.Row.Vars, Prompt: r.Prompt.Name, Model: r.Model.Ref.String(),
+				System: r.System, Input: r.Input, Answer: r.Answer, Latency: r.Latency, Usage: r.Usage}
+			fresh := make([]scorers.Feedback, len(selected))
+			var wg sync.WaitGroup
+			for i, s := range selected {
+				wg.Go(func() {
+					fresh[i] = s.Score(gctx, sample)
+					fresh[i].Scorer = s.Name()
+				})
+			}
+			wg.Wait()
+			if gctx.Err() != nil {
+				return gctx.Err() // interrupted: keep what was stored
+			}
+			merged := make([]scorers.Feedback, 0, len(order))
+			for _, name := range order {
+				fb, ok := pickFeedback(fresh, name)
+				if !ok {
+					if fb, ok = pickFeedback(r.Feedback, name); ok {
+						fb.Reused = true
+					}
+				}
+				if ok {
+					merged = append(merged, fb)
+				}
+			}
+			r.Feedback, r.Resumed = merged, true
+			mu.Lock()
+			defer mu.Unlock()
+			for _, fb := range fresh {
+				if fb.Err != "" {
+					scoreErrs++
+				}
+			}
+			done++
+			return sink.Put(r)
+		})
+	}
+	werr := g.Wait()
+	if err := st.Flush(); err != nil {
+		return err
+	}
+	if sigCtx.Err() != nil {
+		return exitErr(ExitInterrupted, fmt.Errorf("interrupted: %d answers scored", done), "")
+	}
+	if werr != nil {
+		return werr
+	}
+	fmt.Fprintf(a.io.Stderr, "evalctl: scored %d answers in %s, %d LLM calls, %d scorer errors\n",
+		done, time.Since(start).Round(10*time.Millisecond), gate.Calls(), scoreErrs)
+	stored, err := st.Run(ctx, run.ID)
+	if err != nil {
+		return err
+	}
+	all, err := st.Results(ctx, stored)
+	if err != nil {
+		return err
+	}
+	return reports.WriteTable(a.io.Stdout, reports.Compare(stored.Spec.Layout, all))
+}
+
+func pickFeedback(list []scorers.Feedback, name string) (scorers.Feedback, bool) {
+	for _, fb := range list {
+		if fb.Scorer == name {
+			return fb, true
+		}
+	}
+	return scorers.Feedback{}, false
+}
