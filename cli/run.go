@@ -19,6 +19,7 @@ import (
 	"github.com/evalctl/evalctl/llm"
 	"github.com/evalctl/evalctl/prompts"
 	"github.com/evalctl/evalctl/reports"
+	"github.com/evalctl/evalctl/reports/gate"
 	"github.com/evalctl/evalctl/scorers"
 	"github.com/evalctl/evalctl/store"
 )
@@ -42,6 +43,7 @@ type RunOptions struct {
 	NoCache      bool
 	Name         string
 	Tags         []string
+	GateFlags
 
 	// set records which flags were given, to override the config.
 	set func(name string) bool
@@ -89,7 +91,7 @@ sim:NAME (the built-in simulator, offline), or NAME:MODEL for a provider defined
 			if opts.Resume != "" {
 				for _, n := range []string{"dataset", "prompts-dir", "prompts", "system", "models", "judge", "limit", "repeat", "name", "tag"} {
 					if cmd.Flags().Changed(n) {
-						return usageErr("--resume re-plans the stored run: --%s cannot change it (allowed: --config, --store, -j, --out, --no-cache, --max-error-rate)", n)
+						return usageErr("--resume re-plans the stored run: --%s cannot change it (allowed: --config, --store, -j, --out, --no-cache, --max-error-rate and gates)", n)
 					}
 				}
 			}
@@ -120,6 +122,7 @@ sim:NAME (the built-in simulator, offline), or NAME:MODEL for a provider defined
 	f.BoolVar(&opts.NoCache, "no-cache", false, "ask the models even when the response cache has the answer")
 	f.StringVar(&opts.Name, "name", "", "a name for the run, shown in lists and reports")
 	f.StringArrayVar(&opts.Tags, "tag", nil, "a key=value tag for the run (repeatable)")
+	addGateFlags(cmd, &opts.GateFlags)
 	return cmd
 }
 
@@ -243,6 +246,8 @@ type prepared struct {
 	gate      *eval.Gate
 	providers *providers
 	cache     *store.CacheStats
+	gates     []gate.Gate
+	baseline  *store.Run
 }
 
 // prepare validates everything before any model call: dataset, templates
@@ -402,7 +407,8 @@ type storedOptions struct {
 }
 
 var runFlags = []string{"config", "dataset", "prompts-dir", "prompts", "system", "models", "judge", "limit",
-	"concurrency", "repeat", "out", "max-error-rate", "store", "no-cache", "name", "tag"}
+	"concurrency", "repeat", "out", "max-error-rate", "store", "no-cache", "name", "tag",
+	"fail-under", "max-drop", "no-significant-drop", "baseline"}
 
 func runRun(a *app, opts *RunOptions) error {
 	cfg, err := loadConfig(a, opts)
@@ -419,6 +425,9 @@ func runRun(a *app, opts *RunOptions) error {
 		return err
 	}
 	defer p.providers.Close()
+	if err := p.withGates(st, cfg, &opts.GateFlags); err != nil {
+		return err
+	}
 
 	wd, _ := a.io.Getwd()
 	so := storedOptions{RunOptions: *opts, WorkDir: wd}
@@ -510,6 +519,9 @@ func resumeRun(a *app, opts *RunOptions) error {
 		return err
 	}
 	defer p.providers.Close()
+	if err := p.withGates(st, cfg, &opts.GateFlags); err != nil {
+		return err
+	}
 	if p.plan.Dataset.Hash != run.DatasetHash {
 		return usageErr("cannot resume run %s: %s changed since the run (start a new run instead)", run.ID, p.plan.Dataset.Path)
 	}
@@ -607,7 +619,8 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(ev
 	if err != nil {
 		return err
 	}
-	if err := reports.WriteTable(a.io.Stdout, reports.Compare(stored.Spec.Layout, results)); err != nil {
+	cmp := reports.Compare(stored.Spec.Layout, results)
+	if err := reports.WriteTable(a.io.Stdout, cmp); err != nil {
 		return err
 	}
 	hits, _ := p.cache.Snapshot()
@@ -620,7 +633,11 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(ev
 		}
 		fmt.Fprintf(stderr, "evalctl: wrote %s and %s\n", filepath.Join(out, "answers.csv"), filepath.Join(out, "feedback.csv"))
 	}
+	gateErr := checkGates(a, st, p.gates, p.baseline, stored, results, cmp)
 	err = exitStatus(sum, p.plan, *cfg.MaxErrorRate)
+	if err == nil {
+		err = gateErr
+	}
 	var ee *ExitError
 	if errors.As(err, &ee) && (ee.Code == ExitInterrupted || ee.Code == ExitIncomplete) && ee.Hint == "" {
 		ee.Hint = "the errors are in answers.csv and feedback.csv (--out DIR); retry the missing and failed cells with: evalctl run --resume " + run.ID

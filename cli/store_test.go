@@ -324,3 +324,74 @@ scorers:
 		t.Errorf("%+v", r)
 	}
 }
+
+// gateProject has a prompt whose text a test can make worse.
+func gateProject(t *testing.T) string {
+	rows, _ := os.ReadFile(filepath.Join("..", "examples", "se-quiz", "questions.csv"))
+	return project(t, map[string]string{
+		"questions.csv":     string(rows),
+		"prompts/basic.txt": "Category: {category}\nQuestion: {question}\nInclude relevant technical terminology and reference key concepts.",
+		"evalctl.yaml": `dataset: questions.csv
+prompts: {use: [basic], system: ''}
+models: [sim:a]
+judge: sim:judge
+limit: 150
+scorers:
+  - {name: reference_to_definition, type: guidelines, guidelines: The answer should reference and/or quote relevant definitions for the concepts mentioned in the question.}
+  - {name: english, type: guidelines, guidelines: The answer should be in English.}
+`,
+	})
+}
+
+func TestGates(t *testing.T) {
+	cfg := gateProject(t)
+	if r := run(t, nil, nil, "run", "--config", cfg, "--name", "A"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	r := run(t, nil, nil, "gate", "A", "--config", cfg, "--fail-under", "english=1.01")
+	if r.code != ExitGate || !strings.Contains(r.stderr, "gate english ≥ 1.01 failed for basic × sim:a: pass rate") {
+		t.Errorf("english=1.01: %d %s", r.code, r.stderr)
+	}
+	if r := run(t, nil, nil, "gate", "A", "--config", cfg, "--fail-under", "english=0"); r.code != 0 || !strings.Contains(r.stderr, "all 1 gates passed") {
+		t.Errorf("english=0: %d %s", r.code, r.stderr)
+	}
+	// A typo in a gate fails before any model call, with exit 2.
+	vendor, _ := sim.Start("127.0.0.1:0", sim.Options{})
+	defer vendor.Close()
+	r = run(t, nil, map[string]string{"OPENAI_BASE_URL": vendor.URL}, "run", "--config", cfg, "--models", "openai:m", "--fail-under", "englsh=0.9")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, `no scorer "englsh" in this run`) || vendor.Stats().Requests != 0 {
+		t.Errorf("typo: %d %s (%d requests)", r.code, r.stderr, vendor.Stats().Requests)
+	}
+	if r := run(t, nil, nil, "run", "--config", cfg, "--max-drop", "overall=0.05"); r.code != ExitUsage || !strings.Contains(r.stderr, "need --baseline") {
+		t.Errorf("no baseline: %d %s", r.code, r.stderr)
+	}
+	// Gates in evalctl.yaml are checked too, and named by their line.
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append(b, []byte("gates:\n  - {scorer: english, min: 1.01}\n")...), 0o644)
+	if r := run(t, nil, nil, "gate", "A", "--config", cfg); r.code != ExitGate || !strings.Contains(r.stderr, "gate english ≥ 1.01 failed") {
+		t.Errorf("config gate: %d %s", r.code, r.stderr)
+	}
+	os.WriteFile(cfg, append(b, []byte("gates:\n  - {scorer: english, mni: 1}\n")...), 0o644)
+	if r := run(t, nil, nil, "gate", "A", "--config", cfg); r.code != ExitUsage || !strings.Contains(r.stderr, `evalctl.yaml:10: unknown key "mni"`) {
+		t.Errorf("config gate typo: %d %s", r.code, r.stderr)
+	}
+	os.WriteFile(cfg, b, 0o644)
+
+	// Run B with a worse prompt: the regression gates fail, naming the scorer,
+	// its drop and its significance.
+	os.WriteFile(filepath.Join(filepath.Dir(cfg), "prompts", "basic.txt"), []byte("Category: {category}\nQuestion: {question}\nAnswer the question above."), 0o644)
+	r = run(t, nil, nil, "run", "--config", cfg, "--name", "B", "--baseline", "A", "--max-drop", "reference_to_definition=0.05", "--no-significant-drop", "overall")
+	if r.code != ExitGate {
+		t.Fatalf("regression: exit %d %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"gate reference_to_definition drop from baseline ≤ 0.05 failed for basic × sim:a: reference_to_definition fell",
+		"significant: McNemar p=", "gate overall: no significant drop from baseline failed"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	// The table still prints, to stdout.
+	if !strings.Contains(r.stdout, "basic@") {
+		t.Errorf("stdout: %s", r.stdout)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/reports/gate"
 )
 
 // Config is the content of evalctl.yaml.
@@ -38,6 +39,8 @@ type Config struct {
 	Out string `yaml:"out"`
 	// Providers configure endpoints by model-ref prefix.
 	Providers map[string]ProviderConfig `yaml:"providers"`
+	// Gates are the conditions for exit 0 (see package reports/gate).
+	Gates []GateConfig `yaml:"gates"`
 
 	// Path is the file the config was read from ("" when built from flags).
 	Path string `yaml:"-"`
@@ -119,6 +122,24 @@ type SimConfig struct {
 	HangRate      float64       `yaml:"hang_rate"`
 	GarbageRate   float64       `yaml:"garbage_rate"`
 	Seed          uint64        `yaml:"seed"`
+}
+
+// GateConfig is one gate with the line it was written on.
+type GateConfig struct {
+	gate.Gate `yaml:",inline"`
+	Line      int `yaml:"-"`
+}
+
+// UnmarshalYAML decodes strictly and keeps the line.
+func (g *GateConfig) UnmarshalYAML(n *yaml.Node) error {
+	type plain GateConfig
+	var p plain
+	if err := decodeStrict(n, &p); err != nil {
+		return err
+	}
+	*g = GateConfig(p)
+	g.Line = n.Line
+	return nil
 }
 
 // ScorerConfig is one scorer: name, type and type-specific settings.
@@ -214,6 +235,9 @@ func Parse(path string, raw []byte, getenv func(string) (string, bool)) (*Config
 	cfg.Path, cfg.Raw = path, raw
 	for i := range cfg.Scorers {
 		cfg.Scorers[i].path = path
+	}
+	for i := range cfg.Gates {
+		cfg.Gates[i].Source = fmt.Sprintf("%s:%d", path, cfg.Gates[i].Line)
 	}
 	cfg.Dir = filepath.Dir(path)
 	if err := cfg.validate(); err != nil {

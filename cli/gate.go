@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/evalctl/evalctl/config"
+	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/reports"
+	"github.com/evalctl/evalctl/reports/gate"
+	"github.com/evalctl/evalctl/store"
+)
+
+// GateFlags are the gate options shared by run and gate.
+type GateFlags struct {
+	FailUnder         []string
+	MaxDrop           []string
+	NoSignificantDrop []string
+	Baseline          string
+}
+
+func addGateFlags(cmd *cobra.Command, g *GateFlags) {
+	f := cmd.Flags()
+	f.StringArrayVar(&g.FailUnder, "fail-under", nil, "gate: exit 1 when SCORER's pass rate (or mean) is under MIN in any prompt × model, as SCORER=MIN; SCORER may be 'overall' and take @PROMPT and /MODEL (repeatable)")
+	f.StringArrayVar(&g.MaxDrop, "max-drop", nil, "gate: exit 1 when SCORER fell more than DROP from --baseline, as SCORER=DROP (repeatable)")
+	f.StringArrayVar(&g.NoSignificantDrop, "no-significant-drop", nil, "gate: exit 1 when SCORER fell significantly from --baseline (McNemar p < 0.05, paired by question) (repeatable)")
+	f.StringVar(&g.Baseline, "baseline", "", "stored run to compare against for regression gates (id, prefix, name or 'last')")
+}
+
+// gates gathers the config's gates and the flags' into one list.
+func (g *GateFlags) gates(cfg *config.Config) ([]gate.Gate, error) {
+	var out []gate.Gate
+	for _, gc := range cfg.Gates {
+		out = append(out, gc.Gate)
+	}
+	for _, s := range g.FailUnder {
+		x, err := gate.ParseFailUnder(s)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		out = append(out, x)
+	}
+	for _, s := range g.MaxDrop {
+		x, err := gate.ParseMaxDrop(s)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		out = append(out, x)
+	}
+	for _, s := range g.NoSignificantDrop {
+		x := gate.Gate{NoSignificantDrop: true, Source: "--no-significant-drop " + s}
+		x.Scorer, x.Prompt, x.Model = gate.SplitTarget(s)
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+// resolveGates validates gates against a layout and finds the baseline run.
+func resolveGates(st *store.Store, cfg *config.Config, flags *GateFlags, lay eval.Layout) ([]gate.Gate, *store.Run, error) {
+	gates, err := flags.gates(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	gp := gate.Plan{Scorers: lay.Scorers}
+	for _, p := range lay.Prompts {
+		gp.Prompts = append(gp.Prompts, p.Name)
+	}
+	for _, m := range lay.Models {
+		gp.Models = append(gp.Models, m.Ref)
+	}
+	needBase := false
+	for _, g := range gates {
+		if err := g.Validate(gp); err != nil {
+			return nil, nil, usageErr("%v", err)
+		}
+		needBase = needBase || g.NeedsBaseline()
+	}
+	if needBase && flags.Baseline == "" {
+		return nil, nil, usageErr("regression gates need --baseline RUN (a stored run to compare against)")
+	}
+	var base *store.Run
+	if flags.Baseline != "" {
+		if base, err = st.Run(context.Background(), flags.Baseline); err != nil {
+			return nil, nil, exitErr(ExitUsage, fmt.Errorf("--baseline: %w", err), "")
+		}
+	}
+	return gates, base, nil
+}
+
+// withGates validates the run's gates before any model call.
+func (p *prepared) withGates(st *store.Store, cfg *config.Config, flags *GateFlags) error {
+	gates, base, err := resolveGates(st, cfg, flags, p.plan.Layout())
+	if err != nil {
+		return err
+	}
+	p.gates, p.baseline = gates, base
+	return nil
+}
+
+// checkGates evaluates gates on a stored run, prints the failures to stderr,
+// and returns an exit-1 error when any gate failed.
+func checkGates(a *app, st *store.Store, gates []gate.Gate, base, run *store.Run, results []eval.Result, cmp *reports.Comparison) error {
+	if len(gates) == 0 {
+		return nil
+	}
+	var rc *reports.RunComparison
+	if base != nil {
+		baseResults, err := st.Results(context.Background(), base)
+		if err != nil {
+			return err
+		}
+		rc = reports.CompareRuns(reportMeta(base), base.Spec.Layout, baseResults, reportMeta(run), run.Spec.Layout, results)
+	}
+	failures := gate.Check(gates, cmp, rc)
+	if len(failures) == 0 {
+		fmt.Fprintf(a.io.Stderr, "evalctl: all %d gates passed\n", len(gates))
+		return nil
+	}
+	for _, f := range failures {
+		fmt.Fprintf(a.io.Stderr, "evalctl: %s\n", f)
+	}
+	return exitErr(ExitGate, fmt.Errorf("%d gate failures from %d gates (listed above)", len(failures), len(gates)), "")
+}
+
+// GateOptions are the inputs of `evalctl gate`.
+type GateOptions struct {
+	StoreOptions
+	Run string
+	GateFlags
+}
+
+// NewCmdGate returns `evalctl gate`.
+func NewCmdGate(a *app, runF func(*GateOptions) error) *cobra.Command {
+	opts := &GateOptions{}
+	cmd := &cobra.Command{
+		Use:   "gate [RUN]",
+		Short: "Check a stored run (default: the last) against the config's gates and the gate flags",
+		Long: `Check a stored run against gates without calling any model: the gates: list of evalctl.yaml
+and the --fail-under, --max-drop and --no-significant-drop flags. Exit 1 when one fails, listing
+each failure with the measured value and the threshold.`,
+		Example: "  evalctl gate last --fail-under english=0.95 --fail-under overall=0.8\n  evalctl gate last --baseline main --max-drop overall=0.05 --no-significant-drop english",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Run = "last"
+			if len(args) == 1 {
+				opts.Run = args[0]
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return gateRun(a, opts)
+		},
+	}
+	addStoreFlags(cmd, &opts.StoreOptions)
+	addGateFlags(cmd, &opts.GateFlags)
+	return cmd
+}
+
+func gateRun(a *app, opts *GateOptions) error {
+	cfg := &config.Config{}
+	path := opts.ConfigPath
+	if path == "" && fileExists("evalctl.yaml") {
+		path = "evalctl.yaml"
+	}
+	if path != "" {
+		c, err := config.Load(path, a.io.LookupEnv)
+		if err != nil {
+			return exitErr(ExitUsage, err, "")
+		}
+		cfg = c
+	}
+	st, err := opts.open(a)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	run, err := st.Run(ctx, opts.Run)
+	if err != nil {
+		return exitErr(ExitUsage, err, "")
+	}
+	gates, base, err := resolveGates(st, cfg, &opts.GateFlags, run.Spec.Layout)
+	if err != nil {
+		return err
+	}
+	if len(gates) == 0 {
+		return usageErr("no gates: add gates: to evalctl.yaml or pass --fail-under, --max-drop or --no-significant-drop")
+	}
+	results, err := st.Results(ctx, run)
+	if err != nil {
+		return err
+	}
+	return checkGates(a, st, gates, base, run, results, reports.Compare(run.Spec.Layout, results))
+}

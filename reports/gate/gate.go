@@ -1,0 +1,320 @@
+package gate
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/evalctl/evalctl/reports"
+)
+
+// Overall names the pooled pass rate of every pass/fail scorer.
+const Overall = "overall"
+
+// Gate is one condition a run must meet.
+type Gate struct {
+	// Scorer is a scorer name or "overall"; empty for error-rate gates.
+	Scorer string `yaml:"scorer"`
+	// Prompt and Model restrict the gate to matching groups (empty: all).
+	Prompt string `yaml:"prompt"`
+	Model  string `yaml:"model"`
+	// Min is the lowest pass rate (or mean, for numeric scorers) allowed in
+	// every matching prompt × model.
+	Min *float64 `yaml:"min"`
+	// MaxErrorRate caps the share of generation and scorer errors.
+	MaxErrorRate *float64 `yaml:"max_error_rate"`
+	// MaxDrop is the largest fall from the baseline allowed (0.05 = 5 points).
+	MaxDrop *float64 `yaml:"max_drop"`
+	// NoSignificantDrop fails on a drop that is significant (p < 0.05, paired).
+	NoSignificantDrop bool `yaml:"no_significant_drop"`
+
+	// Source says where the gate was written, for messages.
+	Source string `yaml:"-"`
+}
+
+// String renders the gate as a person would write it.
+func (g Gate) String() string {
+	target := g.Scorer
+	if g.Prompt != "" || g.Model != "" {
+		var f []string
+		if g.Prompt != "" {
+			f = append(f, "prompt "+g.Prompt)
+		}
+		if g.Model != "" {
+			f = append(f, "model "+g.Model)
+		}
+		target += " (" + strings.Join(f, ", ") + ")"
+	}
+	switch {
+	case g.Min != nil:
+		return fmt.Sprintf("%s ≥ %s", target, num(*g.Min))
+	case g.MaxErrorRate != nil:
+		return fmt.Sprintf("error rate ≤ %s", num(*g.MaxErrorRate))
+	case g.MaxDrop != nil:
+		return fmt.Sprintf("%s drop from baseline ≤ %s", target, num(*g.MaxDrop))
+	case g.NoSignificantDrop:
+		return fmt.Sprintf("%s: no significant drop from baseline", target)
+	}
+	return target
+}
+
+func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// NeedsBaseline reports whether the gate compares against a baseline.
+func (g Gate) NeedsBaseline() bool { return g.MaxDrop != nil || g.NoSignificantDrop }
+
+// ParseFailUnder parses a --fail-under value: SCORER=MIN, where SCORER may be
+// followed by @PROMPT and/or /MODEL ("english@basic=0.9", "overall/openai:gpt-4.1=0.8").
+func ParseFailUnder(s string) (Gate, error) {
+	target, v, ok := strings.Cut(s, "=")
+	if !ok {
+		return Gate{}, fmt.Errorf("--fail-under %q: want SCORER=MIN, e.g. english=0.95", s)
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || math.IsNaN(f) {
+		return Gate{}, fmt.Errorf("--fail-under %q: %q is not a number", s, v)
+	}
+	g := Gate{Min: &f, Source: "--fail-under " + s}
+	g.Scorer, g.Prompt, g.Model = splitTarget(strings.TrimSpace(target))
+	return g, nil
+}
+
+// ParseMaxDrop parses a --max-drop value: SCORER=DROP (with the same target
+// syntax as --fail-under).
+func ParseMaxDrop(s string) (Gate, error) {
+	target, v, ok := strings.Cut(s, "=")
+	if !ok {
+		return Gate{}, fmt.Errorf("--max-drop %q: want SCORER=DROP, e.g. overall=0.05", s)
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || math.IsNaN(f) {
+		return Gate{}, fmt.Errorf("--max-drop %q: %q is not a number", s, v)
+	}
+	g := Gate{MaxDrop: &f, Source: "--max-drop " + s}
+	g.Scorer, g.Prompt, g.Model = splitTarget(strings.TrimSpace(target))
+	return g, nil
+}
+
+// SplitTarget splits "SCORER[@PROMPT][/MODEL]".
+func SplitTarget(t string) (scorer, prompt, model string) { return splitTarget(t) }
+
+func splitTarget(t string) (scorer, prompt, model string) {
+	if i := strings.Index(t, "/"); i >= 0 {
+		t, model = t[:i], t[i+1:]
+	}
+	scorer, prompt, _ = strings.Cut(t, "@")
+	return scorer, prompt, model
+}
+
+// Plan is what gates are checked against before a run.
+type Plan struct {
+	Scorers []string
+	Prompts []string
+	Models  []string
+}
+
+// Validate checks a gate's form and that it names things the plan has.
+func (g Gate) Validate(p Plan) error {
+	n := 0
+	for _, set := range []bool{g.Min != nil, g.MaxErrorRate != nil, g.MaxDrop != nil, g.NoSignificantDrop} {
+		if set {
+			n++
+		}
+	}
+	where := g.Source
+	if where != "" {
+		where += ": "
+	}
+	switch {
+	case n != 1:
+		return fmt.Errorf("%sa gate sets exactly one of min, max_error_rate, max_drop or no_significant_drop", where)
+	case g.MaxErrorRate != nil:
+		if g.Scorer != "" || g.Prompt != "" || g.Model != "" {
+			return fmt.Errorf("%smax_error_rate applies to the whole run: drop scorer, prompt and model", where)
+		}
+		if *g.MaxErrorRate < 0 || *g.MaxErrorRate > 1 {
+			return fmt.Errorf("%smax_error_rate %v is not between 0 and 1", where, *g.MaxErrorRate)
+		}
+		return nil
+	case g.Scorer == "":
+		return fmt.Errorf("%sname a scorer (or %q)", where, Overall)
+	case g.Scorer != Overall && !contains(p.Scorers, g.Scorer):
+		return fmt.Errorf("%sno scorer %q in this run (scorers: %s, or %s)", where, g.Scorer, strings.Join(p.Scorers, ", "), Overall)
+	case g.Prompt != "" && !contains(p.Prompts, g.Prompt):
+		return fmt.Errorf("%sno prompt %q in this run (prompts: %s)", where, g.Prompt, strings.Join(p.Prompts, ", "))
+	case g.Model != "" && !contains(p.Models, g.Model):
+		return fmt.Errorf("%sno model %q in this run (models: %s)", where, g.Model, strings.Join(p.Models, ", "))
+	case g.MaxDrop != nil && (*g.MaxDrop < 0 || *g.MaxDrop > 1):
+		return fmt.Errorf("%smax_drop %v is not between 0 and 1", where, *g.MaxDrop)
+	}
+	return nil
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Failure is a gate that did not hold for one prompt × model (or the run).
+type Failure struct {
+	Gate   Gate
+	Prompt string
+	Model  string
+	// Detail states the measured value against the threshold.
+	Detail string
+}
+
+func (f Failure) String() string {
+	where := ""
+	if f.Prompt != "" {
+		where = " for " + f.Prompt + " × " + f.Model
+	}
+	return fmt.Sprintf("gate %s failed%s: %s", f.Gate, where, f.Detail)
+}
+
+// Check evaluates gates on a run's comparison; rc is the paired comparison
+// against the baseline (nil when there is none). It returns the failures.
+func Check(gates []Gate, c *reports.Comparison, rc *reports.RunComparison) []Failure {
+	var out []Failure
+	for _, g := range gates {
+		switch {
+		case g.MaxErrorRate != nil:
+			cells, genErr, scErr := c.Totals()
+			calls := cells + (cells-genErr)*len(c.Scorers)
+			if calls == 0 {
+				continue
+			}
+			rate := float64(genErr+scErr) / float64(calls)
+			if rate > *g.MaxErrorRate {
+				out = append(out, Failure{Gate: g, Detail: fmt.Sprintf("%.2f%% of %d calls failed (%d generation, %d scorer)", 100*rate, calls, genErr, scErr)})
+			}
+		case g.Min != nil:
+			for _, grp := range c.Groups {
+				if !matches(g, grp.Prompt, grp.Model) {
+					continue
+				}
+				v, desc, ok := measure(grp, g.Scorer)
+				if !ok {
+					out = append(out, Failure{Gate: g, Prompt: grp.Prompt, Model: grp.Model, Detail: "no decided outcomes to measure"})
+					continue
+				}
+				if v < *g.Min {
+					out = append(out, Failure{Gate: g, Prompt: grp.Prompt, Model: grp.Model, Detail: fmt.Sprintf("%s < %s", desc, num(*g.Min))})
+				}
+			}
+		case g.NeedsBaseline():
+			if rc == nil {
+				continue // validated earlier: a baseline is required
+			}
+			out = append(out, checkDrop(g, rc)...)
+		}
+	}
+	return out
+}
+
+func matches(g Gate, prompt, model string) bool {
+	return (g.Prompt == "" || g.Prompt == prompt) && (g.Model == "" || g.Model == model)
+}
+
+// measure returns a group's value for a scorer (or overall), with a description.
+func measure(grp *reports.Group, scorer string) (float64, string, bool) {
+	if scorer == Overall {
+		pass, n := 0, 0
+		for _, s := range grp.Scorers {
+			pass += s.Pass
+			n += s.Pass + s.Fail
+		}
+		if n == 0 {
+			return 0, "", false
+		}
+		v := float64(pass) / float64(n)
+		return v, fmt.Sprintf("overall pass rate %.4g (%d/%d)", v, pass, n), true
+	}
+	for _, s := range grp.Scorers {
+		if s.Name != scorer {
+			continue
+		}
+		if r, ok := s.PassRate(); ok {
+			return r, fmt.Sprintf("pass rate %.4g (%d/%d)", r, s.Pass, s.Pass+s.Fail), true
+		}
+		if m, ok := s.Mean(); ok {
+			return m, fmt.Sprintf("mean %.4g over %d", m, s.N), true
+		}
+	}
+	return 0, "", false
+}
+
+// checkDrop evaluates a regression gate on the paired differences.
+func checkDrop(g Gate, rc *reports.RunComparison) []Failure {
+	type agg struct{ a, b, n float64 }
+	var out []Failure
+	if g.Scorer == Overall {
+		// Pool the pass/fail scorers of each prompt × model.
+		pooled := map[[2]string]*agg{}
+		var order [][2]string
+		for _, d := range rc.Differences {
+			if d.Kind != "pass" || !matches(g, d.Prompt, d.Model) || d.Pairs == 0 {
+				continue
+			}
+			k := [2]string{d.Prompt, d.Model}
+			if pooled[k] == nil {
+				pooled[k] = &agg{}
+				order = append(order, k)
+			}
+			p := pooled[k]
+			p.a += d.A * float64(d.Pairs)
+			p.b += d.B * float64(d.Pairs)
+			p.n += float64(d.Pairs)
+		}
+		for _, k := range order {
+			p := pooled[k]
+			drop := (p.a - p.b) / p.n
+			if g.MaxDrop != nil && drop > *g.MaxDrop+1e-12 {
+				out = append(out, Failure{Gate: g, Prompt: k[0], Model: k[1],
+					Detail: fmt.Sprintf("overall pass rate fell %.1f points (%.1f%% → %.1f%%), more than %.1f", 100*drop, 100*p.a/p.n, 100*p.b/p.n, 100**g.MaxDrop)})
+			}
+		}
+		if g.NoSignificantDrop {
+			for _, d := range rc.Differences {
+				if matches(g, d.Prompt, d.Model) && d.Significant && d.Delta < 0 {
+					out = append(out, Failure{Gate: g, Prompt: d.Prompt, Model: d.Model, Detail: dropDetail(d)})
+				}
+			}
+		}
+		return out
+	}
+	for _, d := range rc.Differences {
+		if d.Scorer != g.Scorer || !matches(g, d.Prompt, d.Model) || d.Pairs == 0 {
+			continue
+		}
+		drop := d.A - d.B
+		if g.MaxDrop != nil && drop > *g.MaxDrop+1e-12 {
+			out = append(out, Failure{Gate: g, Prompt: d.Prompt, Model: d.Model, Detail: dropDetail(d) + fmt.Sprintf(", more than %.1f points", 100**g.MaxDrop)})
+		}
+		if g.NoSignificantDrop && d.Significant && d.Delta < 0 {
+			out = append(out, Failure{Gate: g, Prompt: d.Prompt, Model: d.Model, Detail: dropDetail(d)})
+		}
+	}
+	return out
+}
+
+func dropDetail(d reports.Difference) string {
+	s := fmt.Sprintf("%s fell %.1f points (%.1f%% → %.1f%%, 95%% CI of the change [%+.1f, %+.1f], %d pairs",
+		d.Scorer, 100*(d.A-d.B), 100*d.A, 100*d.B, 100*d.Lo, 100*d.Hi, d.Pairs)
+	switch {
+	case d.TooFew:
+		s += ", too few pairs to test"
+	case !math.IsNaN(d.P) && d.Significant:
+		s += fmt.Sprintf(", significant: McNemar p=%.3g", d.P)
+	case !math.IsNaN(d.P):
+		s += fmt.Sprintf(", not significant: McNemar p=%.3g", d.P)
+	case d.Significant:
+		s += ", significant"
+	}
+	return s + ")"
+}

@@ -1,0 +1,122 @@
+package gate
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/evalctl/evalctl/reports"
+)
+
+func f(v float64) *float64 { return &v }
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in                    string
+		scorer, prompt, model string
+		min                   float64
+		err                   string
+	}{
+		{in: "english=0.95", scorer: "english", min: 0.95},
+		{in: "overall@basic/openai:gpt-4.1=0.8", scorer: "overall", prompt: "basic", model: "openai:gpt-4.1", min: 0.8},
+		{in: "english/sim:a=1", scorer: "english", model: "sim:a", min: 1},
+		{in: "english", err: "want SCORER=MIN"},
+		{in: "english=high", err: `"high" is not a number`},
+	}
+	for _, tc := range tests {
+		g, err := ParseFailUnder(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: %v", tc.in, err)
+			}
+			continue
+		}
+		if err != nil || g.Scorer != tc.scorer || g.Prompt != tc.prompt || g.Model != tc.model || *g.Min != tc.min {
+			t.Errorf("%q: %+v %v", tc.in, g, err)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	p := Plan{Scorers: []string{"english", "length"}, Prompts: []string{"basic"}, Models: []string{"sim:a"}}
+	tests := []struct {
+		g   Gate
+		err string
+	}{
+		{Gate{Scorer: "english", Min: f(0.9)}, ""},
+		{Gate{Scorer: "overall", MaxDrop: f(0.05)}, ""},
+		{Gate{MaxErrorRate: f(0.01)}, ""},
+		{Gate{Scorer: "englsh", Min: f(0.9), Source: "evalctl.yaml:12"}, `evalctl.yaml:12: no scorer "englsh" in this run (scorers: english, length, or overall)`},
+		{Gate{Scorer: "english", Prompt: "academic", Min: f(0.9)}, `no prompt "academic"`},
+		{Gate{Scorer: "english", Model: "sim:b", Min: f(0.9)}, `no model "sim:b"`},
+		{Gate{Scorer: "english"}, "exactly one of"},
+		{Gate{Scorer: "english", Min: f(0.9), MaxDrop: f(0.1)}, "exactly one of"},
+		{Gate{Min: f(0.9)}, "name a scorer"},
+		{Gate{Scorer: "english", MaxErrorRate: f(0.1)}, "applies to the whole run"},
+		{Gate{MaxErrorRate: f(2)}, "not between 0 and 1"},
+	}
+	for _, tc := range tests {
+		err := tc.g.Validate(p)
+		if (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%+v: %v, want %q", tc.g, err, tc.err)
+		}
+	}
+}
+
+func comparison() *reports.Comparison {
+	return &reports.Comparison{Scorers: []string{"english", "length"}, Groups: []*reports.Group{
+		{Prompt: "basic", Model: "sim:a", Cells: 10, Scorers: []reports.ScorerStat{{Name: "english", Pass: 9, Fail: 1}, {Name: "length", Sum: 50, N: 10}}},
+		{Prompt: "basic", Model: "sim:b", Cells: 10, GenErrors: 2, Scorers: []reports.ScorerStat{{Name: "english", Pass: 6, Fail: 2, Errors: 0}, {Name: "length", Sum: 80, N: 8}}},
+	}}
+}
+
+func TestCheck(t *testing.T) {
+	c := comparison()
+	tests := []struct {
+		gates []Gate
+		want  []string
+	}{
+		{[]Gate{{Scorer: "english", Min: f(0.8)}}, []string{"gate english ≥ 0.8 failed for basic × sim:b: pass rate 0.75 (6/8) < 0.8"}},
+		{[]Gate{{Scorer: "english", Min: f(0.8), Model: "sim:a"}}, nil},
+		{[]Gate{{Scorer: "english", Min: f(0)}}, nil},
+		{[]Gate{{Scorer: "length", Min: f(6)}}, []string{"for basic × sim:a: mean 5 over 10 < 6"}},
+		{[]Gate{{Scorer: "overall", Min: f(0.8)}}, []string{"for basic × sim:b: overall pass rate 0.75 (6/8) < 0.8"}},
+		// 2 generation errors of 20 cells + 18 × 2 scores = 56 calls: 3.57%.
+		{[]Gate{{MaxErrorRate: f(0.01)}}, []string{"gate error rate ≤ 0.01 failed: 3.57% of 56 calls failed (2 generation, 0 scorer)"}},
+	}
+	for _, tc := range tests {
+		got := Check(tc.gates, c, nil)
+		if len(got) != len(tc.want) {
+			t.Errorf("%v: %d failures %v, want %d", tc.gates[0], len(got), got, len(tc.want))
+			continue
+		}
+		for i, w := range tc.want {
+			if !strings.Contains(got[i].String(), w) {
+				t.Errorf("failure %q lacks %q", got[i], w)
+			}
+		}
+	}
+}
+
+func TestCheckDrops(t *testing.T) {
+	rc := &reports.RunComparison{Differences: []reports.Difference{
+		{Prompt: "basic", Model: "sim:a", Scorer: "english", Kind: "pass", A: 0.9, B: 0.8, Pairs: 100, Delta: -0.1, Lo: -0.16, Hi: -0.04, P: 0.002, Significant: true},
+		{Prompt: "basic", Model: "sim:a", Scorer: "short", Kind: "pass", A: 0.5, B: 0.52, Pairs: 100, Delta: 0.02, Lo: -0.05, Hi: 0.09, P: 0.8},
+	}}
+	got := Check([]Gate{{Scorer: "english", MaxDrop: f(0.05)}}, nil, rc)
+	if len(got) != 1 || !strings.Contains(got[0].String(), "english fell 10.0 points (90.0% → 80.0%, 95% CI of the change [-16.0, -4.0], 100 pairs, significant: McNemar p=0.002), more than 5.0 points") {
+		t.Errorf("%v", got)
+	}
+	if got := Check([]Gate{{Scorer: "english", MaxDrop: f(0.1)}}, nil, rc); len(got) != 0 {
+		t.Errorf("a drop equal to the limit passes: %v", got)
+	}
+	if got := Check([]Gate{{Scorer: "overall", NoSignificantDrop: true}}, nil, rc); len(got) != 1 || got[0].Prompt != "basic" {
+		t.Errorf("%v", got)
+	}
+	// Pooled: (0.9·100 + 0.5·100)/200 = 0.70 → (0.8·100 + 0.52·100)/200 = 0.66: a 4-point drop.
+	if got := Check([]Gate{{Scorer: "overall", MaxDrop: f(0.03)}}, nil, rc); len(got) != 1 || !strings.Contains(got[0].Detail, "fell 4.0 points (70.0% → 66.0%)") {
+		t.Errorf("%v", got)
+	}
+	if got := Check([]Gate{{Scorer: "overall", MaxDrop: f(0.05)}}, nil, rc); len(got) != 0 {
+		t.Errorf("%v", got)
+	}
+}
