@@ -115,7 +115,7 @@ sim:NAME (the built-in simulator, offline), or NAME:MODEL for a provider defined
 	f.IntVarP(&opts.Limit, "limit", "n", 0, "evaluate only the first N rows (0: all)")
 	f.IntVarP(&opts.Concurrency, "concurrency", "j", config.DefaultConcurrency, "LLM calls in flight")
 	f.IntVar(&opts.Repeat, "repeat", 1, "run each cell N times")
-	f.StringVarP(&opts.Out, "out", "o", "", "directory to write answers.csv and feedback.csv into")
+	f.StringVarP(&opts.Out, "out", "o", "", "directory for the reports: answers.csv, feedback.csv, scores.csv, report.json, junit.xml, summary.md, table.txt")
 	f.Float64Var(&opts.MaxErrorRate, "max-error-rate", config.DefaultMaxErrorRate, "share of calls that may fail before the run is incomplete (exit 3)")
 	f.StringVar(&opts.Store, "store", "", "run store (default: $EVALCTL_STORE, or .evalctl/evalctl.db beside the config)")
 	f.StringVar(&opts.Resume, "resume", "", "finish an earlier run (RUN id, prefix, name or 'last'): only missing cells and scores are computed")
@@ -628,10 +628,11 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(ev
 		run.ID, sum.Status, sum.Done, sum.Total, sum.Elapsed.Round(10*time.Millisecond), p.gate.Calls(), hits, sum.Usage.Total())
 	if cfg.Out != "" {
 		out := cfg.Resolve(cfg.Out)
-		if err := reports.WriteCSVFiles(out, stored.Spec.Layout.Columns, results); err != nil {
+		names, err := writeOut(out, stored, results, cmp)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "evalctl: wrote %s and %s\n", filepath.Join(out, "answers.csv"), filepath.Join(out, "feedback.csv"))
+		fmt.Fprintf(stderr, "evalctl: wrote %s in %s\n", strings.Join(names, ", "), out)
 	}
 	gateErr := checkGates(a, st, p.gates, p.baseline, stored, results, cmp)
 	err = exitStatus(sum, p.plan, *cfg.MaxErrorRate)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -72,8 +73,10 @@ func NewCmdReport(a *app, runF func(*ReportOptions) error) *cobra.Command {
 		Long: `Render a stored run as evalctl run printed it: the same table, built from the store alone.
 RUN is a run id, a unique prefix of one, a run name, or 'last' (the default).
 
-Formats: table (the terminal comparison), csv (answers × scorers, long form: one row per
-answer × scorer), json (the comparison with counts and rates).`,
+Formats: table (the terminal comparison), csv (long: one row per answer × scorer, with values and
+rationales), csv-wide (one row per answer, a column per scorer), json (the comparison with counts
+and rates), junit (a test suite per prompt × model, a test case per question × scorer), md (a
+Markdown summary for $GITHUB_STEP_SUMMARY or a pull-request comment).`,
 		Example: "  evalctl report last\n  evalctl report 20261122-2210 --format csv -o feedback.csv",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -81,10 +84,8 @@ answer × scorer), json (the comparison with counts and rates).`,
 			if len(args) == 1 {
 				opts.Run = args[0]
 			}
-			switch opts.Format {
-			case "table", "csv", "json":
-			default:
-				return usageErr("--format %q: want table, csv or json", opts.Format)
+			if !contains(reportFormats, opts.Format) {
+				return usageErr("--format %q: want one of %s", opts.Format, strings.Join(reportFormats, ", "))
 			}
 			if runF != nil {
 				return runF(opts)
@@ -113,20 +114,52 @@ func reportRun(a *app, opts *ReportOptions) error {
 	if err != nil {
 		return err
 	}
-	cmp := reports.Compare(run.Spec.Layout, results)
-	render := func(w io.Writer) error {
-		switch opts.Format {
-		case "csv":
-			return reports.WriteFeedbackCSV(w, results)
-		case "json":
-			return reports.WriteJSON(w, reportMeta(run), cmp)
-		}
-		return reports.WriteTable(w, cmp)
-	}
+	render := renderer(opts.Format, run, results, reports.Compare(run.Spec.Layout, results))
 	if opts.Output == "" {
 		return render(a.io.Stdout)
 	}
 	return reports.WriteFileAtomic(opts.Output, render)
+}
+
+var reportFormats = []string{"table", "csv", "csv-wide", "json", "junit", "md"}
+
+// renderer returns the writer of one report format.
+func renderer(format string, run *store.Run, results []eval.Result, cmp *reports.Comparison) func(io.Writer) error {
+	return func(w io.Writer) error {
+		switch format {
+		case "csv":
+			return reports.WriteFeedbackCSV(w, results)
+		case "csv-wide":
+			return reports.WriteWideCSV(w, run.Spec.Layout, results)
+		case "json":
+			return reports.WriteJSON(w, reportMeta(run), cmp)
+		case "junit":
+			return reports.WriteJUnit(w, run.ID, run.Spec.Layout, results)
+		case "md":
+			return reports.WriteMarkdown(w, reportMeta(run), cmp)
+		}
+		return reports.WriteTable(w, cmp)
+	}
+}
+
+// outFiles are the files `run --out DIR` writes, by report format.
+var outFiles = []struct{ name, format string }{
+	{"scores.csv", "csv-wide"}, {"report.json", "json"}, {"junit.xml", "junit"}, {"summary.md", "md"}, {"table.txt", "table"},
+}
+
+// writeOut writes every report of a run into dir, each file atomically.
+func writeOut(dir string, run *store.Run, results []eval.Result, cmp *reports.Comparison) ([]string, error) {
+	if err := reports.WriteCSVFiles(dir, run.Spec.Layout.Columns, results); err != nil {
+		return nil, err
+	}
+	names := []string{"answers.csv", "feedback.csv"}
+	for _, f := range outFiles {
+		if err := reports.WriteFileAtomic(filepath.Join(dir, f.name), renderer(f.format, run, results, cmp)); err != nil {
+			return nil, err
+		}
+		names = append(names, f.name)
+	}
+	return names, nil
 }
 
 func reportMeta(r *store.Run) reports.RunMeta {

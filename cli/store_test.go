@@ -90,12 +90,22 @@ func TestKillThenResume(t *testing.T) {
 
 	cmd := exec.Command(bin, "run", "--config", cfg, "-j", "8")
 	cmd.Env = []string{"OPENAI_BASE_URL=" + vendor.URL, "PATH=" + os.Getenv("PATH")}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// While it runs, list runs again and again: never "database is locked".
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// While it runs, list runs again and again (from its first moment, while
+	// it creates the store): never "database is locked".
 	lists := 0
 	for vendor.Stats().Generation < 700 {
+		select {
+		case err := <-exited:
+			t.Fatalf("the run ended before it was killed: %v\n%s", err, stderr.String())
+		default:
+		}
 		r := run(t, nil, env, "runs", "list", "--config", cfg)
 		if r.code != 0 || strings.Contains(r.stderr, "locked") {
 			t.Fatalf("runs list during a run: exit %d %s", r.code, r.stderr)
@@ -105,7 +115,7 @@ func TestKillThenResume(t *testing.T) {
 	if err := cmd.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}
-	cmd.Wait()
+	<-exited
 	if lists == 0 {
 		t.Error("runs list never ran during the run")
 	}

@@ -115,3 +115,46 @@ func WriteCSVFiles(dir string, columns []string, results []eval.Result) error {
 		return WriteFeedbackCSV(w, results)
 	})
 }
+
+// WriteWideCSV writes one row per answer with a column per scorer: the pass
+// outcome ("pass", "fail"), the score for numeric scorers, "error" or "skip".
+func WriteWideCSV(w io.Writer, l eval.Layout, results []eval.Result) error {
+	cw := csv.NewWriter(w)
+	head := []string{"row_id", "prompt", "prompt_version", "model", "repeat", "error_kind"}
+	head = append(head, l.Scorers...)
+	head = append(head, "answer")
+	cw.Write(head)
+	for _, r := range results {
+		rec := []string{r.Row.ID, r.Prompt.Name, r.Prompt.Version, r.Model.Ref.String(), strconv.Itoa(r.Repeat), ""}
+		if r.Err != nil {
+			rec[5] = r.Err.Kind.String()
+		}
+		for _, name := range l.Scorers {
+			v := ""
+			for _, fb := range r.Feedback {
+				if fb.Scorer != name {
+					continue
+				}
+				switch {
+				case fb.Err != "":
+					v = "error"
+				case fb.Skipped:
+					v = "skip"
+				case fb.Pass != nil && *fb.Pass:
+					v = "pass"
+				case fb.Pass != nil:
+					v = "fail"
+				case fb.Score != nil:
+					v = floatText(fb.Score)
+				}
+			}
+			rec = append(rec, v)
+		}
+		rec = append(rec, r.Answer)
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -209,3 +209,28 @@ func TestRepeatsVoteByMajority(t *testing.T) {
 		t.Errorf("cell %q", got)
 	}
 }
+
+func TestGoldenJUnitMarkdownWideCSV(t *testing.T) {
+	plan, results := fixture(t)
+	lay := plan.Layout()
+	var j, m, wcsv bytes.Buffer
+	if err := WriteJUnit(&j, "20261122-120000-abcdef", lay, results); err != nil {
+		t.Fatal(err)
+	}
+	meta := RunMeta{ID: "20261122-120000-abcdef", Name: "nightly", Status: "complete", GitCommit: "0123456789abcdef", GitDirty: true}
+	if err := WriteMarkdown(&m, meta, Compare(lay, results)); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteWideCSV(&wcsv, lay, results); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report.golden.xml", j.Bytes())
+	golden(t, "report.golden.md", m.Bytes())
+	golden(t, "wide.golden.csv", wcsv.Bytes())
+	// The JUnit counts add up: 7 answered cells × 4 scorers + 1 generation error.
+	for _, want := range []string{`tests="29"`, `errors="2"`, `<failure message="Says nothing about &#34;software&#34;,&#xA;at all." type="fail">`} {
+		if !strings.Contains(j.String(), want) {
+			t.Errorf("junit lacks %s", want)
+		}
+	}
+}

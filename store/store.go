@@ -10,7 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
@@ -55,9 +57,18 @@ func OpenAt(ctx context.Context, path string, version int64) (*Store, error) {
 		return nil, err
 	}
 	w.SetMaxOpenConns(1)
-	if err := w.PingContext(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("store %s: %w", path, err)
+	// Switching a new database to WAL needs a moment alone with the file; a
+	// process creating the store at the same time makes it busy briefly.
+	for attempt := 0; ; attempt++ {
+		err := w.PingContext(ctx)
+		if err == nil {
+			break
+		}
+		if attempt == 10 || !busy(err) {
+			w.Close()
+			return nil, fmt.Errorf("store %s: %w", path, err)
+		}
+		time.Sleep(time.Duration(10*(attempt+1)) * time.Millisecond)
 	}
 	sub, _ := fs.Sub(migrations, "migrations")
 	prov, err := goose.NewProvider(goose.DialectSQLite3, w, sub)
@@ -69,7 +80,7 @@ func OpenAt(ctx context.Context, path string, version int64) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("store %s has schema version %d, newer than this evalctl understands (%d): upgrade evalctl", path, cur, SchemaVersion)
 	}
-	if _, err := prov.UpTo(ctx, version); err != nil {
+	if err := migrate(ctx, prov, version); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store %s: migrating: %w", path, err)
 	}
@@ -87,6 +98,29 @@ func OpenAt(ctx context.Context, path string, version int64) (*Store, error) {
 	}
 	go s.writer()
 	return s, nil
+}
+
+func busy(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "locked") || strings.Contains(msg, "busy")
+}
+
+// migrate brings the schema to version. Two processes may open a new store
+// at once (a run and a `runs list`): the loser of the race fails on a table
+// the winner just created, so a failure is followed by a fresh look at the
+// version before it counts.
+func migrate(ctx context.Context, prov *goose.Provider, version int64) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if cur, verr := prov.GetDBVersion(ctx); verr == nil && cur >= version {
+			return nil
+		}
+		if _, err = prov.UpTo(ctx, version); err == nil {
+			return nil
+		}
+		time.Sleep(time.Duration(20*(attempt+1)) * time.Millisecond)
+	}
+	return err
 }
 
 // Close flushes pending writes and closes the database.

@@ -311,3 +311,27 @@ func BenchmarkPutResult(b *testing.B) {
 	}
 	s.Flush()
 }
+
+// Several processes may create the same store at once.
+func TestConcurrentFirstOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "evalctl.db")
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for range 6 {
+		wg.Go(func() {
+			s, err := Open(path)
+			if err == nil {
+				_, err = s.Runs(context.Background())
+				s.Close()
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// WriteMarkdown writes a summary for $GITHUB_STEP_SUMMARY or a pull-request
+// comment: the run, then the comparison table.
+func WriteMarkdown(w io.Writer, meta RunMeta, c *Comparison) error {
+	title := "evalctl run " + meta.ID
+	if meta.Name != "" {
+		title += " (" + meta.Name + ")"
+	}
+	fmt.Fprintf(w, "### %s\n\n", mdEscape(title))
+	cells, genErr, scErr := c.Totals()
+	fmt.Fprintf(w, "%s · %d of %d cells · %d generation errors · %d scorer errors", meta.Status, cells, c.Planned, genErr, scErr)
+	if meta.GitCommit != "" {
+		dirty := ""
+		if meta.GitDirty {
+			dirty = " (dirty)"
+		}
+		fmt.Fprintf(w, " · commit `%s`%s", short(meta.GitCommit, 12), dirty)
+	}
+	fmt.Fprint(w, "\n\n")
+	head := []string{"prompt", "model", "n"}
+	for _, s := range c.Scorers {
+		head = append(head, "`"+s+"`")
+	}
+	head = append(head, "gen errors", "tokens", "p50 latency")
+	fmt.Fprintf(w, "| %s |\n|", strings.Join(head, " | "))
+	for i := range head {
+		if i < 2 {
+			fmt.Fprint(w, " --- |")
+		} else {
+			fmt.Fprint(w, " ---: |")
+		}
+	}
+	fmt.Fprintln(w)
+	sim := false
+	for _, g := range c.Groups {
+		sim = sim || g.Simulated()
+		row := []string{"`" + g.Prompt + "@" + g.PromptVersion + "`", "`" + g.Model + "`", fmt.Sprint(g.Cells)}
+		for _, s := range g.Scorers {
+			row = append(row, mdEscape(scorerCell(s)))
+		}
+		p50 := "-"
+		if d, ok := g.P50(); ok {
+			p50 = formatDuration(d)
+		}
+		row = append(row, fmt.Sprint(g.GenErrors), formatInt(g.Usage.Total()+g.JudgeUsage.Total()), p50)
+		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Pass rates count decided outcomes only; generation and scorer errors are counted apart.")
+	if sim {
+		fmt.Fprintln(w, "`sim:*` models are the built-in simulator: their scores say nothing about any real model.")
+	}
+	return nil
+}
+
+func mdEscape(s string) string {
+	r := strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;", "*", `\*`, "_", `\_`, "`", "\\`", "\n", " ")
+	return r.Replace(s)
+}
+
+func short(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
