@@ -28,7 +28,7 @@ const (
 
 const exitCodesHelp = `Exit codes:
   0    ok
-  1    a gate failed
+  1    a gate failed (--fail-under, --max-drop, --no-significant-drop, gates: in evalctl.yaml)
   2    usage, config or input error (before any model call), or credentials/model rejected by the provider
   3    run incomplete: generation or scorer errors above max_error_rate
   130  interrupted (Ctrl-C); finished cells are written`
