@@ -152,7 +152,8 @@ func (s *Store) Runs(ctx context.Context) ([]*Run, error) {
 	return out, rows.Err()
 }
 
-// Run finds a run by id, unique id prefix, name, or "last".
+// Run finds a run by id, name (the newest run of that name), unique id
+// prefix, or "last".
 func (s *Store) Run(ctx context.Context, ref string) (*Run, error) {
 	runs, err := s.Runs(ctx)
 	if err != nil {
@@ -164,12 +165,19 @@ func (s *Store) Run(ctx context.Context, ref string) (*Run, error) {
 		}
 		return runs[0], nil
 	}
-	var matches []*Run
 	for _, r := range runs {
 		if r.ID == ref {
 			return r, nil
 		}
-		if strings.HasPrefix(r.ID, ref) || (r.Name != "" && r.Name == ref) {
+	}
+	for _, r := range runs { // newest first
+		if r.Name != "" && r.Name == ref {
+			return r, nil
+		}
+	}
+	var matches []*Run
+	for _, r := range runs {
+		if strings.HasPrefix(r.ID, ref) {
 			matches = append(matches, r)
 		}
 	}

@@ -95,12 +95,17 @@ func TestRunLookup(t *testing.T) {
 	s := open(t)
 	ctx := context.Background()
 	base := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	for i, id := range []string{"20261122-100000-aaaaaa", "20261122-100001-aaaabb", "20261122-100002-cccccc"} {
-		if err := s.CreateRun(ctx, &Run{ID: id, Name: fmt.Sprintf("n%d", i), StartedAt: base.Add(time.Duration(i) * time.Second), Spec: Spec{Layout: layout()}}); err != nil {
+	for i, id := range []string{"20261122-100000-aaaaaa", "20261122-100001-aaaabb", "20261122-100002-cccccc", "20261122-100003-dddddd"} {
+		name := fmt.Sprintf("n%d", i)
+		if i == 3 {
+			name = "n1" // names repeat (main, nightly): the newest wins
+		}
+		if err := s.CreateRun(ctx, &Run{ID: id, Name: name, StartedAt: base.Add(time.Duration(i) * time.Second), Spec: Spec{Layout: layout()}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for ref, want := range map[string]string{"last": "20261122-100002-cccccc", "20261122-100001": "20261122-100001-aaaabb", "n0": "20261122-100000-aaaaaa"} {
+	for ref, want := range map[string]string{"last": "20261122-100003-dddddd", "20261122-100001": "20261122-100001-aaaabb",
+		"n0": "20261122-100000-aaaaaa", "n1": "20261122-100003-dddddd"} {
 		r, err := s.Run(ctx, ref)
 		if err != nil || r.ID != want {
 			t.Errorf("%s: %v %v", ref, r, err)
@@ -125,7 +130,7 @@ func TestRunLookup(t *testing.T) {
 	if err := s.DeleteRun(ctx, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	if runs, _ := s.Runs(ctx); len(runs) != 2 {
+	if runs, _ := s.Runs(ctx); len(runs) != 3 {
 		t.Errorf("%d runs after rm", len(runs))
 	}
 }
