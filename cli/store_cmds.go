@@ -76,7 +76,8 @@ RUN is a run id, a unique prefix of one, a run name, or 'last' (the default).
 Formats: table (the terminal comparison), csv (long: one row per answer × scorer, with values and
 rationales), csv-wide (one row per answer, a column per scorer), json (the comparison with counts
 and rates), junit (a test suite per prompt × model, a test case per question × scorer), md (a
-Markdown summary for $GITHUB_STEP_SUMMARY or a pull-request comment).`,
+Markdown summary for $GITHUB_STEP_SUMMARY or a pull-request comment), html (a self-contained page:
+heatmaps with intervals, charts, every answer with filters and a drill-down; works offline).`,
 		Example: "  evalctl report last\n  evalctl report 20261122-2210 --format csv -o feedback.csv",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -121,7 +122,7 @@ func reportRun(a *app, opts *ReportOptions) error {
 	return reports.WriteFileAtomic(opts.Output, render)
 }
 
-var reportFormats = []string{"table", "csv", "csv-wide", "json", "junit", "md"}
+var reportFormats = []string{"table", "csv", "csv-wide", "json", "junit", "md", "html"}
 
 // renderer returns the writer of one report format.
 func renderer(format string, run *store.Run, results []eval.Result, cmp *reports.Comparison) func(io.Writer) error {
@@ -137,6 +138,8 @@ func renderer(format string, run *store.Run, results []eval.Result, cmp *reports
 			return reports.WriteJUnit(w, run.ID, run.Spec.Layout, results)
 		case "md":
 			return reports.WriteMarkdown(w, reportMeta(run), cmp)
+		case "html":
+			return reports.WriteHTML(w, reportMeta(run), run.Spec.Layout, results, cmp)
 		}
 		return reports.WriteTable(w, cmp)
 	}
@@ -145,6 +148,7 @@ func renderer(format string, run *store.Run, results []eval.Result, cmp *reports
 // outFiles are the files `run --out DIR` writes, by report format.
 var outFiles = []struct{ name, format string }{
 	{"scores.csv", "csv-wide"}, {"report.json", "json"}, {"junit.xml", "junit"}, {"summary.md", "md"}, {"table.txt", "table"},
+	{"report.html", "html"},
 }
 
 // writeOut writes every report of a run into dir, each file atomically.

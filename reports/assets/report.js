@@ -1,0 +1,170 @@
+// evalctl HTML report. Every string from the run (answers, prompts, rationales,
+// dataset values) is untrusted: it is only ever placed with textContent.
+(async function () {
+  "use strict";
+  const el = (tag, attrs, ...kids) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") e.className = v; else if (k === "text") e.textContent = v; else e.setAttribute(k, v);
+    }
+    for (const k of kids) if (k != null) e.append(k);
+    return e;
+  };
+  const pct = (x) => (100 * x).toFixed(1) + "%";
+
+  async function load() {
+    const b64 = document.getElementById("evalctl-data").textContent.trim();
+    const bin = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const stream = new Blob([bin]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return await new Response(stream).json();
+  }
+  const D = await load();
+  window.evalctlData = D; // for tests and the curious
+  const S = D.strings;
+
+  // Header.
+  const m = D.run;
+  document.getElementById("title").textContent = "evalctl run " + m.id + (m.name ? " (" + m.name + ")" : "");
+  document.getElementById("meta").textContent = [m.status, new Date(m.started_at).toLocaleString(),
+    m.git_commit ? "commit " + m.git_commit.slice(0, 12) + (m.git_dirty ? " (dirty)" : "") : "",
+    "dataset " + m.dataset, "evalctl " + m.evalctl_version].filter(Boolean).join(" · ");
+  const totals = D.groups.reduce((t, g) => (t.cells += g.cells, t.gen += g.generation_errors, t.sc += g.scorer_errors, t), { cells: 0, gen: 0, sc: 0 });
+  document.getElementById("totals").textContent = `${totals.cells} of ${D.cells_planned} cells; ${totals.gen} generation errors and ${totals.sc} scorer errors, counted apart from pass rates (which count decided outcomes only).`;
+  if (D.groups.some((g) => g.simulated)) document.getElementById("simnote").hidden = false;
+
+  // Heatmaps: prompts × models for each scorer, and overall.
+  const prompts = [...new Set(D.groups.map((g) => g.prompt))], models = [...new Set(D.groups.map((g) => g.model))];
+  const group = (p, mo) => D.groups.find((g) => g.prompt === p && g.model === mo);
+  const colour = (r) => `hsl(${Math.round(120 * r)}, 62%, ${88 - 30 * Math.abs(r - 0.5)}%)`;
+  const heat = document.getElementById("heatmaps");
+  for (const name of ["overall", ...D.scorers]) {
+    const t = el("table");
+    const hr = el("tr", {}, el("th"));
+    for (const mo of models) hr.append(el("th", { text: mo }));
+    t.append(hr);
+    for (const p of prompts) {
+      const tr = el("tr", {}, el("th", { text: p + "@" + group(p, models[0]).prompt_version }));
+      for (const mo of models) {
+        const g = group(p, mo);
+        const s = name === "overall" ? g.overall : g.scorers.find((x) => x.name === name);
+        const td = el("td", { class: "cell", "data-scorer": name, "data-prompt": p, "data-model": mo });
+        if (s && s.rate != null) {
+          td.style.background = s.kind === "pass" ? colour(s.rate) : "#e8ecf5";
+          td.append(s.kind === "pass" ? pct(s.rate) : s.rate.toPrecision(3));
+          td.setAttribute("data-rate", String(s.rate));
+          if (s.kind === "pass") td.append(el("small", { text: `[${pct(s.lo)}–${pct(s.hi)}]` + (s.errors ? ` · ${s.errors} err` : "") }));
+          td.title = `${s.pass} pass, ${s.fail} fail, ${s.errors} errors, ${s.skipped} skipped`;
+        } else {
+          td.append("–");
+          if (s && s.errors) td.append(el("small", { text: `${s.errors} err` }));
+        }
+        tr.append(td);
+      }
+      t.append(tr);
+    }
+    heat.append(el("div", { class: "heatmap" }, el("h3", { text: name }), t));
+  }
+
+  // Charts: tokens, latency and errors per prompt × model.
+  if (window.Chart) {
+    const labels = D.groups.map((g) => g.prompt + " × " + g.model);
+    const bar = (id, label, data, colour) => new Chart(document.getElementById(id), {
+      type: "bar", data: { labels, datasets: [{ label, data, backgroundColor: colour }] },
+      options: { animation: false, maintainAspectRatio: false, plugins: { legend: { display: true } }, scales: { x: { ticks: { autoSkip: false } } } },
+    });
+    bar("chart-tokens", "tokens (generation + judges)", D.groups.map((g) => g.prompt_tokens + g.completion_tokens + g.judge_tokens), "#4263eb");
+    bar("chart-latency", "p50 generation latency (ms)", D.groups.map((g) => g.p50_latency_ms), "#0ca678");
+    bar("chart-errors", "generation errors", D.groups.map((g) => g.generation_errors), "#e8590c");
+  }
+
+  // Answers: filters, lazy rows, drill-down.
+  const A = D.answers;
+  const sel = (id, values, all) => {
+    const s = document.getElementById(id);
+    s.append(el("option", { value: "", text: all }));
+    for (const v of values) s.append(el("option", { value: v, text: v }));
+    return s;
+  };
+  const fPrompt = sel("f-prompt", prompts, "all prompts"), fModel = sel("f-model", models, "all models");
+  const fScorer = sel("f-scorer", D.scorers, "any scorer");
+  const fOutcome = sel("f-outcome", ["pass", "fail", "error", "skip"], "any outcome");
+  const fSearch = document.getElementById("f-search");
+  const colFilters = [];
+  for (const c of D.filter_columns) {
+    const values = [...new Set(A.map((a) => D.rows[a.r].vars[c] ?? ""))].sort();
+    const s = el("select", { id: "f-col-" + c, "data-column": c });
+    s.append(el("option", { value: "", text: "all" }));
+    for (const v of values) s.append(el("option", { value: v, text: v === "" ? "(empty)" : v }));
+    document.getElementById("filters").append(el("label", {}, c, s));
+    colFilters.push(s);
+  }
+  const outcomeOf = (f) => f[1];
+  let matched = [], shown = 0;
+  const body = document.getElementById("rows");
+  function matches(a) {
+    if (fPrompt.value && a.p !== fPrompt.value) return false;
+    if (fModel.value && a.m !== fModel.value) return false;
+    const vars = D.rows[a.r].vars;
+    for (const s of colFilters) if (s.value !== "" && (vars[s.dataset.column] ?? "") !== s.value) return false;
+    if (fOutcome.value) {
+      if (a.e != null) { if (fOutcome.value !== "error" || fScorer.value) return false; }
+      else if (!a.f.some((f, i) => f && (!fScorer.value || D.scorers[i] === fScorer.value) && outcomeOf(f) === fOutcome.value)) return false;
+    }
+    const q = fSearch.value.trim().toLowerCase();
+    if (q && !(S[a.a].toLowerCase().includes(q) || Object.values(vars).some((v) => v.toLowerCase().includes(q)))) return false;
+    return true;
+  }
+  function badge(kind, text) { return el("span", { class: "badge " + kind, text }); }
+  function rowFor(a) {
+    const tr = el("tr", { class: "row", "data-index": String(a.i) });
+    const vars = D.rows[a.r].vars;
+    tr.append(el("td", { text: D.rows[a.r].id + (a.k ? "#" + a.k : "") }), el("td", { text: a.p }), el("td", { text: a.m }));
+    const outs = el("td");
+    if (a.e != null) outs.append(badge("error", "generation error"));
+    else a.f.forEach((f, i) => { if (f) outs.append(badge(f[1], D.scorers[i])); });
+    tr.append(outs, el("td", { class: "snippet", text: (vars[D.question_column] ?? "") }), el("td", { class: "snippet", text: a.e != null ? S[a.e] : S[a.a] }));
+    tr.addEventListener("click", () => openDetail(a));
+    return tr;
+  }
+  function more(n) {
+    const frag = document.createDocumentFragment();
+    const end = Math.min(matched.length, shown + n);
+    for (; shown < end; shown++) frag.append(rowFor(matched[shown]));
+    body.append(frag);
+    document.getElementById("more").hidden = shown >= matched.length;
+    document.getElementById("count").textContent = `${matched.length} answers match; showing ${shown}`;
+  }
+  function apply() {
+    matched = A.filter(matches); shown = 0; body.replaceChildren(); more(100);
+  }
+  for (const c of [fPrompt, fModel, fScorer, fOutcome, ...colFilters]) c.addEventListener("change", apply);
+  fSearch.addEventListener("input", apply);
+  document.getElementById("more").addEventListener("click", () => more(200));
+
+  const detail = document.getElementById("detail");
+  function openDetail(a) {
+    const row = D.rows[a.r];
+    const parts = [el("button", { id: "close", text: "Close" }),
+      el("h2", { text: `${row.id} · ${a.p}@${a.v} × ${a.m}` + (a.k ? ` · repeat ${a.k}` : "") }),
+      el("p", { class: "meta", text: `${a.t[0]} prompt + ${a.t[1]} completion tokens · ${a.l} ms · ${a.n} attempt(s)` + (a.c ? " · from the cache" : "") })];
+    if (a.s != null) parts.push(el("h3", { text: "System prompt" }), el("pre", { text: S[a.s] }));
+    parts.push(el("h3", { text: "Prompt" }), el("pre", { text: S[a.in] }));
+    if (a.e != null) parts.push(el("h3", { text: "Generation error" }), el("pre", { class: "error", text: S[a.e] }));
+    else {
+      parts.push(el("h3", { text: "Answer" }), el("pre", { id: "answer", text: S[a.a] }), el("h3", { text: "Scores" }));
+      a.f.forEach((f, i) => {
+        if (!f) return;
+        const box = el("div", { class: "fb" }, badge(f[1], D.scorers[i]), " ", f[2] == null ? "" : String(f[2]));
+        if (f[3] != null) box.append(el("div", { text: S[f[3]] }));
+        if (f[4]) box.append(el("div", { class: "meta", text: `judge ${f[4]} · ${f[5]} tokens · ${f[6]} ms` }));
+        parts.push(box);
+      });
+    }
+    detail.replaceChildren(...parts);
+    detail.hidden = false;
+    document.getElementById("close").addEventListener("click", () => { detail.hidden = true; });
+  }
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") detail.hidden = true; });
+  apply();
+  document.body.setAttribute("data-ready", "1");
+})().catch((e) => { document.body.setAttribute("data-error", String(e)); console.error(e); });

@@ -1,0 +1,71 @@
+// Opens an evalctl HTML report from file:// in headless Chromium and checks it
+// the way a reviewer would use it. Usage: node check.mjs EXPECT.json
+// EXPECT.json: {html, json, screenshot, failing, malicious}, written by the Go test.
+import { readFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const expect = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const report = JSON.parse(readFileSync(expect.json, "utf8"));
+const fail = (msg) => { console.error("FAIL: " + msg); process.exitCode = 1; };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const dialogs = [];
+  page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });
+  const requests = [];
+  page.on("request", (r) => { if (!r.url().startsWith("file:") && !r.url().startsWith("data:") && !r.url().startsWith("blob:")) requests.push(r.url()); });
+  await page.goto("file://" + expect.html);
+  await page.waitForSelector("body[data-ready='1'], body[data-error]", { timeout: 15000 });
+  const err = await page.getAttribute("body", "data-error");
+  if (err) throw new Error("the report's script failed: " + err);
+
+  // 1. Heatmap values equal the JSON report's.
+  const cells = await page.$$eval("td.cell[data-rate]", (tds) => tds.map((td) => ({
+    scorer: td.dataset.scorer, prompt: td.dataset.prompt, model: td.dataset.model, rate: Number(td.dataset.rate) })));
+  let checked = 0;
+  for (const c of cells) {
+    if (c.scorer === "overall") continue;
+    const g = report.groups.find((g) => g.prompt === c.prompt && g.model === c.model);
+    const s = g && g.scorers.find((s) => s.name === c.scorer);
+    const want = s && (s.pass_rate ?? s.mean);
+    if (want == null || Math.abs(want - c.rate) > 1e-9) fail(`heatmap ${c.scorer} ${c.prompt} × ${c.model}: ${c.rate}, JSON says ${want}`);
+    checked++;
+  }
+  const expectedCells = report.groups.reduce((n, g) => n + g.scorers.filter((s) => (s.pass_rate ?? s.mean) != null).length, 0);
+  if (checked !== expectedCells) fail(`heatmap shows ${checked} scorer cells, JSON has ${expectedCells}`);
+
+  // 2. Filter to failures.
+  await page.selectOption("#f-outcome", "fail");
+  const count = await page.textContent("#count");
+  if (!count.startsWith(`${expect.failing} answers match`)) fail(`filtering to failures: "${count}", want ${expect.failing}`);
+  const rows = await page.$$eval("#rows tr", (trs) => trs.length);
+  if (rows !== Math.min(100, expect.failing)) fail(`${rows} rows shown after filtering`);
+
+  // 3. Drill-down on a failing answer shows its scores and rationales.
+  await page.click("#rows tr:first-child");
+  await page.waitForSelector("#detail:not([hidden])");
+  const detail = await page.textContent("#detail");
+  if (!detail.includes("Answer") || !detail.includes("Scores") || !detail.includes("Prompt")) fail("drill-down lacks its sections");
+  await page.click("#close");
+
+  // 4. A malicious answer is shown as text and never runs.
+  await page.selectOption("#f-outcome", "");
+  await page.fill("#f-search", "pwned");
+  await page.click("#rows tr:first-child");
+  const shown = await page.textContent("#answer");
+  if (shown !== expect.malicious) fail(`the malicious answer is not shown verbatim: ${JSON.stringify(shown)}`);
+  const pwned = await page.evaluate(() => window.__pwned);
+  if (pwned !== undefined) fail("an answer's script ran: window.__pwned = " + pwned);
+  if (await page.$("#detail img, #rows img, #detail script")) fail("an answer's markup became elements");
+  if (dialogs.length) fail("dialogs opened: " + dialogs.join(", "));
+  if (requests.length) fail("the report reached the network: " + requests.join(", "));
+
+  await page.screenshot({ path: expect.screenshot, fullPage: false });
+  if (!process.exitCode) console.log(`ok: ${checked} heatmap cells, ${expect.failing} failing answers, drill-down, escaping; screenshot ${expect.screenshot}`);
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,298 @@
+package reports
+
+import (
+	"bytes"
+	"compress/gzip"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/stats"
+)
+
+//go:embed assets/chart-4.5.1.umd.min.js assets/report.css assets/report.js
+var assets embed.FS
+
+func asset(name string) string {
+	b, err := assets.ReadFile("assets/" + name)
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	return string(b)
+}
+
+type htmlStat struct {
+	Name    string   `json:"name"`
+	Kind    string   `json:"kind"` // "pass" or "score"
+	Pass    int      `json:"pass"`
+	Fail    int      `json:"fail"`
+	Errors  int      `json:"errors"`
+	Skipped int      `json:"skipped"`
+	Rate    *float64 `json:"rate"` // pass rate, or mean for "score"
+	Lo      *float64 `json:"lo,omitempty"`
+	Hi      *float64 `json:"hi,omitempty"`
+}
+
+type htmlGroup struct {
+	Prompt           string     `json:"prompt"`
+	PromptVersion    string     `json:"prompt_version"`
+	Model            string     `json:"model"`
+	Simulated        bool       `json:"simulated"`
+	Cells            int        `json:"cells"`
+	GenerationErrors int        `json:"generation_errors"`
+	ScorerErrors     int        `json:"scorer_errors"`
+	PromptTokens     int        `json:"prompt_tokens"`
+	CompletionTokens int        `json:"completion_tokens"`
+	JudgeTokens      int        `json:"judge_tokens"`
+	P50LatencyMS     *float64   `json:"p50_latency_ms"`
+	Overall          htmlStat   `json:"overall"`
+	Scorers          []htmlStat `json:"scorers"`
+}
+
+type htmlRow struct {
+	ID   string            `json:"id"`
+	Vars map[string]string `json:"vars"`
+}
+
+type htmlAnswer struct {
+	I  int     `json:"i"`
+	R  int     `json:"r"`
+	P  string  `json:"p"`
+	V  string  `json:"v"`
+	M  string  `json:"m"`
+	K  int     `json:"k,omitempty"`
+	S  *int    `json:"s"`
+	In int     `json:"in"`
+	A  int     `json:"a"`
+	E  *int    `json:"e"`
+	T  [2]int  `json:"t"`
+	L  int64   `json:"l"`
+	N  int     `json:"n"`
+	C  bool    `json:"c,omitempty"`
+	F  [][]any `json:"f"`
+}
+
+type htmlData struct {
+	Run            RunMeta      `json:"run"`
+	CellsPlanned   int          `json:"cells_planned"`
+	Scorers        []string     `json:"scorers"`
+	Groups         []htmlGroup  `json:"groups"`
+	Rows           []htmlRow    `json:"rows"`
+	FilterColumns  []string     `json:"filter_columns"`
+	QuestionColumn string       `json:"question_column"`
+	Strings        []string     `json:"strings"`
+	Answers        []htmlAnswer `json:"answers"`
+}
+
+// strtab interns strings, so repeated texts (rationales, system prompts) are
+// stored once.
+type strtab struct {
+	list  []string
+	index map[string]int
+}
+
+func (t *strtab) id(s string) int {
+	if i, ok := t.index[s]; ok {
+		return i
+	}
+	t.index[s] = len(t.list)
+	t.list = append(t.list, s)
+	return len(t.list) - 1
+}
+
+func statOf(s ScorerStat) htmlStat {
+	h := htmlStat{Name: s.Name, Kind: "pass", Pass: s.Pass, Fail: s.Fail, Errors: s.Errors, Skipped: s.Skipped}
+	if r, ok := s.PassRate(); ok {
+		lo, hi := stats.Wilson(s.Pass, s.Pass+s.Fail, stats.Z95)
+		h.Rate, h.Lo, h.Hi = &r, &lo, &hi
+	} else if m, ok := s.Mean(); ok {
+		h.Kind, h.Rate = "score", &m
+	}
+	return h
+}
+
+// htmlModel gathers what the page shows.
+func htmlModel(meta RunMeta, l eval.Layout, results []eval.Result, c *Comparison) htmlData {
+	d := htmlData{Run: meta, CellsPlanned: c.Planned, Scorers: c.Scorers}
+	for _, g := range c.Groups {
+		hg := htmlGroup{Prompt: g.Prompt, PromptVersion: g.PromptVersion, Model: g.Model, Simulated: g.Simulated(),
+			Cells: g.Cells, GenerationErrors: g.GenErrors, PromptTokens: g.Usage.PromptTokens,
+			CompletionTokens: g.Usage.CompletionTokens, JudgeTokens: g.JudgeUsage.Total()}
+		if p, ok := g.P50(); ok {
+			ms := float64(p) / float64(time.Millisecond)
+			hg.P50LatencyMS = &ms
+		}
+		overall := ScorerStat{Name: "overall"}
+		for _, s := range g.Scorers {
+			hg.Scorers = append(hg.Scorers, statOf(s))
+			hg.ScorerErrors += s.Errors
+			overall.Pass += s.Pass
+			overall.Fail += s.Fail
+			overall.Errors += s.Errors
+		}
+		hg.Overall = statOf(overall)
+		d.Groups = append(d.Groups, hg)
+	}
+	st := &strtab{index: map[string]int{}}
+	rows := map[string]int{}
+	distinct := map[string]map[string]bool{}
+	for _, col := range l.Columns {
+		distinct[col] = map[string]bool{}
+	}
+	for _, r := range results {
+		ri, ok := rows[r.Row.ID]
+		if !ok {
+			ri = len(d.Rows)
+			rows[r.Row.ID] = ri
+			d.Rows = append(d.Rows, htmlRow{ID: r.Row.ID, Vars: r.Row.Vars})
+			for k, v := range r.Row.Vars {
+				if m := distinct[k]; m != nil && len(m) <= 50 {
+					m[v] = true
+				}
+			}
+		}
+		a := htmlAnswer{I: r.Index, R: ri, P: r.Prompt.Name, V: r.Prompt.Version, M: r.Model.Ref.String(), K: r.Repeat,
+			In: st.id(r.Input), A: st.id(r.Answer), T: [2]int{r.Usage.PromptTokens, r.Usage.CompletionTokens},
+			L: r.Latency.Milliseconds(), N: r.Attempts, C: r.Cached, F: make([][]any, len(c.Scorers))}
+		if r.System != "" {
+			s := st.id(r.System)
+			a.S = &s
+		}
+		if r.Err != nil {
+			e := st.id(r.Err.Error())
+			a.E = &e
+		}
+		for _, fb := range r.Feedback {
+			i := -1
+			for j, name := range c.Scorers {
+				if name == fb.Scorer {
+					i = j
+				}
+			}
+			if i < 0 {
+				continue
+			}
+			outcome := "score"
+			var value any = fb.Value
+			switch {
+			case fb.Err != "":
+				outcome, value = "error", nil
+			case fb.Skipped:
+				outcome = "skip"
+			case fb.Pass != nil && *fb.Pass:
+				outcome = "pass"
+			case fb.Pass != nil:
+				outcome = "fail"
+			}
+			var why any
+			if text := fb.Rationale; fb.Err != "" {
+				why = st.id(fb.Err)
+			} else if text != "" {
+				why = st.id(text)
+			}
+			a.F[i] = []any{fb.Scorer, outcome, value, why, fb.JudgeModel, fb.Usage.Total(), fb.Latency.Milliseconds()}
+		}
+		d.Answers = append(d.Answers, a)
+	}
+	// Filter on columns that group rows (a category, a difficulty), not on
+	// free text such as the question itself.
+	d.QuestionColumn = questionColumn(l.Columns)
+	for _, col := range l.Columns {
+		if n := len(distinct[col]); col != d.QuestionColumn && n >= 2 && n <= 30 && 2*n <= len(d.Rows) {
+			d.FilterColumns = append(d.FilterColumns, col)
+		}
+	}
+	sort.Strings(d.FilterColumns)
+	d.Strings = st.list
+	if d.Answers == nil {
+		d.Answers = []htmlAnswer{}
+	}
+	return d
+}
+
+func questionColumn(cols []string) string {
+	for _, k := range []string{"question", "input", "prompt", "query"} {
+		for _, c := range cols {
+			if c == k {
+				return c
+			}
+		}
+	}
+	if len(cols) > 0 {
+		return cols[0]
+	}
+	return ""
+}
+
+// WriteHTML writes a self-contained report: CSS, JavaScript, the pinned chart
+// library and the run's data (gzip-compressed JSON, base64) all inline, so the
+// file works offline from file://. Every text from the run is placed in the
+// page with textContent by the script, never parsed as HTML.
+func WriteHTML(w io.Writer, meta RunMeta, l eval.Layout, results []eval.Result, c *Comparison) error {
+	raw, err := json.Marshal(htmlModel(meta, l, results, c))
+	if err != nil {
+		return err
+	}
+	var z bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&z, gzip.BestCompression)
+	zw.Write(raw)
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	data := base64.StdEncoding.EncodeToString(z.Bytes())
+	page := `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="evalctl">
+<title>evalctl report</title>
+<style>
+` + asset("report.css") + `</style>
+</head>
+<body>
+<h1 id="title">evalctl report</h1>
+<div class="meta" id="meta"></div>
+<p class="note" id="totals"></p>
+<div class="sim" id="simnote" hidden>sim:* models are answered by evalctl's built-in simulator: their scores say nothing about any real model.</div>
+<h2>Pass rates by prompt × model</h2>
+<p class="note">Each cell: the pass rate over decided outcomes, its 95% Wilson interval, and errors (counted apart). Numeric scorers show their mean.</p>
+<div class="heatmaps" id="heatmaps"></div>
+<h2>Tokens, latency and errors</h2>
+<div class="charts">
+<div class="chart"><canvas id="chart-tokens"></canvas></div>
+<div class="chart"><canvas id="chart-latency"></canvas></div>
+<div class="chart"><canvas id="chart-errors"></canvas></div>
+</div>
+<h2>Answers<span id="count"></span></h2>
+<div class="filters" id="filters">
+<label>prompt <select id="f-prompt"></select></label>
+<label>model <select id="f-model"></select></label>
+<label>scorer <select id="f-scorer"></select></label>
+<label>outcome <select id="f-outcome"></select></label>
+<label>search <input id="f-search" type="search" placeholder="text in answers and data"></label>
+</div>
+<table class="answers">
+<thead><tr><th>row</th><th>prompt</th><th>model</th><th>scores</th><th>question</th><th>answer</th></tr></thead>
+<tbody id="rows"></tbody>
+</table>
+<p><button id="more" hidden>Show more</button></p>
+<aside id="detail" hidden></aside>
+<script type="application/octet-stream" id="evalctl-data">
+` + data + `
+</script>
+<script>
+` + asset("chart-4.5.1.umd.min.js") + `
+</script>
+<script>
+` + asset("report.js") + `</script>
+</body>
+</html>
+`
+	_, err = io.WriteString(w, page)
+	return err
+}
