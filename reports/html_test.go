@@ -85,7 +85,7 @@ func bigRun(n int) (eval.Layout, []eval.Result) {
 				pass := (i*31+j*17)%10 < 8
 				one := map[bool]float64{true: 1, false: 0}[pass]
 				fb := scorers.Feedback{Scorer: name, Value: map[bool]string{true: "yes", false: "no"}[pass], Pass: &pass, Score: &one,
-					Rationale: fmt.Sprintf("The answer %s the criterion for concept %d.", map[bool]string{true: "meets", false: "misses"}[pass], i/8),
+					Rationale:  fmt.Sprintf("The answer %s the criterion for concept %d.", map[bool]string{true: "meets", false: "misses"}[pass], i/8),
 					JudgeModel: "sim:judge", Usage: llm.Usage{PromptTokens: 400, CompletionTokens: 30}, Latency: 600 * time.Millisecond, Attempts: 1}
 				if j == 6 && i/8%5 != 0 {
 					fb = scorers.Feedback{Scorer: name, Skipped: true, Rationale: "no expectations for this row"}
