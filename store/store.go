@@ -139,14 +139,20 @@ func (s *Store) Close() error {
 // while an answer still cannot predict its tag.
 func (s *Store) Salt() []byte { return s.salt }
 
+// loadSalt reads the store's salt, creating it on first use. Another process
+// may create it at the same moment: whichever insert lands first wins, and
+// both read the winner's.
 func (s *Store) loadSalt(ctx context.Context) error {
 	err := s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'salt'`).Scan(&s.salt)
-	if errors.Is(err, sql.ErrNoRows) {
-		s.salt = make([]byte, 32)
-		rand.Read(s.salt)
-		_, err = s.w.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('salt', ?)`, s.salt)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return err
 	}
-	return err
+	salt := make([]byte, 32)
+	rand.Read(salt)
+	if _, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO meta(key, value) VALUES ('salt', ?)`, salt); err != nil {
+		return err
+	}
+	return s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'salt'`).Scan(&s.salt)
 }
 
 // op is one unit of work for the writer.

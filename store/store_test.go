@@ -322,11 +322,13 @@ func TestConcurrentFirstOpen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "evalctl.db")
 	var wg sync.WaitGroup
 	errs := make(chan error, 6)
+	salts := make(chan string, 6)
 	for range 6 {
 		wg.Go(func() {
 			s, err := Open(path)
 			if err == nil {
 				_, err = s.Runs(context.Background())
+				salts <- string(s.Salt())
 				s.Close()
 			}
 			errs <- err
@@ -334,9 +336,17 @@ func TestConcurrentFirstOpen(t *testing.T) {
 	}
 	wg.Wait()
 	close(errs)
+	close(salts)
 	for err := range errs {
 		if err != nil {
 			t.Error(err)
 		}
+	}
+	seen := map[string]bool{}
+	for s := range salts {
+		seen[s] = true
+	}
+	if len(seen) > 1 {
+		t.Errorf("processes opening one store got %d different salts", len(seen))
 	}
 }
