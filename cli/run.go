@@ -372,6 +372,14 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool) (*prep
 		}
 		plan.Scorers = append(plan.Scorers, s)
 	}
+	refs := []string{}
+	for _, m := range plan.Models {
+		refs = append(refs, m.Ref.String())
+	}
+	if env.JudgeModel != "" {
+		refs = append(refs, env.JudgeModel)
+	}
+	plan.Prices = llm.Prices(cfg.Prices, refs...)
 	if err := plan.Validate(); err != nil {
 		return nil, exitErr(ExitUsage, err, "")
 	}

@@ -41,6 +41,9 @@ type Config struct {
 	Providers map[string]ProviderConfig `yaml:"providers"`
 	// Gates are the conditions for exit 0 (see package reports/gate).
 	Gates []GateConfig `yaml:"gates"`
+	// Prices override the built-in price table, by model ref, in USD per
+	// million input and output tokens.
+	Prices map[string]llm.Price `yaml:"prices"`
 
 	// Path is the file the config was read from ("" when built from flags).
 	Path string `yaml:"-"`
@@ -268,6 +271,14 @@ func (c *Config) validate() error {
 	if c.Judge != nil && c.Judge.Model != "" {
 		if _, err := c.Judge.Ref(); err != nil {
 			return &lineError{c.Judge.Line, "judge: " + err.Error()}
+		}
+	}
+	for ref, p := range c.Prices {
+		if _, err := llm.ParseModelRef(ref); err != nil {
+			return fmt.Errorf("prices: %v", err)
+		}
+		if p.Input < 0 || p.Output < 0 {
+			return fmt.Errorf("prices: %s: prices must not be negative", ref)
 		}
 	}
 	for name, p := range c.Providers {

@@ -79,6 +79,8 @@ func TestParseErrors(t *testing.T) {
 		{"unset variable", "dataset: q.csv\nout: ${OUT_DIR}\n", "c.yaml:2: ${OUT_DIR} is not set"},
 		{"bad rate", "max_error_rate: 2\n", "c.yaml: max_error_rate: 2 is not between 0 and 1"},
 		{"bad yaml", "models: [\n", "c.yaml:"},
+		{"bad price ref", "prices:\n  gpt-4: {input: 1, output: 2}\n", `prices: model "gpt-4": want provider:model`},
+		{"misspelt price key", "prices:\n  openai:x: {inptu: 1}\n", `c.yaml:2: unknown key "inptu" (known here: input, output)`},
 		{"simulate elsewhere", "providers:\n  openai:\n    simulate: {latency: 1s}\n", "simulate applies only to the sim provider"},
 	}
 	for _, tc := range tests {

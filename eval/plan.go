@@ -27,6 +27,8 @@ type Plan struct {
 	Models  []*Model
 	Scorers []scorers.Scorer
 	Repeat  int // runs per cell, at least 1
+	// Prices price the run's models and judge (see llm.Prices).
+	Prices map[string]llm.Price
 }
 
 // Cell is one unit of work: a row, a prompt, a model and a repeat index.
@@ -100,6 +102,8 @@ type Layout struct {
 	Rows    int         `json:"rows"`
 	Repeat  int         `json:"repeat"`
 	Columns []string    `json:"columns"`
+	// Prices are the prices in effect for the run's models and judge.
+	Prices map[string]llm.Price `json:"prices,omitempty"`
 }
 
 // PromptRef names a template version.
@@ -119,7 +123,7 @@ func (l Layout) Planned() int { return l.Rows * len(l.Prompts) * len(l.Models) *
 
 // Layout returns the plan's layout.
 func (p *Plan) Layout() Layout {
-	l := Layout{Rows: len(p.Rows), Repeat: p.repeats(), Columns: p.Dataset.Columns}
+	l := Layout{Rows: len(p.Rows), Repeat: p.repeats(), Columns: p.Dataset.Columns, Prices: p.Prices}
 	for _, t := range p.Prompts {
 		l.Prompts = append(l.Prompts, PromptRef{t.Name, t.Version})
 	}

@@ -115,8 +115,14 @@ type Group struct {
 	GenErrors     int
 	Usage         llm.Usage // generation
 	JudgeUsage    llm.Usage
-	Scorers       []ScorerStat
-	latencies     []time.Duration
+	// Cost and JudgeCost are what producing the group's answers and verdicts
+	// costs at the run's prices, in USD, whether or not this run took them
+	// from the cache: the figure that compares models. Priced is false when a
+	// model or judge involved has no price.
+	Cost, JudgeCost float64
+	Priced          bool
+	Scorers         []ScorerStat
+	latencies       []time.Duration
 }
 
 // Simulated reports whether the group's model is the built-in simulator.
@@ -140,16 +146,17 @@ type Comparison struct {
 	Planned int
 	// Repeat is the number of runs per cell.
 	Repeat int
+	prices map[string]llm.Price
 	index  map[[2]string]*Group
 }
 
 // NewComparison returns an empty comparison with one group per prompt × model
 // of a run's layout, in plan order.
 func NewComparison(l eval.Layout) *Comparison {
-	c := &Comparison{Planned: l.Planned(), Scorers: l.Scorers, Repeat: max(1, l.Repeat), index: map[[2]string]*Group{}}
+	c := &Comparison{Planned: l.Planned(), Scorers: l.Scorers, Repeat: max(1, l.Repeat), prices: l.Prices, index: map[[2]string]*Group{}}
 	for _, t := range l.Prompts {
 		for _, m := range l.Models {
-			g := &Group{Prompt: t.Name, PromptVersion: t.Version, Model: m.Ref}
+			g := &Group{Prompt: t.Name, PromptVersion: t.Version, Model: m.Ref, Priced: true}
 			for _, s := range c.Scorers {
 				st := ScorerStat{Name: s}
 				if c.Repeat > 1 {
@@ -192,6 +199,7 @@ func (c *Comparison) Add(r eval.Result) {
 	}
 	g.Cells++
 	g.Usage = g.Usage.Add(r.Usage)
+	g.Cost += c.price(g, g.Model, r.Usage)
 	if r.Err != nil {
 		g.GenErrors++
 		return
@@ -200,6 +208,9 @@ func (c *Comparison) Add(r eval.Result) {
 	for i, fb := range r.Feedback {
 		st := &g.Scorers[i]
 		g.JudgeUsage = g.JudgeUsage.Add(fb.Usage)
+		if fb.JudgeModel != "" {
+			g.JudgeCost += c.price(g, fb.JudgeModel, fb.Usage)
+		}
 		switch {
 		case fb.Err != "":
 			st.Errors++
@@ -229,6 +240,30 @@ func (c *Comparison) Add(r eval.Result) {
 			st.N++
 		}
 	}
+}
+
+// price returns the cost of usage on model, noting in g when it is unknown.
+// Simulated models are free.
+func (c *Comparison) price(g *Group, model string, u llm.Usage) float64 {
+	if strings.HasPrefix(model, "sim:") || u.Total() == 0 {
+		return 0
+	}
+	p, ok := c.prices[model]
+	if !ok {
+		g.Priced = false
+		return 0
+	}
+	return p.Cost(u)
+}
+
+// TotalCost returns the run's cost in USD and whether every call was priced.
+func (c *Comparison) TotalCost() (float64, bool) {
+	total, all := 0.0, true
+	for _, g := range c.Groups {
+		total += g.Cost + g.JudgeCost
+		all = all && g.Priced
+	}
+	return total, all
 }
 
 // Totals returns cells received, generation errors and scorer errors.

@@ -48,6 +48,7 @@ type htmlGroup struct {
 	PromptTokens     int        `json:"prompt_tokens"`
 	CompletionTokens int        `json:"completion_tokens"`
 	JudgeTokens      int        `json:"judge_tokens"`
+	CostUSD          *float64   `json:"cost_usd"`
 	P50LatencyMS     *float64   `json:"p50_latency_ms"`
 	Overall          htmlStat   `json:"overall"`
 	Scorers          []htmlStat `json:"scorers"`
@@ -125,6 +126,10 @@ func htmlModel(meta RunMeta, l eval.Layout, results []eval.Result, c *Comparison
 		if p, ok := g.P50(); ok {
 			ms := float64(p) / float64(time.Millisecond)
 			hg.P50LatencyMS = &ms
+		}
+		if g.Priced {
+			cost := g.Cost + g.JudgeCost
+			hg.CostUSD = &cost
 		}
 		overall := ScorerStat{Name: "overall"}
 		for _, s := range g.Scorers {
@@ -262,11 +267,12 @@ func WriteHTML(w io.Writer, meta RunMeta, l eval.Layout, results []eval.Result, 
 <h2>Pass rates by prompt × model</h2>
 <p class="note">Each cell: the pass rate over decided outcomes, its 95% Wilson interval, and errors (counted apart). Numeric scorers show their mean.</p>
 <div class="heatmaps" id="heatmaps"></div>
-<h2>Tokens, latency and errors</h2>
+<h2>Tokens, latency, errors and cost</h2>
 <div class="charts">
 <div class="chart"><canvas id="chart-tokens"></canvas></div>
 <div class="chart"><canvas id="chart-latency"></canvas></div>
 <div class="chart"><canvas id="chart-errors"></canvas></div>
+<div class="chart"><canvas id="chart-cost"></canvas></div>
 </div>
 <h2>Answers<span id="count"></span></h2>
 <div class="filters" id="filters">

@@ -41,6 +41,8 @@ type jsonGroup struct {
 	PromptTokens     int          `json:"prompt_tokens"`
 	CompletionTokens int          `json:"completion_tokens"`
 	JudgeTokens      int          `json:"judge_tokens"`
+	CostUSD          *float64     `json:"cost_usd"`
+	JudgeCostUSD     *float64     `json:"judge_cost_usd"`
 	P50LatencyMS     *float64     `json:"p50_latency_ms"`
 	Scorers          []jsonScorer `json:"scorers"`
 }
@@ -60,6 +62,10 @@ func WriteJSON(w io.Writer, meta RunMeta, c *Comparison) error {
 		if d, ok := g.P50(); ok {
 			ms := float64(d) / float64(time.Millisecond)
 			jg.P50LatencyMS = &ms
+		}
+		if g.Priced {
+			cost, judge := g.Cost, g.JudgeCost
+			jg.CostUSD, jg.JudgeCostUSD = &cost, &judge
 		}
 		for _, s := range g.Scorers {
 			js := jsonScorer{Name: s.Name, Pass: s.Pass, Fail: s.Fail, Errors: s.Errors, Skipped: s.Skipped}

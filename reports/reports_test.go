@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/evalctl/evalctl/datasets"
 	"github.com/evalctl/evalctl/eval"
 	"github.com/evalctl/evalctl/llm"
@@ -52,7 +54,8 @@ func fixture(t *testing.T) (*eval.Plan, []eval.Result) {
 	ma := &eval.Model{Ref: llm.ModelRef{Provider: "sim", Model: "a"}}
 	mb := &eval.Model{Ref: llm.ModelRef{Provider: "openai", Model: "gpt-4.1-mini"}}
 	plan := &eval.Plan{Dataset: ds, Rows: ds.Rows, Prompts: []*prompts.Template{basic, academic}, Models: []*eval.Model{ma, mb},
-		Scorers: []scorers.Scorer{fakeScorer("english"), fakeScorer("software_engineering_related"), fakeScorer("length"), fakeScorer("correctness")}}
+		Scorers: []scorers.Scorer{fakeScorer("english"), fakeScorer("software_engineering_related"), fakeScorer("length"), fakeScorer("correctness")},
+		Prices:  map[string]llm.Price{"openai:gpt-4.1-mini": {Input: 0.40, Output: 1.60}}}
 	yes, no := true, false
 	one, zero, n42 := 1.0, 0.0, 42.0
 	pass := scorers.Feedback{Value: "yes", Pass: &yes, Score: &one, Rationale: "In English.", JudgeModel: "sim:judge", Raw: `{"result":"yes"}`, Usage: llm.Usage{PromptTokens: 100, CompletionTokens: 12}, Latency: 30 * time.Millisecond}
@@ -232,5 +235,34 @@ func TestGoldenJUnitMarkdownWideCSV(t *testing.T) {
 		if !strings.Contains(j.String(), want) {
 			t.Errorf("junit lacks %s", want)
 		}
+	}
+}
+
+func TestJSONReportMatchesItsSchema(t *testing.T) {
+	plan, results := fixture(t)
+	meta := RunMeta{ID: "20261122-120000-abcdef", Name: "nightly", Tags: map[string]string{"pr": "7"}, Status: "complete",
+		StartedAt: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC), EndedAt: time.Date(2026, 11, 22, 12, 3, 0, 0, time.UTC),
+		DatasetPath: "q.csv", DatasetHash: "ab12", Version: "dev"}
+	var b bytes.Buffer
+	if err := WriteJSON(&b, meta, Compare(plan.Layout(), results)); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report.golden.json", b.Bytes())
+	c := jsonschema.NewCompiler()
+	sch, err := c.Compile(filepath.Join("schema", "report.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(doc); err != nil {
+		t.Errorf("report.json does not match reports/schema/report.schema.json: %v", err)
+	}
+	// The schema is strict: an unknown field fails, so it cannot drift silently.
+	bad, _ := jsonschema.UnmarshalJSON(strings.NewReader(strings.Replace(b.String(), `"cells_planned"`, `"cells_plannd"`, 1)))
+	if sch.Validate(bad) == nil {
+		t.Error("the schema accepts a misspelt field")
 	}
 }

@@ -19,6 +19,14 @@ func WriteTable(w io.Writer, c *Comparison) error {
 		header = append(header, wrapName(s, 13))
 	}
 	header = append(header, "gen\nerrors", "tokens", "p50\nlatency")
+	_, allPriced := c.TotalCost()
+	showCost := !allPriced
+	for _, g := range c.Groups {
+		showCost = showCost || g.Cost+g.JudgeCost > 0
+	}
+	if showCost {
+		header = append(header, "cost")
+	}
 	t := tablewriter.NewTable(w)
 	t.Configure(func(c *tablewriter.Config) {
 		c.Header.Formatting.AutoFormat = tw.Off
@@ -39,6 +47,9 @@ func WriteTable(w io.Writer, c *Comparison) error {
 			p50 = formatDuration(d)
 		}
 		row = append(row, fmt.Sprint(g.GenErrors), formatInt(g.Usage.Total()+g.JudgeUsage.Total()), p50)
+		if showCost {
+			row = append(row, costText(g))
+		}
 		if err := t.Append(toAny(row)...); err != nil {
 			return err
 		}
@@ -49,6 +60,14 @@ func WriteTable(w io.Writer, c *Comparison) error {
 	cells, genErr, scErr := c.Totals()
 	fmt.Fprintf(w, "%d of %d cells; %d generation errors and %d scorer errors are counted apart from pass rates.\n",
 		cells, c.Planned, genErr, scErr)
+	if showCost {
+		total, all := c.TotalCost()
+		note := ""
+		if !all {
+			note = "; n/a: no price for a model or judge (add it under prices: in evalctl.yaml)"
+		}
+		fmt.Fprintf(w, "Cost: $%.4f in all: what these answers and verdicts cost at the run's prices%s.\n", total, note)
+	}
 	if c.Repeat > 1 {
 		fmt.Fprintf(w, "%d repeats per question: a question passes when most of its repeats pass; ± is the standard deviation across repeats.\n", c.Repeat)
 	}
@@ -109,6 +128,13 @@ func scorerCell(s ScorerStat) string {
 		v += fmt.Sprintf(" (%d err)", s.Errors)
 	}
 	return v
+}
+
+func costText(g *Group) string {
+	if !g.Priced {
+		return "n/a"
+	}
+	return fmt.Sprintf("$%.4f", g.Cost+g.JudgeCost)
 }
 
 func formatDuration(d time.Duration) string {

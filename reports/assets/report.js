@@ -75,6 +75,7 @@
     bar("chart-tokens", "tokens (generation + judges)", D.groups.map((g) => g.prompt_tokens + g.completion_tokens + g.judge_tokens), "#4263eb");
     bar("chart-latency", "p50 generation latency (ms)", D.groups.map((g) => g.p50_latency_ms), "#0ca678");
     bar("chart-errors", "generation errors", D.groups.map((g) => g.generation_errors), "#e8590c");
+    bar("chart-cost", "cost in USD, generation + judges (empty: no price)", D.groups.map((g) => g.cost_usd), "#ae3ec9");
   }
 
   // Answers: filters, lazy rows, drill-down.

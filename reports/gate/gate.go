@@ -28,6 +28,8 @@ type Gate struct {
 	MaxDrop *float64 `yaml:"max_drop"`
 	// NoSignificantDrop fails on a drop that is significant (p < 0.05, paired).
 	NoSignificantDrop bool `yaml:"no_significant_drop"`
+	// MaxCost caps the run's cost in USD (generation and judges).
+	MaxCost *float64 `yaml:"max_cost"`
 
 	// Source says where the gate was written, for messages.
 	Source string `yaml:"-"`
@@ -51,6 +53,8 @@ func (g Gate) String() string {
 		return fmt.Sprintf("%s ≥ %s", target, num(*g.Min))
 	case g.MaxErrorRate != nil:
 		return fmt.Sprintf("error rate ≤ %s", num(*g.MaxErrorRate))
+	case g.MaxCost != nil:
+		return fmt.Sprintf("cost ≤ $%s", num(*g.MaxCost))
 	case g.MaxDrop != nil:
 		return fmt.Sprintf("%s drop from baseline ≤ %s", target, num(*g.MaxDrop))
 	case g.NoSignificantDrop:
@@ -117,7 +121,7 @@ type Plan struct {
 // Validate checks a gate's form and that it names things the plan has.
 func (g Gate) Validate(p Plan) error {
 	n := 0
-	for _, set := range []bool{g.Min != nil, g.MaxErrorRate != nil, g.MaxDrop != nil, g.NoSignificantDrop} {
+	for _, set := range []bool{g.Min != nil, g.MaxErrorRate != nil, g.MaxDrop != nil, g.NoSignificantDrop, g.MaxCost != nil} {
 		if set {
 			n++
 		}
@@ -128,7 +132,15 @@ func (g Gate) Validate(p Plan) error {
 	}
 	switch {
 	case n != 1:
-		return fmt.Errorf("%sa gate sets exactly one of min, max_error_rate, max_drop or no_significant_drop", where)
+		return fmt.Errorf("%sa gate sets exactly one of min, max_error_rate, max_cost, max_drop or no_significant_drop", where)
+	case g.MaxCost != nil:
+		if g.Scorer != "" || g.Prompt != "" || g.Model != "" {
+			return fmt.Errorf("%smax_cost applies to the whole run: drop scorer, prompt and model", where)
+		}
+		if *g.MaxCost < 0 {
+			return fmt.Errorf("%smax_cost must not be negative", where)
+		}
+		return nil
 	case g.MaxErrorRate != nil:
 		if g.Scorer != "" || g.Prompt != "" || g.Model != "" {
 			return fmt.Errorf("%smax_error_rate applies to the whole run: drop scorer, prompt and model", where)
@@ -192,6 +204,14 @@ func Check(gates []Gate, c *reports.Comparison, rc *reports.RunComparison) []Fai
 			rate := float64(genErr+scErr) / float64(calls)
 			if rate > *g.MaxErrorRate {
 				out = append(out, Failure{Gate: g, Detail: fmt.Sprintf("%.2f%% of %d calls failed (%d generation, %d scorer)", 100*rate, calls, genErr, scErr)})
+			}
+		case g.MaxCost != nil:
+			total, all := c.TotalCost()
+			switch {
+			case !all:
+				out = append(out, Failure{Gate: g, Detail: "cannot tell: a model or judge of the run has no price (add it under prices: in evalctl.yaml)"})
+			case total > *g.MaxCost:
+				out = append(out, Failure{Gate: g, Detail: fmt.Sprintf("the run cost $%.4f", total)})
 			}
 		case g.Min != nil:
 			for _, grp := range c.Groups {

@@ -120,3 +120,22 @@ func TestCheckDrops(t *testing.T) {
 		t.Errorf("%v", got)
 	}
 }
+
+func TestMaxCost(t *testing.T) {
+	c := comparison()
+	if got := Check([]Gate{{MaxCost: f(1)}}, c, nil); len(got) != 1 || !strings.Contains(got[0].Detail, "cannot tell") {
+		t.Errorf("unpriced: %v", got)
+	}
+	for _, g := range c.Groups {
+		g.Priced, g.Cost, g.JudgeCost = true, 0.30, 0.05
+	}
+	if got := Check([]Gate{{MaxCost: f(0.5)}}, c, nil); len(got) != 1 || got[0].String() != "gate cost ≤ $0.5 failed: the run cost $0.7000" {
+		t.Errorf("over budget: %v", got)
+	}
+	if got := Check([]Gate{{MaxCost: f(0.7)}}, c, nil); len(got) != 0 {
+		t.Errorf("at budget: %v", got)
+	}
+	if err := (Gate{MaxCost: f(1), Scorer: "english"}).Validate(Plan{Scorers: []string{"english"}}); err == nil {
+		t.Error("max_cost with a scorer accepted")
+	}
+}
