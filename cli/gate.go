@@ -177,9 +177,9 @@ func gateRun(a *app, opts *GateOptions) error {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	run, err := st.Run(ctx, opts.Run)
+	run, err := findRun(st, opts.Run, false)
 	if err != nil {
-		return exitErr(ExitUsage, err, "")
+		return err
 	}
 	gates, base, err := resolveGates(st, cfg, &opts.GateFlags, run.Spec.Layout)
 	if err != nil {

@@ -346,17 +346,8 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool) (*prep
 	if st != nil {
 		env.Salt = st.Salt()
 	}
-	if cfg.Judge != nil && cfg.Judge.Model != "" {
-		ref, _ := cfg.Judge.Ref()
-		c, err := ps.client(ref)
-		if err != nil {
-			return nil, err
-		}
-		env.Judge, env.JudgeModel, env.JudgeParams = c, ref.String(), cfg.Judge.Params
-		if env.JudgeParams.Temperature == nil {
-			zero := 0.0
-			env.JudgeParams.Temperature = &zero
-		}
+	if err := setJudge(ps, cfg, &env); err != nil {
+		return nil, err
 	}
 	for _, sc := range cfg.Scorers {
 		where := ""
@@ -481,12 +472,9 @@ func resumeRun(a *app, opts *RunOptions) error {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	run, err := st.Run(ctx, opts.Resume)
+	run, err := findRun(st, opts.Resume, true)
 	if err != nil {
-		return exitErr(ExitUsage, err, "")
-	}
-	if run.Alive() {
-		return usageErr("run %s is still running (pid %d); wait for it or stop it before resuming", run.ID, run.PID)
+		return err
 	}
 	var so storedOptions
 	if err := json.Unmarshal(run.Spec.Options, &so); err != nil {

@@ -76,12 +76,9 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	run, err := st.Run(ctx, opts.Run)
+	run, err := findRun(st, opts.Run, true)
 	if err != nil {
-		return exitErr(ExitUsage, err, "")
-	}
-	if run.Alive() {
-		return usageErr("run %s is still running (pid %d)", run.ID, run.PID)
+		return err
 	}
 
 	// Build the selected scorers against the run's columns.
@@ -90,17 +87,8 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 	defer ps.Close()
 	ps.cache = func(c llm.Client, endpoint string) llm.Client { return st.Cached(c, endpoint, !opts.NoCache, nil) }
 	env := scorers.Env{Columns: run.Spec.Layout.Columns, BaseDir: cfg.Dir, Salt: st.Salt()}
-	if cfg.Judge != nil && cfg.Judge.Model != "" {
-		ref, _ := cfg.Judge.Ref()
-		c, err := ps.client(ref)
-		if err != nil {
-			return err
-		}
-		zero := 0.0
-		env.Judge, env.JudgeModel, env.JudgeParams = c, ref.String(), cfg.Judge.Params
-		if env.JudgeParams.Temperature == nil {
-			env.JudgeParams.Temperature = &zero
-		}
+	if err := setJudge(ps, cfg, &env); err != nil {
+		return err
 	}
 	want := map[string]bool{}
 	for _, n := range trimAll(opts.Scorers) {

@@ -107,9 +107,9 @@ func reportRun(a *app, opts *ReportOptions) error {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	run, err := st.Run(ctx, opts.Run)
+	run, err := findRun(st, opts.Run, false)
 	if err != nil {
-		return exitErr(ExitUsage, err, "")
+		return err
 	}
 	results, err := st.Results(ctx, run)
 	if err != nil {
@@ -328,9 +328,9 @@ func newCmdRunsShow(a *app) *cobra.Command {
 			}
 			defer st.Close()
 			ctx := context.Background()
-			r, err := st.Run(ctx, ref)
+			r, err := findRun(st, ref, false)
 			if err != nil {
-				return exitErr(ExitUsage, err, "")
+				return err
 			}
 			if opts.JSON {
 				enc := json.NewEncoder(a.io.Stdout)
@@ -393,12 +393,9 @@ func newCmdRunsRm(a *app) *cobra.Command {
 			defer st.Close()
 			ctx := context.Background()
 			for _, ref := range args {
-				r, err := st.Run(ctx, ref)
+				r, err := findRun(st, ref, true)
 				if err != nil {
-					return exitErr(ExitUsage, err, "")
-				}
-				if r.Alive() {
-					return usageErr("run %s is still running (pid %d)", r.ID, r.PID)
+					return err
 				}
 				if err := st.DeleteRun(ctx, r.ID); err != nil {
 					return err
@@ -573,8 +570,8 @@ func compareRuns(a *app, opts *CompareOptions) error {
 	var runs [2]*store.Run
 	var results [2][]eval.Result
 	for i, ref := range []string{opts.A, opts.B} {
-		if runs[i], err = st.Run(ctx, ref); err != nil {
-			return exitErr(ExitUsage, err, "")
+		if runs[i], err = findRun(st, ref, false); err != nil {
+			return err
 		}
 		if results[i], err = st.Results(ctx, runs[i]); err != nil {
 			return err

@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"context"
+
+	"github.com/evalctl/evalctl/config"
+	"github.com/evalctl/evalctl/scorers"
+	"github.com/evalctl/evalctl/store"
+)
+
+// findRun resolves a run reference (id, prefix, name, "last"); with idle set
+// it refuses a run that a live process is still writing.
+func findRun(st *store.Store, ref string, idle bool) (*store.Run, error) {
+	run, err := st.Run(context.Background(), ref)
+	if err != nil {
+		return nil, exitErr(ExitUsage, err, "")
+	}
+	if idle && run.Alive() {
+		return nil, usageErr("run %s is still running (pid %d); wait for it or stop it first", run.ID, run.PID)
+	}
+	return run, nil
+}
+
+// setJudge gives env the config's judge model, through the providers, with
+// temperature 0 unless the config says otherwise.
+func setJudge(ps *providers, cfg *config.Config, env *scorers.Env) error {
+	if cfg.Judge == nil || cfg.Judge.Model == "" {
+		return nil
+	}
+	ref, _ := cfg.Judge.Ref()
+	c, err := ps.client(ref)
+	if err != nil {
+		return err
+	}
+	env.Judge, env.JudgeModel, env.JudgeParams = c, ref.String(), cfg.Judge.Params
+	if env.JudgeParams.Temperature == nil {
+		zero := 0.0
+		env.JudgeParams.Temperature = &zero
+	}
+	return nil
+}
