@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +28,7 @@ func addGateFlags(cmd *cobra.Command, g *GateFlags) {
 	f.StringArrayVar(&g.FailUnder, "fail-under", nil, "gate: exit 1 when SCORER's pass rate (or mean) is under MIN in any prompt × model, as SCORER=MIN; SCORER may be 'overall' and take @PROMPT and /MODEL (repeatable)")
 	f.StringArrayVar(&g.MaxDrop, "max-drop", nil, "gate: exit 1 when SCORER fell more than DROP from --baseline, as SCORER=DROP (repeatable)")
 	f.StringArrayVar(&g.NoSignificantDrop, "no-significant-drop", nil, "gate: exit 1 when SCORER fell significantly from --baseline (McNemar p < 0.05, paired by question) (repeatable)")
-	f.StringVar(&g.Baseline, "baseline", "", "stored run to compare against for regression gates (id, prefix, name or 'last')")
+	f.StringVar(&g.Baseline, "baseline", "", "baseline for regression gates: a stored run (id, prefix, name or 'last'), or a report.json (max-drop only: it has no per-question outcomes)")
 }
 
 // gates gathers the config's gates and the flags' into one list.
@@ -57,8 +59,15 @@ func (g *GateFlags) gates(cfg *config.Config) ([]gate.Gate, error) {
 	return out, nil
 }
 
-// resolveGates validates gates against a layout and finds the baseline run.
-func resolveGates(st *store.Store, cfg *config.Config, flags *GateFlags, lay eval.Layout) ([]gate.Gate, *store.Run, error) {
+// baseline is what regression gates compare against: a stored run, or a
+// JSON report.
+type baseline struct {
+	run    *store.Run
+	report *reports.JSONReport
+}
+
+// resolveGates validates gates against a layout and finds the baseline.
+func resolveGates(st *store.Store, cfg *config.Config, flags *GateFlags, lay eval.Layout) ([]gate.Gate, *baseline, error) {
 	gates, err := flags.gates(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -80,13 +89,31 @@ func resolveGates(st *store.Store, cfg *config.Config, flags *GateFlags, lay eva
 	if needBase && flags.Baseline == "" {
 		return nil, nil, usageErr("regression gates need --baseline RUN (a stored run to compare against)")
 	}
-	var base *store.Run
-	if flags.Baseline != "" {
-		if base, err = st.Run(context.Background(), flags.Baseline); err != nil {
-			return nil, nil, exitErr(ExitUsage, fmt.Errorf("--baseline: %w", err), "")
-		}
+	if flags.Baseline == "" {
+		return gates, nil, nil
 	}
-	return gates, base, nil
+	if strings.HasSuffix(flags.Baseline, ".json") {
+		f, err := os.Open(flags.Baseline)
+		if err != nil {
+			return nil, nil, usageErr("--baseline: %v", err)
+		}
+		defer f.Close()
+		rep, err := reports.ReadJSON(f)
+		if err != nil {
+			return nil, nil, usageErr("--baseline %s: %v", flags.Baseline, err)
+		}
+		for _, g := range gates {
+			if g.NoSignificantDrop {
+				return nil, nil, usageErr("%s needs per-question outcomes: use a stored run as --baseline, not %s", g, flags.Baseline)
+			}
+		}
+		return gates, &baseline{report: rep}, nil
+	}
+	run, err := st.Run(context.Background(), flags.Baseline)
+	if err != nil {
+		return nil, nil, exitErr(ExitUsage, fmt.Errorf("--baseline: %w", err), "")
+	}
+	return gates, &baseline{run: run}, nil
 }
 
 // withGates validates the run's gates before any model call.
@@ -101,17 +128,20 @@ func (p *prepared) withGates(st *store.Store, cfg *config.Config, flags *GateFla
 
 // checkGates evaluates gates on a stored run, prints the failures to stderr,
 // and returns an exit-1 error when any gate failed.
-func checkGates(a *app, st *store.Store, gates []gate.Gate, base, run *store.Run, results []eval.Result, cmp *reports.Comparison) error {
+func checkGates(a *app, st *store.Store, gates []gate.Gate, base *baseline, run *store.Run, results []eval.Result, cmp *reports.Comparison) error {
 	if len(gates) == 0 {
 		return nil
 	}
 	var rc *reports.RunComparison
-	if base != nil {
-		baseResults, err := st.Results(context.Background(), base)
+	switch {
+	case base != nil && base.run != nil:
+		baseResults, err := st.Results(context.Background(), base.run)
 		if err != nil {
 			return err
 		}
-		rc = reports.CompareRuns(reportMeta(base), base.Spec.Layout, baseResults, reportMeta(run), run.Spec.Layout, results)
+		rc = reports.CompareRuns(reportMeta(base.run), base.run.Spec.Layout, baseResults, reportMeta(run), run.Spec.Layout, results)
+	case base != nil:
+		rc = reports.CompareToReport(base.report, cmp)
 	}
 	failures := gate.Check(gates, cmp, rc)
 	if len(failures) == 0 {

@@ -247,7 +247,7 @@ type prepared struct {
 	providers *providers
 	cache     *store.CacheStats
 	gates     []gate.Gate
-	baseline  *store.Run
+	baseline  *baseline
 }
 
 // prepare validates everything before any model call: dataset, templates

@@ -404,4 +404,22 @@ func TestGates(t *testing.T) {
 	if !strings.Contains(r.stdout, "basic@") {
 		t.Errorf("stdout: %s", r.stdout)
 	}
+
+	// A baseline kept as a JSON report (CI without a stored run): drops are
+	// measured on rates, and significance is refused before any call.
+	base := filepath.Join(t.TempDir(), "baseline.json")
+	if r := run(t, nil, nil, "report", "A", "--config", cfg, "--format", "json", "-o", base); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	r = run(t, nil, nil, "gate", "B", "--config", cfg, "--baseline", base, "--max-drop", "reference_to_definition=0.05")
+	if r.code != ExitGate || !strings.Contains(r.stderr, "against a JSON baseline: unpaired, no test") {
+		t.Errorf("JSON baseline: %d %s", r.code, r.stderr)
+	}
+	if r := run(t, nil, nil, "gate", "B", "--config", cfg, "--baseline", base, "--max-drop", "english=0.5"); r.code != 0 {
+		t.Errorf("JSON baseline within the limit: %d %s", r.code, r.stderr)
+	}
+	r = run(t, nil, nil, "run", "--config", cfg, "--baseline", base, "--no-significant-drop", "english")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "needs per-question outcomes") {
+		t.Errorf("significance against JSON: %d %s", r.code, r.stderr)
+	}
 }

@@ -44,6 +44,9 @@ type Difference struct {
 	P           float64 `json:"-"`
 	Significant bool    `json:"significant"`
 	TooFew      bool    `json:"too_few_pairs"`
+	// Unpaired is set against a baseline known only by its JSON report: the
+	// rates are compared, with no interval and no test.
+	Unpaired bool `json:"unpaired,omitempty"`
 	// Regressed lists questions that passed in A and fail in B; Improved the reverse.
 	Regressed []Question `json:"regressed"`
 	Improved  []Question `json:"improved"`

@@ -2,7 +2,9 @@ package reports
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
+	"math"
 	"time"
 )
 
@@ -82,4 +84,69 @@ func WriteJSON(w io.Writer, meta RunMeta, c *Comparison) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
+}
+
+// JSONReport is a report.json read back (the parts a baseline needs).
+type JSONReport struct {
+	Run    RunMeta `json:"run"`
+	Groups []struct {
+		Prompt  string `json:"prompt"`
+		Model   string `json:"model"`
+		Scorers []struct {
+			Name     string   `json:"name"`
+			Pass     int      `json:"pass"`
+			Fail     int      `json:"fail"`
+			PassRate *float64 `json:"pass_rate"`
+			Mean     *float64 `json:"mean"`
+		} `json:"scorers"`
+	} `json:"groups"`
+}
+
+// ReadJSON reads a report written by WriteJSON.
+func ReadJSON(r io.Reader) (*JSONReport, error) {
+	var rep JSONReport
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&rep); err != nil {
+		return nil, err
+	}
+	if rep.Run.ID == "" || rep.Groups == nil {
+		return nil, errors.New("not an evalctl JSON report (evalctl report --format json)")
+	}
+	return &rep, nil
+}
+
+// CompareToReport compares a run with a baseline known only by its JSON
+// report: rates against rates, unpaired, so without intervals or tests.
+func CompareToReport(base *JSONReport, c *Comparison) *RunComparison {
+	rc := &RunComparison{A: base.Run}
+	for _, g := range c.Groups {
+		for _, bg := range base.Groups {
+			if bg.Prompt != g.Prompt || bg.Model != g.Model {
+				continue
+			}
+			for _, s := range g.Scorers {
+				for _, bs := range bg.Scorers {
+					if bs.Name != s.Name {
+						continue
+					}
+					d := Difference{Prompt: g.Prompt, Model: g.Model, Scorer: s.Name, Kind: "pass", Unpaired: true,
+						P: math.NaN(), Lo: math.NaN(), Hi: math.NaN(), TooFew: true}
+					b, okB := s.PassRate()
+					if bs.PassRate == nil || !okB {
+						m, okM := s.Mean()
+						if bs.Mean == nil || !okM {
+							continue
+						}
+						d.Kind, b = "score", m
+						d.A = *bs.Mean
+					} else {
+						d.A = *bs.PassRate
+					}
+					d.B, d.Delta, d.Pairs = b, b-d.A, s.Pass+s.Fail+s.N
+					rc.Differences = append(rc.Differences, d)
+				}
+			}
+		}
+	}
+	return rc
 }

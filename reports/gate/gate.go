@@ -278,7 +278,7 @@ func checkDrop(g Gate, rc *reports.RunComparison) []Failure {
 		pooled := map[[2]string]*agg{}
 		var order [][2]string
 		for _, d := range rc.Differences {
-			if d.Kind != "pass" || !matches(g, d.Prompt, d.Model) || d.Pairs == 0 {
+			if d.Kind != "pass" || !matches(g, d.Prompt, d.Model) || (d.Pairs == 0 && !d.Unpaired) {
 				continue
 			}
 			k := [2]string{d.Prompt, d.Model}
@@ -309,7 +309,7 @@ func checkDrop(g Gate, rc *reports.RunComparison) []Failure {
 		return out
 	}
 	for _, d := range rc.Differences {
-		if d.Scorer != g.Scorer || !matches(g, d.Prompt, d.Model) || d.Pairs == 0 {
+		if d.Scorer != g.Scorer || !matches(g, d.Prompt, d.Model) || (d.Pairs == 0 && !d.Unpaired) {
 			continue
 		}
 		drop := d.A - d.B
@@ -324,6 +324,9 @@ func checkDrop(g Gate, rc *reports.RunComparison) []Failure {
 }
 
 func dropDetail(d reports.Difference) string {
+	if d.Unpaired {
+		return fmt.Sprintf("%s fell %.1f points (%.1f%% → %.1f%%, against a JSON baseline: unpaired, no test)", d.Scorer, 100*(d.A-d.B), 100*d.A, 100*d.B)
+	}
 	s := fmt.Sprintf("%s fell %.1f points (%.1f%% → %.1f%%, 95%% CI of the change [%+.1f, %+.1f], %d pairs",
 		d.Scorer, 100*(d.A-d.B), 100*d.A, 100*d.B, 100*d.Lo, 100*d.Hi, d.Pairs)
 	switch {
