@@ -119,3 +119,12 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkRender(b *testing.B) {
+	tpl, _ := Parse("academic", "", "Category: {category}\n\nDifficulty: {weight}/4 (higher means more complex)\n\nQuestion: {question}\n\nInstructions:\n- Provide a rigorous, academically sound answer\n\nYour answer:")
+	vars := map[string]string{"category": "DDD", "weight": "3", "question": `In the context of domain driven design, what is the "Command–Query Responsibility Segregation" pattern about?`}
+	b.ReportAllocs()
+	for b.Loop() {
+		tpl.Render(vars)
+	}
+}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"time"
@@ -77,7 +76,7 @@ func (c *cached) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 		// survives a crash, and a resume takes it from here instead of asking
 		// again. A failed write only costs the cache entry; the store reports
 		// the failure when the run ends.
-		c.s.exec(func(tx *sql.Tx) error {
+		c.s.exec(func(tx *txn) error {
 			_, err := tx.Exec(`INSERT OR REPLACE INTO response_cache(key, model, response, created_at) VALUES (?,?,?,?)`,
 				key, req.Model, string(raw), now)
 			return err

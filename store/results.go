@@ -25,13 +25,13 @@ type runSink struct {
 func (k *runSink) Begin(*eval.Plan) error { return nil }
 
 func (k *runSink) Put(r eval.Result) error {
-	k.s.enqueue(func(tx *sql.Tx) error { return putResult(tx, k.id, &r) })
+	k.s.enqueue(func(tx *txn) error { return putResult(tx, k.id, &r) })
 	return nil
 }
 
 func (k *runSink) End(st eval.Status) error { return k.s.EndRun(context.Background(), k.id, st) }
 
-func putResult(tx *sql.Tx, runID string, r *eval.Result) error {
+func putResult(tx *txn, runID string, r *eval.Result) error {
 	vars, _ := json.Marshal(r.Row.Vars)
 	params, _ := json.Marshal(r.Model.Params)
 	var kind, msg string

@@ -157,8 +157,28 @@ func (s *Store) loadSalt(ctx context.Context) error {
 
 // op is one unit of work for the writer.
 type op struct {
-	apply func(tx *sql.Tx) error
+	apply func(tx *txn) error
 	flush chan error
+}
+
+// txn is a write transaction whose statements are prepared once per batch:
+// a result is a dozen inserts of the same few shapes.
+type txn struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+// Exec runs query with args through a statement prepared for this batch.
+func (t *txn) Exec(query string, args ...any) (sql.Result, error) {
+	st, ok := t.stmts[query]
+	if !ok {
+		var err error
+		if st, err = t.tx.Prepare(query); err != nil {
+			return nil, err
+		}
+		t.stmts[query] = st
+	}
+	return st.Exec(args...)
 }
 
 // writer applies ops in batched transactions (group commit): it takes what
@@ -205,11 +225,17 @@ func (s *Store) commitTx(batch []op) error {
 	if err != nil {
 		return err
 	}
+	t := &txn{tx: tx, stmts: map[string]*sql.Stmt{}}
+	defer func() {
+		for _, st := range t.stmts {
+			st.Close()
+		}
+	}()
 	for _, o := range batch {
 		if o.apply == nil {
 			continue
 		}
-		if err := o.apply(tx); err != nil {
+		if err := o.apply(t); err != nil {
 			tx.Rollback()
 			return err
 		}
@@ -218,10 +244,10 @@ func (s *Store) commitTx(batch []op) error {
 }
 
 // enqueue hands work to the writer.
-func (s *Store) enqueue(apply func(tx *sql.Tx) error) { s.ops <- op{apply: apply} }
+func (s *Store) enqueue(apply func(tx *txn) error) { s.ops <- op{apply: apply} }
 
 // exec hands work to the writer and waits until it is committed.
-func (s *Store) exec(apply func(tx *sql.Tx) error) error {
+func (s *Store) exec(apply func(tx *txn) error) error {
 	ch := make(chan error, 1)
 	s.ops <- op{apply: apply, flush: ch}
 	return <-ch

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -198,8 +199,9 @@ func truncate(s string, n int) string {
 
 type patchKey struct{}
 
-// patchDoer sets JSON fields that go-openai would omit (explicit zeros) on the
-// request body before it goes out.
+// patchDoer sets JSON fields that go-openai omits (explicit zeros) on the
+// request body before it goes out. go-openai's omitempty guarantees the keys
+// are absent, so they are appended to the top-level object as they are.
 type patchDoer struct{ c *http.Client }
 
 func (d patchDoer) Do(req *http.Request) (*http.Response, error) {
@@ -212,22 +214,40 @@ func (d patchDoer) Do(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
+	body, err = appendFields(body, patch)
+	if err != nil {
 		return nil, fmt.Errorf("patching request body: %w", err)
-	}
-	for k, v := range patch {
-		raw, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		m[k] = raw
-	}
-	if body, err = json.Marshal(m); err != nil {
-		return nil, err
 	}
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	req.ContentLength = int64(len(body))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	return d.c.Do(req)
+}
+
+// appendFields adds fields to an encoded JSON object, in key order.
+func appendFields(obj []byte, fields map[string]any) ([]byte, error) {
+	obj = bytes.TrimRight(obj, " \n\r\t")
+	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
+		return nil, fmt.Errorf("not a JSON object")
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := append([]byte(nil), obj[:len(obj)-1]...)
+	empty := len(bytes.TrimSpace(obj[1:len(obj)-1])) == 0
+	for _, k := range keys {
+		v, err := json.Marshal(fields[k])
+		if err != nil {
+			return nil, err
+		}
+		if !empty {
+			out = append(out, ',')
+		}
+		empty = false
+		kb, _ := json.Marshal(k)
+		out = append(append(append(out, kb...), ':'), v...)
+	}
+	return append(out, '}'), nil
 }

@@ -1,0 +1,4 @@
+package openai
+
+// AppendFields is appendFields, for tests.
+var AppendFields = appendFields
