@@ -6,47 +6,96 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
 	"github.com/evalctl/evalctl/eval"
 )
 
-// progress draws one self-overwriting status line on a terminal, at most five
-// times a second; off a terminal it stays silent.
+// progress reports a run's advance on stderr: a live bar (mpb) on a
+// terminal, and a plain line every 10 seconds elsewhere (CI logs).
 type progress struct {
-	w    io.Writer
-	tty  bool
+	w     io.Writer
+	calls func() int64
+	start time.Time
+
 	mu   sync.Mutex
-	last time.Time
-	p    eval.Progress
-	drew bool
+	last eval.Progress
+	next time.Time // of the next plain line
+
+	p   *mpb.Progress
+	bar *mpb.Bar
 }
 
-func newProgress(w io.Writer, tty bool) *progress { return &progress{w: w, tty: tty} }
+const plainEvery = 10 * time.Second
+
+func newProgress(w io.Writer, tty bool, calls func() int64) *progress {
+	pr := &progress{w: w, calls: calls, start: time.Now(), next: time.Now().Add(plainEvery)}
+	if tty {
+		pr.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond))
+		pr.bar = pr.p.New(0, mpb.BarStyle(),
+			mpb.PrependDecorators(decor.CountersNoUnit("%d/%d cells", decor.WCSyncSpaceR)),
+			mpb.AppendDecorators(
+				decor.Percentage(decor.WCSyncSpace),
+				decor.Any(func(decor.Statistics) string { return "  " + pr.status() }),
+			))
+	}
+	return pr
+}
+
+// status is the live figures: calls per second, ETA, tokens, errors.
+func (pr *progress) status() string {
+	pr.mu.Lock()
+	p := pr.last
+	pr.mu.Unlock()
+	el := time.Since(pr.start).Seconds()
+	rate := float64(pr.calls()) / max(el, 1e-9)
+	eta := "-"
+	if p.Done > 0 && p.Done < p.Total {
+		eta = (time.Duration(float64(p.Total-p.Done) * el / float64(p.Done) * float64(time.Second))).Round(time.Second).String()
+	}
+	return fmt.Sprintf("%.0f calls/s  eta %s  %s tokens  %d errors", rate, eta, formatCount(p.Usage.Total()), p.GenErrors+p.ScorerErrors)
+}
 
 func (pr *progress) update(p eval.Progress) {
-	if !pr.tty {
-		return
-	}
 	pr.mu.Lock()
-	defer pr.mu.Unlock()
-	pr.p = p
-	if time.Since(pr.last) < 200*time.Millisecond && p.Done < p.Total {
+	pr.last = p
+	plain := pr.bar == nil && time.Now().After(pr.next)
+	if plain {
+		pr.next = time.Now().Add(plainEvery)
+	}
+	pr.mu.Unlock()
+	if pr.bar != nil {
+		pr.bar.SetTotal(int64(p.Total), false)
+		pr.bar.SetCurrent(int64(p.Done))
 		return
 	}
-	pr.last = time.Now()
-	rate := float64(p.Done) / max(p.Elapsed.Seconds(), 1e-9)
-	eta := "-"
-	if rate > 0 {
-		eta = (time.Duration(float64(p.Total-p.Done)/rate) * time.Second / time.Second).Round(time.Second).String()
+	if plain {
+		fmt.Fprintf(pr.w, "evalctl: %d/%d cells (%.0f%%)  %s\n", p.Done, p.Total, 100*float64(p.Done)/float64(max(1, p.Total)), pr.status())
 	}
-	fmt.Fprintf(pr.w, "\r\033[K%d/%d cells  %.1f cells/s  eta %s  %d tokens  %d errors",
-		p.Done, p.Total, rate, eta, p.Usage.Total(), p.GenErrors+p.ScorerErrors)
-	pr.drew = true
 }
 
+// done stops the bar, leaving its last state on screen.
 func (pr *progress) done() {
-	pr.mu.Lock()
-	defer pr.mu.Unlock()
-	if pr.drew {
-		fmt.Fprint(pr.w, "\r\033[K")
+	if pr.bar == nil {
+		return
 	}
+	pr.mu.Lock()
+	p := pr.last
+	pr.mu.Unlock()
+	pr.bar.SetTotal(int64(p.Total), true)
+	if !pr.bar.Completed() {
+		pr.bar.Abort(false)
+	}
+	pr.p.Wait()
+}
+
+func formatCount(n int) string {
+	switch {
+	case n >= 1e6:
+		return fmt.Sprintf("%.1fM", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fk", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
 }

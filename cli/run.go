@@ -599,7 +599,7 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(ev
 
 	ctx, stop := a.io.Context()
 	defer stop()
-	prog := newProgress(stderr, a.io.StderrIsTerminal)
+	prog := newProgress(stderr, a.io.StderrIsTerminal, p.gate.Calls)
 	runner := &eval.Runner{Gate: p.gate, Progress: prog.update, Prior: prior}
 	sum, runErr := runner.Run(ctx, p.plan, st.Sink(run.ID))
 	prog.done()
