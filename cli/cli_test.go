@@ -377,3 +377,18 @@ func TestOllamaURL(t *testing.T) {
 		}
 	}
 }
+
+// Ollama needs no key, and nothing is redacted from its messages.
+func TestOllamaProvider(t *testing.T) {
+	vendor, _ := sim.Start("127.0.0.1:0", sim.Options{Models: []string{"llama3.2"}})
+	defer vendor.Close()
+	host := strings.TrimSuffix(strings.TrimPrefix(vendor.URL, "http://"), "/v1")
+	cfg := project(t, map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [ollama:llama3.2]\n"})
+	if r := run(t, nil, map[string]string{"OLLAMA_HOST": host}, "run", "--config", cfg); r.code != 0 {
+		t.Fatalf("%d %s", r.code, r.stderr)
+	}
+	r := run(t, nil, map[string]string{"OLLAMA_HOST": host}, "run", "--config", cfg, "--models", "ollama:mistral")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "ollama:mistral: not_found (HTTP 404)") || strings.Contains(r.stderr, "REDACTED") {
+		t.Errorf("%d %s", r.code, r.stderr)
+	}
+}

@@ -66,11 +66,10 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 			}
 		}
 	case "ollama":
+		// Ollama ignores authentication: no key, unless api_key_env names one
+		// (a proxy in front of it).
 		if base == "" {
 			base = ollamaURL(p.a.io.getenv("OLLAMA_HOST"))
-		}
-		if key == "" {
-			key = "ollama"
 		}
 	case "sim":
 		opts := sim.Options{}

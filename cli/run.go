@@ -499,7 +499,11 @@ func resumeRun(a *app, opts *RunOptions) error {
 	stored.set = func(n string) bool { return given[n] }
 	var cfg *config.Config
 	if run.Config != "" {
-		cfg, err = config.Parse(filepath.Join(so.ConfigDir, filepath.Base(stored.ConfigPath)), []byte(run.Config), a.io.LookupEnv)
+		name := "evalctl.yaml" // found in the working directory
+		if stored.ConfigPath != "" {
+			name = filepath.Base(stored.ConfigPath)
+		}
+		cfg, err = config.Parse(filepath.Join(so.ConfigDir, name), []byte(run.Config), a.io.LookupEnv)
 		if err != nil {
 			return exitErr(ExitUsage, fmt.Errorf("run %s: its stored config: %w", run.ID, err), "")
 		}

@@ -14,11 +14,12 @@ type Redactor struct {
 	secrets []string
 }
 
-// Add registers a secret. Values shorter than 6 bytes are ignored (they would
-// redact ordinary words).
+// Add registers a secret. Values shorter than 8 bytes are ignored: they are
+// placeholders ("ollama", "dummy") that would blank out ordinary words, not
+// credentials.
 func (r *Redactor) Add(secret string) {
 	secret = strings.TrimSpace(secret)
-	if len(secret) < 6 {
+	if len(secret) < 8 {
 		return
 	}
 	r.mu.Lock()

@@ -40,8 +40,9 @@ func TestRetryAfter(t *testing.T) {
 func TestRedactor(t *testing.T) {
 	var r Redactor
 	r.Add("short")
+	r.Add("ollama")
 	r.Add("sk-live-0123456789")
-	if got := r.Redact("key sk-live-0123456789 and short"); got != "key [REDACTED] and short" {
+	if got := r.Redact("key sk-live-0123456789 and short, ollama"); got != "key [REDACTED] and short, ollama" {
 		t.Error(got)
 	}
 	var nilR *Redactor
