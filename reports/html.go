@@ -153,7 +153,11 @@ func htmlModel(meta RunMeta, l eval.Layout, results []eval.Result, c *Comparison
 		if !ok {
 			ri = len(d.Rows)
 			rows[r.Row.ID] = ri
-			d.Rows = append(d.Rows, htmlRow{ID: r.Row.ID, Vars: r.Row.Vars})
+			vars := r.Row.Vars
+			if vars == nil {
+				vars = map[string]string{} // the page indexes it
+			}
+			d.Rows = append(d.Rows, htmlRow{ID: r.Row.ID, Vars: vars})
 			for k, v := range r.Row.Vars {
 				if m := distinct[k]; m != nil && len(m) <= 50 {
 					m[v] = true
