@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/evalctl/evalctl/datasets"
 	"github.com/evalctl/evalctl/eval"
 	"github.com/evalctl/evalctl/llm"
@@ -47,7 +49,9 @@ type fixture struct {
 	gate *eval.Gate
 }
 
-func newFixture(t *testing.T, rows, concurrency int, opts sim.Options, policy transport.Policy) *fixture {
+// newFixture builds a 2-prompt × 2-model plan over a simulator; limiter, when
+// set, paces every call (generation and judge) as providers.NAME.rpm does.
+func newFixture(t *testing.T, rows, concurrency int, opts sim.Options, policy transport.Policy, limiter ...*rate.Limiter) *fixture {
 	t.Helper()
 	srv, err := sim.Start("127.0.0.1:0", opts)
 	if err != nil {
@@ -67,8 +71,11 @@ func newFixture(t *testing.T, rows, concurrency int, opts sim.Options, policy tr
 	academic, _ := prompts.Parse("academic", "", "Question: {question}\nProvide a rigorous, academic answer.")
 	system, _ := prompts.Parse("system", "", "You are a professor.")
 	gate := eval.NewGate(concurrency)
-	c := gate.Wrap(openai.New(openai.Config{Provider: "sim", BaseURL: srv.URL,
-		HTTPClient: &http.Client{Transport: transport.New(nil, policy)}}))
+	tr := transport.New(nil, policy)
+	if len(limiter) > 0 {
+		tr.Limiter = limiter[0]
+	}
+	c := gate.Wrap(openai.New(openai.Config{Provider: "sim", BaseURL: srv.URL, HTTPClient: &http.Client{Transport: tr}}))
 	reg := scorers.NewRegistry()
 	wc, _ := reg.Build(scorers.Spec{Name: "enough_words", Type: "word_count", Decode: func(v any) error {
 		n := 11
@@ -263,5 +270,37 @@ func TestCellsOrder(t *testing.T) {
 		if c.Index != i {
 			t.Fatal("index")
 		}
+	}
+}
+
+// TestFaultSoak runs against a vendor that fails like real ones: 10% of
+// attempts answered 500, 5% hanging, 5% malformed, and a requests-per-minute
+// limit that the client's own limiter respects. Every cell must end with a
+// result or an explicit error, once; and pacing must keep 429s rare.
+// Counts only: nothing here depends on how fast the machine is.
+func TestFaultSoak(t *testing.T) {
+	const rpm = 3000
+	opts := sim.Options{FailRate: 0.10, HangRate: 0.05, GarbageRate: 0.05, RPM: rpm, Seed: 21}
+	policy := transport.Policy{MaxAttempts: 6, BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond,
+		MaxRetryAfter: 5 * time.Second, AttemptTimeout: 300 * time.Millisecond}
+	f := newFixture(t, 30, 16, opts, policy, rate.NewLimiter(rate.Limit(float64(rpm)/60), rpm/60))
+	sink := &memSink{}
+	sum, err := (&eval.Runner{Gate: f.gate}).Run(context.Background(), f.plan, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAccounted(t, f.plan, sink.results, 120)
+	if sum.Status != eval.StatusComplete {
+		t.Errorf("status %s", sum.Status)
+	}
+	st := f.srv.Stats()
+	share := float64(st.Status[429]) / float64(st.Requests)
+	t.Logf("%d requests: %v; %d hangs, %d malformed; 429 share %.1f%%; %d generation errors left",
+		st.Requests, st.Status, st.Hangs, st.Garbage, 100*share, sum.GenErrors)
+	if st.Status[500] == 0 || st.Hangs == 0 || st.Garbage == 0 {
+		t.Errorf("the faults did not happen: %+v", st)
+	}
+	if share >= 0.05 {
+		t.Errorf("%.1f%% of requests were answered 429 though the client paces itself at the limit", 100*share)
 	}
 }
