@@ -117,7 +117,13 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 		perSec := float64(pc.RPM) / 60
 		tr.Limiter = rate.NewLimiter(rate.Limit(perSec), max(1, int(perSec)))
 	}
+	ceiling := p.cfg.Concurrency
 	if pc.MaxConcurrency > 0 {
+		ceiling = pc.MaxConcurrency
+	}
+	if pc.Adaptive == nil || *pc.Adaptive {
+		tr.Adaptive = transport.NewAdaptive(max(1, ceiling))
+	} else if pc.MaxConcurrency > 0 {
 		tr.Sem = make(chan struct{}, pc.MaxConcurrency)
 	}
 	c := openai.New(openai.Config{Provider: ref.Provider, BaseURL: base, APIKey: key,

@@ -111,6 +111,9 @@ type ProviderConfig struct {
 	MaxConcurrency int `yaml:"max_concurrency"`
 	// RPM caps requests per minute to this provider (0: none).
 	RPM int `yaml:"rpm"`
+	// Adaptive halves the attempts in flight to this provider on a 429 and
+	// grows them back slowly (default true; at most max_concurrency, or -j).
+	Adaptive *bool `yaml:"adaptive"`
 	// Simulate configures the built-in simulator (provider "sim" only).
 	Simulate *SimConfig `yaml:"simulate"`
 }

@@ -51,6 +51,9 @@ type Transport struct {
 	Limiter *rate.Limiter
 	// Sem, when set, bounds the attempts in flight (its capacity).
 	Sem chan struct{}
+	// Adaptive, when set, bounds the attempts in flight and halves the bound
+	// on 429s.
+	Adaptive *Adaptive
 }
 
 // New returns a Transport with policy p over base.
@@ -194,7 +197,12 @@ func (t *Transport) attempt(ctx context.Context, tr *Trace, base http.RoundTripp
 			return nil, 0, "", ctx.Err()
 		}
 	}
-	if t.Limiter != nil || t.Sem != nil {
+	if t.Adaptive != nil {
+		if err := t.Adaptive.acquire(ctx); err != nil {
+			return nil, 0, "", err
+		}
+	}
+	if t.Limiter != nil || t.Sem != nil || t.Adaptive != nil {
 		tr.queued(time.Since(waitStart))
 	}
 	actx, cancel := ctx, context.CancelFunc(func() {})
@@ -209,6 +217,11 @@ func (t *Transport) attempt(ctx context.Context, tr *Trace, base http.RoundTripp
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	resp, err := base.RoundTrip(r)
+	if t.Adaptive != nil {
+		defer func() {
+			t.Adaptive.release(resp != nil && resp.StatusCode == http.StatusTooManyRequests, err == nil && resp != nil && resp.StatusCode/100 == 2)
+		}()
+	}
 	if err != nil {
 		return nil, 0, reasonFor(err), err
 	}
