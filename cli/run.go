@@ -43,6 +43,7 @@ type RunOptions struct {
 	NoCache      bool
 	Name         string
 	Tags         []string
+	MaxCost      float64
 	GateFlags
 
 	// set records which flags were given, to override the config.
@@ -80,6 +81,9 @@ sim:NAME (the built-in simulator, offline), or NAME:MODEL for a provider defined
 			if cmd.Flags().Changed("repeat") && opts.Repeat < 1 {
 				return usageErr("--repeat must be at least 1 (got %d)", opts.Repeat)
 			}
+			if opts.MaxCost < 0 {
+				return usageErr("--max-cost must not be negative (got %v)", opts.MaxCost)
+			}
 			if cmd.Flags().Changed("max-error-rate") && (opts.MaxErrorRate < 0 || opts.MaxErrorRate > 1) {
 				return usageErr("--max-error-rate must be between 0 and 1 (got %v)", opts.MaxErrorRate)
 			}
@@ -91,7 +95,7 @@ sim:NAME (the built-in simulator, offline), or NAME:MODEL for a provider defined
 			if opts.Resume != "" {
 				for _, n := range []string{"dataset", "prompts-dir", "prompts", "system", "models", "judge", "limit", "repeat", "name", "tag"} {
 					if cmd.Flags().Changed(n) {
-						return usageErr("--resume re-plans the stored run: --%s cannot change it (allowed: --config, --store, -j, --out, --no-cache, --max-error-rate and gates)", n)
+						return usageErr("--resume re-plans the stored run: --%s cannot change it (allowed: --config, --store, -j, --out, --no-cache, --max-cost, --max-error-rate and gates)", n)
 					}
 				}
 			}
@@ -122,6 +126,7 @@ sim:NAME (the built-in simulator, offline), or NAME:MODEL for a provider defined
 	f.BoolVar(&opts.NoCache, "no-cache", false, "ask the models even when the response cache has the answer")
 	f.StringVar(&opts.Name, "name", "", "a name for the run, shown in lists and reports")
 	f.StringArrayVar(&opts.Tags, "tag", nil, "a key=value tag for the run (repeatable)")
+	f.Float64Var(&opts.MaxCost, "max-cost", 0, "stop scheduling when this run's model and judge calls have cost this many USD (the run stays resumable; exit 3)")
 	addGateFlags(cmd, &opts.GateFlags)
 	return cmd
 }
@@ -248,6 +253,33 @@ type prepared struct {
 	cache     *store.CacheStats
 	gates     []gate.Gate
 	baseline  *baseline
+	budget    float64
+}
+
+// withBudget checks that a spending limit can be enforced: every model and
+// the judge need a price.
+func (p *prepared) withBudget(usd float64) error {
+	if usd <= 0 {
+		return nil
+	}
+	var missing []string
+	refs := []string{}
+	for _, m := range p.plan.Models {
+		refs = append(refs, m.Ref.String())
+	}
+	if p.cfg.Judge != nil && p.cfg.Judge.Model != "" {
+		refs = append(refs, p.cfg.Judge.Model)
+	}
+	for _, r := range refs {
+		if _, ok := p.plan.Price(r, llm.Usage{PromptTokens: 1}); !ok && !contains(missing, r) {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) > 0 {
+		return usageErr("--max-cost needs a price for %s: add it under prices: in evalctl.yaml", strings.Join(missing, ", "))
+	}
+	p.budget = usd
+	return nil
 }
 
 // prepare validates everything before any model call: dataset, templates
@@ -406,7 +438,7 @@ type storedOptions struct {
 }
 
 var runFlags = []string{"config", "dataset", "prompts-dir", "prompts", "system", "models", "judge", "limit",
-	"concurrency", "repeat", "out", "max-error-rate", "store", "no-cache", "name", "tag",
+	"concurrency", "repeat", "out", "max-error-rate", "store", "no-cache", "name", "tag", "max-cost",
 	"fail-under", "max-drop", "no-significant-drop", "baseline"}
 
 func runRun(a *app, opts *RunOptions) error {
@@ -425,6 +457,9 @@ func runRun(a *app, opts *RunOptions) error {
 	}
 	defer p.providers.Close()
 	if err := p.withGates(st, cfg, &opts.GateFlags); err != nil {
+		return err
+	}
+	if err := p.withBudget(opts.MaxCost); err != nil {
 		return err
 	}
 
@@ -522,6 +557,9 @@ func resumeRun(a *app, opts *RunOptions) error {
 	if err := p.withGates(st, cfg, &opts.GateFlags); err != nil {
 		return err
 	}
+	if err := p.withBudget(opts.MaxCost); err != nil {
+		return err
+	}
 	if p.plan.Dataset.Hash != run.DatasetHash {
 		return usageErr("cannot resume run %s: %s changed since the run (start a new run instead)", run.ID, p.plan.Dataset.Path)
 	}
@@ -604,7 +642,7 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(ev
 	ctx, stop := a.io.Context()
 	defer stop()
 	prog := newProgress(stderr, a.io.StderrIsTerminal, p.gate.Calls)
-	runner := &eval.Runner{Gate: p.gate, Progress: prog.update, Prior: prior}
+	runner := &eval.Runner{Gate: p.gate, Progress: prog.update, Prior: prior, Budget: p.budget}
 	sum, runErr := runner.Run(ctx, p.plan, st.Sink(run.ID))
 	prog.done()
 	if runErr != nil {
@@ -624,8 +662,8 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(ev
 		return err
 	}
 	hits, _ := p.cache.Snapshot()
-	fmt.Fprintf(stderr, "evalctl: run %s %s: %d of %d cells in %s, %d LLM calls, %d cache hits, %d tokens\n",
-		run.ID, sum.Status, sum.Done, sum.Total, sum.Elapsed.Round(10*time.Millisecond), p.gate.Calls(), hits, sum.Usage.Total())
+	fmt.Fprintf(stderr, "evalctl: run %s %s: %d of %d cells in %s, %d LLM calls, %d cache hits, %d tokens, $%.4f spent\n",
+		run.ID, sum.Status, sum.Done, sum.Total, sum.Elapsed.Round(10*time.Millisecond), p.gate.Calls(), hits, sum.Usage.Total(), sum.Spent)
 	if cfg.Out != "" {
 		out := cfg.Resolve(cfg.Out)
 		names, err := writeOut(out, stored, results, cmp)
@@ -700,6 +738,8 @@ func exitStatus(sum eval.Summary, plan *eval.Plan, maxRate float64) error {
 		return exitErr(ExitInterrupted, fmt.Errorf("interrupted: %d of %d cells done", sum.Done, sum.Total), "")
 	case sum.Fatal != nil:
 		return exitErr(ExitUsage, fmt.Errorf("run stopped: %v", sum.Fatal), fatalHint(sum.Fatal))
+	case sum.BudgetReached && sum.Done < sum.Total:
+		return exitErr(ExitIncomplete, fmt.Errorf("budget reached: $%.4f spent, %d of %d cells done", sum.Spent, sum.Done, sum.Total), "")
 	case sum.Status != eval.StatusComplete:
 		return exitErr(ExitIncomplete, fmt.Errorf("run incomplete: %d of %d cells done", sum.Done, sum.Total), "")
 	}

@@ -423,3 +423,37 @@ func TestGates(t *testing.T) {
 		t.Errorf("significance against JSON: %d %s", r.code, r.stderr)
 	}
 }
+
+func TestMaxCost(t *testing.T) {
+	vendor, _ := sim.Start("127.0.0.1:0", sim.Options{})
+	defer vendor.Close()
+	env := map[string]string{"OPENAI_BASE_URL": vendor.URL}
+	cfg := bigProject(t, "prices:\n  openai:gpt-4.1-mini: {input: 100, output: 100}\n")
+	// A model without a price cannot be held to a budget: refused before any call.
+	if r := run(t, nil, env, "run", "--config", cfg, "--max-cost", "1", "--models", "openai:gpt-4.1-mini,openai:in-house-7b"); r.code != ExitUsage || !strings.Contains(r.stderr, "--max-cost needs a price for openai:in-house-7b") {
+		t.Errorf("unpriced: %d %s", r.code, r.stderr)
+	}
+	if vendor.Stats().Requests != 0 {
+		t.Fatal("calls before validation")
+	}
+	os.WriteFile(cfg, append(mustRead(t, cfg), []byte("  openai:gpt-5-mini: {input: 100, output: 100}\n")...), 0o644)
+	r := run(t, nil, env, "run", "--config", cfg, "--max-cost", "0.5", "-j", "4")
+	if r.code != ExitIncomplete || !strings.Contains(r.stderr, "budget reached: $") || !strings.Contains(r.stderr, "evalctl run --resume") {
+		t.Fatalf("budget: %d %s", r.code, r.stderr)
+	}
+	if n := vendor.Stats().Generation; n >= 2000 {
+		t.Errorf("%d generation calls: the budget did not stop scheduling", n)
+	}
+	if r := run(t, nil, env, "run", "--config", cfg, "--resume", "last"); r.code != 0 || !strings.Contains(r.stderr, "2000 of 2000 cells") {
+		t.Errorf("resume after the budget: %d %s", r.code, r.stderr)
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,36 @@ type Summary struct {
 	Status Status
 	// Fatal is the provider error that stopped the run, if any.
 	Fatal *llm.Error
+	// Spent is what this run's fresh calls (not cache hits) cost, in USD.
+	Spent float64
+	// BudgetReached is set when scheduling stopped at Runner.Budget.
+	BudgetReached bool
+}
+
+// Price returns what usage on model costs at the plan's prices; a model
+// without a price costs nothing when it is simulated, and ok is false
+// otherwise.
+func (p *Plan) Price(model string, u llm.Usage) (cost float64, ok bool) {
+	if pr, found := p.Prices[model]; found {
+		return pr.Cost(u), true
+	}
+	return 0, strings.HasPrefix(model, "sim:")
+}
+
+// spent returns the cost of a result's fresh calls.
+func (p *Plan) spent(r Result) float64 {
+	total := 0.0
+	if !r.Cached && !r.Resumed {
+		c, _ := p.Price(r.Model.Ref.String(), r.Usage)
+		total += c
+	}
+	for _, fb := range r.Feedback {
+		if fb.JudgeModel != "" && fb.Attempts > 0 && !fb.Reused {
+			c, _ := p.Price(fb.JudgeModel, fb.Usage)
+			total += c
+		}
+	}
+	return total
 }
 
 // Gate caps the LLM calls in flight and notices fatal provider errors.
@@ -126,6 +157,9 @@ type Runner struct {
 	Gate *Gate
 	// Progress, when set, is called after each result (from one goroutine).
 	Progress func(Progress)
+	// Budget, when above 0, stops scheduling new cells once the run's fresh
+	// calls have cost this much (USD); cells in flight finish.
+	Budget float64
 	// Prior, when set, returns what an earlier attempt of the same run stored
 	// for a cell (nil for nothing): a complete cell is not run again, a cell
 	// with an answer but missing feedback is scored by the missing scorers
@@ -162,6 +196,12 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 	}
 	cells := p.Cells()
 	sum := Summary{Progress: Progress{Total: len(cells)}}
+	// Scheduling stops on cancellation, a fatal error, or the budget.
+	schedCtx, stopScheduling := context.WithCancel(runCtx)
+	defer stopScheduling()
+	var budget sync.Mutex
+	var spent float64
+	var reached bool
 	results := make(chan item, 64)
 	var sinkErr error
 	collected := make(chan struct{})
@@ -202,7 +242,7 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 	// between calls, few enough to bound memory.
 	g.SetLimit(2*r.Gate.n + 2)
 	for _, c := range cells {
-		if runCtx.Err() != nil {
+		if schedCtx.Err() != nil {
 			break
 		}
 		var prior *Result
@@ -214,7 +254,19 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 			continue
 		}
 		g.Go(func() error {
+			if schedCtx.Err() != nil {
+				return nil // stopped while this cell waited for a slot
+			}
 			if res, ok := r.runCell(runCtx, p, c, prior); ok {
+				// Charged here, as the cell ends, so the budget stops
+				// scheduling at once rather than when the sink catches up.
+				budget.Lock()
+				spent += p.spent(res)
+				if r.Budget > 0 && spent >= r.Budget && !reached {
+					reached = true
+					stopScheduling()
+				}
+				budget.Unlock()
 				results <- item{res: res, put: true}
 			}
 			return nil
@@ -225,6 +277,7 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 	<-collected
 	sum.Elapsed = time.Since(start)
 	sum.Fatal = fatal
+	sum.Spent, sum.BudgetReached = spent, reached
 
 	switch {
 	case sinkErr != nil:

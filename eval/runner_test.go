@@ -304,3 +304,35 @@ func TestFaultSoak(t *testing.T) {
 		t.Errorf("%.1f%% of requests were answered 429 though the client paces itself at the limit", 100*share)
 	}
 }
+
+func TestBudgetStopsScheduling(t *testing.T) {
+	f := newFixture(t, 50, 4, sim.Options{Latency: time.Millisecond}, fast)
+	f.plan.Prices = map[string]llm.Price{"sim:a": {Input: 100, Output: 100}, "sim:b": {Input: 100, Output: 100}}
+	// One cell costs about (prompt + completion tokens) × $100/M ≈ $0.02.
+	const budget = 0.2
+	sink := &memSink{}
+	sum, err := (&eval.Runner{Gate: f.gate, Budget: budget}).Run(context.Background(), f.plan, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.BudgetReached || sum.Status != eval.StatusIncomplete || sum.Spent < budget {
+		t.Fatalf("summary %+v", sum)
+	}
+	// Scheduling stops at the budget: after the cell that crossed it, only
+	// the cells already in flight finish (at most 2 × 4 + 2 − 1 here; the
+	// sink sees them in about the order they were charged, hence the slack).
+	crossed, total := -1, 0.0
+	for i, res := range sink.results {
+		c, _ := f.plan.Price(res.Model.Ref.String(), res.Usage)
+		if total += c; total >= budget && crossed < 0 {
+			crossed = i
+		}
+	}
+	if after := len(sink.results) - 1 - crossed; crossed < 0 || after > 9+3 {
+		t.Errorf("%d cells finished after the budget was crossed at cell %d", after, crossed)
+	}
+	if sum.Done >= 200 || len(sink.results) != sum.Done {
+		t.Errorf("%d cells done of 200", sum.Done)
+	}
+	checkAccounted(t, f.plan, sink.results, sum.Done)
+}

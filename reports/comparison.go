@@ -243,17 +243,15 @@ func (c *Comparison) Add(r eval.Result) {
 }
 
 // price returns the cost of usage on model, noting in g when it is unknown.
-// Simulated models are free.
+// Simulated models without a price are free.
 func (c *Comparison) price(g *Group, model string, u llm.Usage) float64 {
-	if strings.HasPrefix(model, "sim:") || u.Total() == 0 {
-		return 0
+	if p, ok := c.prices[model]; ok {
+		return p.Cost(u)
 	}
-	p, ok := c.prices[model]
-	if !ok {
+	if !strings.HasPrefix(model, "sim:") && u.Total() > 0 {
 		g.Priced = false
-		return 0
 	}
-	return p.Cost(u)
+	return 0
 }
 
 // TotalCost returns the run's cost in USD and whether every call was priced.
