@@ -128,14 +128,19 @@ func (p *prepared) withGates(st *store.Store, cfg *config.Config, flags *GateFla
 
 // checkGates evaluates gates on a stored run, prints the failures to stderr,
 // and returns an exit-1 error when any gate failed.
-func checkGates(a *app, st *store.Store, gates []gate.Gate, base *baseline, run *store.Run, results []eval.Result, cmp *reports.Comparison) error {
+func checkGates(a *app, st *store.Store, gates []gate.Gate, base *baseline, run *store.Run, cmp *reports.Comparison) error {
 	if len(gates) == 0 {
 		return nil
 	}
 	var rc *reports.RunComparison
 	switch {
 	case base != nil && base.run != nil:
+		// A paired comparison needs both runs' answers.
 		baseResults, err := st.Results(context.Background(), base.run)
+		if err != nil {
+			return err
+		}
+		results, err := st.Results(context.Background(), run)
 		if err != nil {
 			return err
 		}
@@ -206,7 +211,6 @@ func gateRun(a *app, opts *GateOptions) error {
 		return err
 	}
 	defer st.Close()
-	ctx := context.Background()
 	run, err := findRun(st, opts.Run, false)
 	if err != nil {
 		return err
@@ -218,9 +222,9 @@ func gateRun(a *app, opts *GateOptions) error {
 	if len(gates) == 0 {
 		return usageErr("no gates: add gates: to evalctl.yaml or pass --fail-under, --max-drop or --no-significant-drop")
 	}
-	results, err := st.Results(ctx, run)
+	cmp, err := compareStored(st, run)
 	if err != nil {
 		return err
 	}
-	return checkGates(a, st, gates, base, run, results, reports.Compare(run.Spec.Layout, results))
+	return checkGates(a, st, gates, base, run, cmp)
 }

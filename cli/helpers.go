@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/evalctl/evalctl/config"
+	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/reports"
 	"github.com/evalctl/evalctl/scorers"
 	"github.com/evalctl/evalctl/store"
 )
@@ -38,4 +40,16 @@ func setJudge(ps *providers, cfg *config.Config, env *scorers.Env) error {
 		env.JudgeParams.Temperature = &zero
 	}
 	return nil
+}
+
+// compareStored builds a run's comparison by streaming its results from the
+// store: memory does not grow with the number of cells.
+func compareStored(st *store.Store, run *store.Run) (*reports.Comparison, error) {
+	c := reports.NewComparison(run.Spec.Layout)
+	err := st.EachResult(context.Background(), run, false, func(r eval.Result) error {
+		c.Add(r)
+		return nil
+	})
+	c.Finish()
+	return c, err
 }

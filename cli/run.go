@@ -653,11 +653,10 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(ev
 	if err != nil {
 		return err
 	}
-	results, err := st.Results(bg, stored)
+	cmp, err := compareStored(st, stored)
 	if err != nil {
 		return err
 	}
-	cmp := reports.Compare(stored.Spec.Layout, results)
 	if err := reports.WriteTable(a.io.Stdout, cmp); err != nil {
 		return err
 	}
@@ -666,13 +665,17 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(ev
 		run.ID, sum.Status, sum.Done, sum.Total, sum.Elapsed.Round(10*time.Millisecond), p.gate.Calls(), hits, sum.Usage.Total(), sum.Spent)
 	if cfg.Out != "" {
 		out := cfg.Resolve(cfg.Out)
+		results, err := st.Results(bg, stored)
+		if err != nil {
+			return err
+		}
 		names, err := writeOut(out, stored, results, cmp)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "evalctl: wrote %s in %s\n", strings.Join(names, ", "), out)
 	}
-	gateErr := checkGates(a, st, p.gates, p.baseline, stored, results, cmp)
+	gateErr := checkGates(a, st, p.gates, p.baseline, stored, cmp)
 	err = exitStatus(sum, p.plan, *cfg.MaxErrorRate)
 	if err == nil {
 		err = gateErr

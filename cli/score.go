@@ -202,11 +202,11 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 	if err != nil {
 		return err
 	}
-	all, err := st.Results(ctx, stored)
+	cmp, err := compareStored(st, stored)
 	if err != nil {
 		return err
 	}
-	return reports.WriteTable(a.io.Stdout, reports.Compare(stored.Spec.Layout, all))
+	return reports.WriteTable(a.io.Stdout, cmp)
 }
 
 func pickFeedback(list []scorers.Feedback, name string) (scorers.Feedback, bool) {

@@ -111,11 +111,18 @@ func reportRun(a *app, opts *ReportOptions) error {
 	if err != nil {
 		return err
 	}
-	results, err := st.Results(ctx, run)
+	cmp, err := compareStored(st, run)
 	if err != nil {
 		return err
 	}
-	render := renderer(opts.Format, run, results, reports.Compare(run.Spec.Layout, results))
+	var results []eval.Result
+	if opts.Format != "table" && opts.Format != "json" && opts.Format != "md" {
+		// These list every answer.
+		if results, err = st.Results(ctx, run); err != nil {
+			return err
+		}
+	}
+	render := renderer(opts.Format, run, results, cmp)
 	if opts.Output == "" {
 		return render(a.io.Stdout)
 	}
@@ -327,7 +334,6 @@ func newCmdRunsShow(a *app) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			ctx := context.Background()
 			r, err := findRun(st, ref, false)
 			if err != nil {
 				return err
@@ -360,11 +366,11 @@ func newCmdRunsShow(a *app) *cobra.Command {
 				fmt.Fprintf(w, "git      %s%s\n", short(r.GitCommit, 12), dirty)
 			}
 			fmt.Fprintf(w, "evalctl  %s\n\n", r.Version)
-			results, err := st.Results(ctx, r)
+			cmp, err := compareStored(st, r)
 			if err != nil {
 				return err
 			}
-			return reports.WriteTable(w, reports.Compare(r.Spec.Layout, results))
+			return reports.WriteTable(w, cmp)
 		},
 	}
 	addStoreFlags(cmd, &opts.StoreOptions)

@@ -101,8 +101,21 @@ func putResult(tx *txn, runID string, r *eval.Result) error {
 }
 
 // Results reads a run's results in cell order. Each result's feedback follows
-// the run's scorer order; a scorer with no stored feedback is left out.
+// the run's scorer order; a scorer with no stored feedback is left out. It
+// holds the whole run in memory: EachResult streams.
 func (s *Store) Results(ctx context.Context, run *Run) ([]eval.Result, error) {
+	var out []eval.Result
+	err := s.EachResult(ctx, run, true, func(r eval.Result) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// EachResult calls fn with each result of a run as it is read, so a report
+// over any number of cells holds one at a time. With ordered set the results
+// come in cell order (the database sorts); otherwise in storage order.
+func (s *Store) EachResult(ctx context.Context, run *Run, ordered bool, fn func(eval.Result) error) error {
 	lay := run.Spec.Layout
 	tpls := map[string]*prompts.Template{}
 	for _, p := range lay.Prompts {
@@ -112,94 +125,99 @@ func (s *Store) Results(ctx context.Context, run *Run) ([]eval.Result, error) {
 	for _, m := range lay.Models {
 		ref, err := llm.ParseModelRef(m.Ref)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		models[m.Ref] = &eval.Model{Ref: ref, Params: m.Params}
 	}
-	order := map[string]int{}
-	for i, sc := range lay.Scorers {
-		order[sc] = i
+	q := `SELECT c.idx, c.row_id, c.row_line, c.row_vars, c.prompt, c.model, c.repeat, c.system, c.input, c.answer, c.finish_reason,
+		c.prompt_tokens, c.completion_tokens, c.latency_ns, c.attempts, c.error_kind, c.error_status, c.error, c.cached,
+		f.scorer, f.value, f.pass, f.score, f.skipped, f.rationale, f.error, f.judge_model, f.raw, f.prompt_tokens,
+		f.completion_tokens, f.latency_ns, f.attempts
+		FROM cells c LEFT JOIN feedback f ON f.run_id = c.run_id AND f.row_id = c.row_id AND f.prompt = c.prompt
+			AND f.model = c.model AND f.repeat = c.repeat
+		WHERE c.run_id = ?`
+	if ordered {
+		q += ` ORDER BY c.idx`
 	}
-
-	type key struct {
-		row, prompt, model string
-		repeat             int
-	}
-	fbs := map[key][]scorers.Feedback{}
-	rows, err := s.r.QueryContext(ctx, `SELECT row_id, prompt, model, repeat, scorer, value, pass, score, skipped, rationale, error,
-		judge_model, raw, prompt_tokens, completion_tokens, latency_ns, attempts FROM feedback WHERE run_id = ?`, run.ID)
+	rows, err := s.r.QueryContext(ctx, q, run.ID)
 	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var k key
-		var fb scorers.Feedback
-		var value string
-		var pass sql.NullBool
-		var score sql.NullFloat64
-		var lat int64
-		if err := rows.Scan(&k.row, &k.prompt, &k.model, &k.repeat, &fb.Scorer, &value, &pass, &score, &fb.Skipped, &fb.Rationale,
-			&fb.Err, &fb.JudgeModel, &fb.Raw, &fb.Usage.PromptTokens, &fb.Usage.CompletionTokens, &lat, &fb.Attempts); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		json.Unmarshal([]byte(value), &fb.Value)
-		if pass.Valid {
-			fb.Pass = &pass.Bool
-		}
-		if score.Valid {
-			fb.Score = &score.Float64
-		}
-		fb.Latency = time.Duration(lat)
-		fbs[k] = append(fbs[k], fb)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-
-	rows, err = s.r.QueryContext(ctx, `SELECT idx, row_id, row_line, row_vars, prompt, model, repeat, system, input, answer, finish_reason,
-		prompt_tokens, completion_tokens, latency_ns, attempts, error_kind, error_status, error, cached
-		FROM cells WHERE run_id = ? ORDER BY idx`, run.ID)
-	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	var out []eval.Result
+
+	var cur *eval.Result
+	var fbs []scorers.Feedback
+	emit := func() error {
+		if cur == nil {
+			return nil
+		}
+		if cur.Err == nil {
+			cur.Feedback = make([]scorers.Feedback, 0, len(fbs))
+			for _, sc := range lay.Scorers {
+				for _, fb := range fbs {
+					if fb.Scorer == sc {
+						cur.Feedback = append(cur.Feedback, fb)
+					}
+				}
+			}
+		}
+		r := *cur
+		cur, fbs = nil, fbs[:0]
+		return fn(r)
+	}
 	for rows.Next() {
 		var r eval.Result
 		row := &datasets.Row{}
 		var vars, prompt, model, kind, msg string
 		var status int
 		var lat int64
+		var scorer, value, rationale, ferr, judge, raw sql.NullString
+		var pass, skipped sql.NullBool
+		var score sql.NullFloat64
+		var fpt, fct, flat, fatt sql.NullInt64
 		if err := rows.Scan(&r.Index, &row.ID, &row.Line, &vars, &prompt, &model, &r.Repeat, &r.System, &r.Input, &r.Answer,
-			&r.FinishReason, &r.Usage.PromptTokens, &r.Usage.CompletionTokens, &lat, &r.Attempts, &kind, &status, &msg, &r.Cached); err != nil {
-			return nil, err
+			&r.FinishReason, &r.Usage.PromptTokens, &r.Usage.CompletionTokens, &lat, &r.Attempts, &kind, &status, &msg, &r.Cached,
+			&scorer, &value, &pass, &score, &skipped, &rationale, &ferr, &judge, &raw, &fpt, &fct, &flat, &fatt); err != nil {
+			return err
 		}
-		json.Unmarshal([]byte(vars), &row.Vars)
-		r.Row, r.Latency = row, time.Duration(lat)
-		if r.Prompt = tpls[prompt]; r.Prompt == nil {
-			return nil, fmt.Errorf("run %s: cell with prompt %q outside the run's layout", run.ID, prompt)
-		}
-		if r.Model = models[model]; r.Model == nil {
-			return nil, fmt.Errorf("run %s: cell with model %q outside the run's layout", run.ID, model)
-		}
-		if kind != "" {
-			r.Err = &llm.Error{Kind: kindOf(kind), Status: status, Model: model, Msg: msg, Attempts: r.Attempts}
-		} else {
-			list := fbs[key{row.ID, prompt, model, r.Repeat}]
-			r.Feedback = make([]scorers.Feedback, 0, len(list))
-			for _, sc := range lay.Scorers {
-				for _, fb := range list {
-					if fb.Scorer == sc {
-						r.Feedback = append(r.Feedback, fb)
-					}
-				}
+		if cur == nil || cur.Index != r.Index {
+			if err := emit(); err != nil {
+				return err
 			}
+			json.Unmarshal([]byte(vars), &row.Vars)
+			r.Row, r.Latency = row, time.Duration(lat)
+			if r.Prompt = tpls[prompt]; r.Prompt == nil {
+				return fmt.Errorf("run %s: cell with prompt %q outside the run's layout", run.ID, prompt)
+			}
+			if r.Model = models[model]; r.Model == nil {
+				return fmt.Errorf("run %s: cell with model %q outside the run's layout", run.ID, model)
+			}
+			if kind != "" {
+				r.Err = &llm.Error{Kind: kindOf(kind), Status: status, Model: model, Msg: msg, Attempts: r.Attempts}
+			}
+			cur = &r
 		}
-		out = append(out, r)
+		if !scorer.Valid {
+			continue // a cell without feedback
+		}
+		fb := scorers.Feedback{Scorer: scorer.String, Skipped: skipped.Bool, Rationale: rationale.String, Err: ferr.String,
+			JudgeModel: judge.String, Raw: raw.String, Latency: time.Duration(flat.Int64), Attempts: int(fatt.Int64)}
+		fb.Usage = llm.Usage{PromptTokens: int(fpt.Int64), CompletionTokens: int(fct.Int64)}
+		json.Unmarshal([]byte(value.String), &fb.Value)
+		if pass.Valid {
+			p := pass.Bool
+			fb.Pass = &p
+		}
+		if score.Valid {
+			v := score.Float64
+			fb.Score = &v
+		}
+		fbs = append(fbs, fb)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return emit()
 }
 
 func kindOf(s string) llm.Kind {
