@@ -15,7 +15,7 @@ func WriteMarkdown(w io.Writer, meta RunMeta, c *Comparison) error {
 	}
 	fmt.Fprintf(w, "### %s\n\n", mdEscape(title))
 	cells, genErr, scErr := c.Totals()
-	fmt.Fprintf(w, "%s · %d of %d cells · %d generation errors · %d scorer errors", meta.Status, cells, c.Planned, genErr, scErr)
+	fmt.Fprintf(w, "%s · %d of %d cells · %s · %s", meta.Status, cells, c.Planned, plural(genErr, "generation error"), plural(scErr, "scorer error"))
 	if meta.GitCommit != "" {
 		dirty := ""
 		if meta.GitDirty {

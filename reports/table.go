@@ -58,8 +58,8 @@ func WriteTable(w io.Writer, c *Comparison) error {
 		return err
 	}
 	cells, genErr, scErr := c.Totals()
-	fmt.Fprintf(w, "%d of %d cells; %d generation errors and %d scorer errors are counted apart from pass rates.\n",
-		cells, c.Planned, genErr, scErr)
+	fmt.Fprintf(w, "%d of %d cells; %s and %s are counted apart from pass rates.\n",
+		cells, c.Planned, plural(genErr, "generation error"), plural(scErr, "scorer error"))
 	if showCost {
 		total, all := c.TotalCost()
 		note := ""
@@ -128,6 +128,13 @@ func scorerCell(s ScorerStat) string {
 		v += fmt.Sprintf(" (%d err)", s.Errors)
 	}
 	return v
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func costText(g *Group) string {

@@ -52,7 +52,7 @@
           td.style.background = s.kind === "pass" ? colour(s.rate) : "#e8ecf5";
           td.append(s.kind === "pass" ? pct(s.rate) : s.rate.toPrecision(3));
           td.setAttribute("data-rate", String(s.rate));
-          if (s.kind === "pass") td.append(el("small", { text: `[${pct(s.lo)}–${pct(s.hi)}]` + (s.errors ? ` · ${s.errors} err` : "") }));
+          if (s.kind === "pass") td.append(el("small", { text: `[${pct(s.lo)}–${pct(s.hi)}]` + (s.skipped ? ` · of ${s.pass + s.fail}` : "") + (s.errors ? ` · ${s.errors} err` : "") }));
           td.title = `${s.pass} pass, ${s.fail} fail, ${s.errors} errors, ${s.skipped} skipped`;
         } else {
           td.append("–");
