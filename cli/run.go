@@ -441,6 +441,22 @@ var runFlags = []string{"config", "dataset", "prompts-dir", "prompts", "system",
 	"concurrency", "repeat", "out", "max-error-rate", "store", "no-cache", "name", "tag", "max-cost",
 	"fail-under", "max-drop", "no-significant-drop", "baseline"}
 
+// prepareRun validates a run's plan, gates and budget before any call.
+func prepareRun(a *app, cfg *config.Config, st *store.Store, opts *RunOptions) (*prepared, error) {
+	p, err := prepare(a, cfg, st, !opts.NoCache)
+	if err != nil {
+		return nil, err
+	}
+	if err = p.withGates(st, cfg, &opts.GateFlags); err == nil {
+		err = p.withBudget(opts.MaxCost)
+	}
+	if err != nil {
+		p.providers.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
 func runRun(a *app, opts *RunOptions) error {
 	cfg, err := loadConfig(a, opts)
 	if err != nil {
@@ -451,17 +467,11 @@ func runRun(a *app, opts *RunOptions) error {
 		return err
 	}
 	defer st.Close()
-	p, err := prepare(a, cfg, st, !opts.NoCache)
+	p, err := prepareRun(a, cfg, st, opts)
 	if err != nil {
 		return err
 	}
 	defer p.providers.Close()
-	if err := p.withGates(st, cfg, &opts.GateFlags); err != nil {
-		return err
-	}
-	if err := p.withBudget(opts.MaxCost); err != nil {
-		return err
-	}
 
 	wd, _ := a.io.Getwd()
 	so := storedOptions{RunOptions: *opts, WorkDir: wd}
@@ -549,17 +559,11 @@ func resumeRun(a *app, opts *RunOptions) error {
 	if err := applyFlags(cfg, &stored, so.WorkDir); err != nil {
 		return err
 	}
-	p, err := prepare(a, cfg, st, !opts.NoCache)
+	p, err := prepareRun(a, cfg, st, opts)
 	if err != nil {
 		return err
 	}
 	defer p.providers.Close()
-	if err := p.withGates(st, cfg, &opts.GateFlags); err != nil {
-		return err
-	}
-	if err := p.withBudget(opts.MaxCost); err != nil {
-		return err
-	}
 	if p.plan.Dataset.Hash != run.DatasetHash {
 		return usageErr("cannot resume run %s: %s changed since the run (start a new run instead)", run.ID, p.plan.Dataset.Path)
 	}
