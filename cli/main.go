@@ -132,9 +132,6 @@ func Main(sys *IO, opts ...Option) int {
 	if errors.As(err, &ee) {
 		code, hint = ee.Code, ee.Hint
 	}
-	if code == ExitGate && ee != nil && ee.Err == nil {
-		return code
-	}
 	// One line: what is wrong and where, then the remedy.
 	msg := strings.Join(strings.Fields(err.Error()), " ")
 	if hint != "" {

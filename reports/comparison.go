@@ -138,6 +138,17 @@ func (g *Group) P50() (time.Duration, bool) {
 	return l[(len(l)-1)/2], true
 }
 
+// P50MS returns the median generation latency in milliseconds, or nil when
+// the group has no answers (for JSON).
+func (g *Group) P50MS() *float64 {
+	d, ok := g.P50()
+	if !ok {
+		return nil
+	}
+	ms := float64(d) / float64(time.Millisecond)
+	return &ms
+}
+
 // Comparison is the prompt × model summary of a run.
 type Comparison struct {
 	Scorers []string

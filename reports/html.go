@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"sort"
-	"time"
 
 	"github.com/evalctl/evalctl/eval"
 	"github.com/evalctl/evalctl/stats"
@@ -122,11 +121,7 @@ func htmlModel(meta RunMeta, l eval.Layout, results []eval.Result, c *Comparison
 	for _, g := range c.Groups {
 		hg := htmlGroup{Prompt: g.Prompt, PromptVersion: g.PromptVersion, Model: g.Model, Simulated: g.Simulated(),
 			Cells: g.Cells, GenerationErrors: g.GenErrors, PromptTokens: g.Usage.PromptTokens,
-			CompletionTokens: g.Usage.CompletionTokens, JudgeTokens: g.JudgeUsage.Total()}
-		if p, ok := g.P50(); ok {
-			ms := float64(p) / float64(time.Millisecond)
-			hg.P50LatencyMS = &ms
-		}
+			CompletionTokens: g.Usage.CompletionTokens, JudgeTokens: g.JudgeUsage.Total(), P50LatencyMS: g.P50MS()}
 		if g.Priced {
 			cost := g.Cost + g.JudgeCost
 			hg.CostUSD = &cost

@@ -60,11 +60,7 @@ func WriteJSON(w io.Writer, meta RunMeta, c *Comparison) error {
 	for _, g := range c.Groups {
 		jg := jsonGroup{Prompt: g.Prompt, PromptVersion: g.PromptVersion, Model: g.Model, Simulated: g.Simulated(),
 			Cells: g.Cells, GenerationErrors: g.GenErrors, PromptTokens: g.Usage.PromptTokens,
-			CompletionTokens: g.Usage.CompletionTokens, JudgeTokens: g.JudgeUsage.Total()}
-		if d, ok := g.P50(); ok {
-			ms := float64(d) / float64(time.Millisecond)
-			jg.P50LatencyMS = &ms
-		}
+			CompletionTokens: g.Usage.CompletionTokens, JudgeTokens: g.JudgeUsage.Total(), P50LatencyMS: g.P50MS()}
 		if g.Priced {
 			cost, judge := g.Cost, g.JudgeCost
 			jg.CostUSD, jg.JudgeCostUSD = &cost, &judge

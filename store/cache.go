@@ -5,13 +5,22 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"sync/atomic"
 	"time"
 
 	"github.com/evalctl/evalctl/llm"
 )
 
-// CacheStats counts cache use.
+// CacheStats counts cache use. It is safe for concurrent use.
 type CacheStats struct{ Hits, Misses int64 }
+
+func (c *CacheStats) hit()  { atomic.AddInt64(&c.Hits, 1) }
+func (c *CacheStats) miss() { atomic.AddInt64(&c.Misses, 1) }
+
+// Snapshot reads the counters.
+func (c *CacheStats) Snapshot() (hits, misses int64) {
+	return atomic.LoadInt64(&c.Hits), atomic.LoadInt64(&c.Misses)
+}
 
 // Cached wraps a client with the response cache. endpoint identifies where
 // requests go (provider and base URL), so that two servers never share
