@@ -128,7 +128,7 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 	}
 	c := openai.New(openai.Config{Provider: ref.Provider, BaseURL: base, APIKey: key,
 		HTTPClient: &http.Client{Transport: tr}, Redactor: p.a.redactor})
-	var g llm.Client = p.gate.Wrap(c)
+	var g llm.Client = c
 	if p.cache != nil {
 		endpoint := ref.Provider + " " + base
 		if ref.Provider == "sim" {
@@ -138,6 +138,10 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 		}
 		g = p.cache(g, endpoint)
 	}
+	// The gate sits outside the cache, so a call holds its slot until its
+	// answer is committed to the cache: a crash loses at most the calls in
+	// flight (-j), never answers waiting for the writer.
+	g = p.gate.Wrap(g)
 	p.clients[ref.Provider] = g
 	return g, nil
 }

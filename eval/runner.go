@@ -118,7 +118,8 @@ func NewGate(n int) *Gate {
 // Wrap returns a client whose calls pass through the gate.
 func (g *Gate) Wrap(c llm.Client) llm.Client { return gated{g, c} }
 
-// Calls returns the number of calls that went through the gate.
+// Calls returns the number of calls that went through the gate, not
+// counting answers served from a response cache.
 func (g *Gate) Calls() int64 { return g.calls.Load() }
 
 func (g *Gate) onFatal(f func(*llm.Error)) {
@@ -136,9 +137,11 @@ func (x gated) Complete(ctx context.Context, req llm.Request) (llm.Response, err
 	if err := x.g.sem.Acquire(ctx, 1); err != nil {
 		return llm.Response{}, &llm.Error{Kind: llm.KindCanceled, Msg: "canceled"}
 	}
-	x.g.calls.Add(1)
 	resp, err := x.c.Complete(ctx, req)
 	x.g.sem.Release(1)
+	if !resp.Cached {
+		x.g.calls.Add(1)
+	}
 	if e := llm.AsError(err); e != nil && e.Kind.Fatal() {
 		x.g.mu.Lock()
 		f := x.g.fatal
