@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/evalctl/evalctl/llm/tokens"
 	"regexp"
 	"strings"
 	"unicode"
@@ -155,10 +156,18 @@ func answer(model, system, user string, maxTokens, variant int) (string, string)
 		}
 	}
 	text := strings.Join(s, " ")
-	if maxTokens > 0 && Tokens(text) > maxTokens {
-		cut := 4 * maxTokens
-		if cut < len(text) {
+	if maxTokens > 0 && tokens.Count(text) > maxTokens {
+		// Cut at a word boundary near the limit (about four characters a
+		// token), then trim words until the limit holds.
+		if cut := 4 * maxTokens; cut < len(text) {
 			text = strings.ToValidUTF8(text[:cut], "")
+		}
+		for tokens.Count(text) > maxTokens {
+			i := strings.LastIndexByte(text, ' ')
+			if i <= 0 {
+				break
+			}
+			text = text[:i]
 		}
 		return text, "length"
 	}

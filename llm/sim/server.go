@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/evalctl/evalctl/llm/tokens"
 	"io"
 	"math"
 	"net"
@@ -261,10 +262,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	promptTok := 0
-	for _, m := range req.Messages {
-		promptTok += Tokens(m.Content) + 4
+	contents := make([]string, len(req.Messages))
+	for i, m := range req.Messages {
+		contents[i] = m.Content
 	}
+	promptTok := tokens.Chat(contents...)
+	completionTok := tokens.Count(text)
 	resp := map[string]any{
 		"id":                 fmt.Sprintf("chatcmpl-sim-%x", key[:8]),
 		"object":             "chat.completion",
@@ -278,8 +281,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		}},
 		"usage": map[string]int{
 			"prompt_tokens":     promptTok,
-			"completion_tokens": Tokens(text),
-			"total_tokens":      promptTok + Tokens(text),
+			"completion_tokens": completionTok,
+			"total_tokens":      promptTok + completionTok,
 		},
 	}
 	if judge {
@@ -333,14 +336,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// Tokens estimates a token count the way the simulator reports usage: about
-// four characters a token, at least one per word.
-func Tokens(s string) int {
-	n := (len(s) + 3) / 4
-	if w := len(strings.Fields(s)); w > n {
-		n = w
-	}
-	return n
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/evalctl/evalctl/llm/tokens"
 	"io"
 	"net/http"
 	"strings"
@@ -75,6 +76,13 @@ func TestUsageAndMaxTokens(t *testing.T) {
 	u := m["usage"].(map[string]any)
 	if u["completion_tokens"].(float64) > 20 || u["prompt_tokens"].(float64) == 0 {
 		t.Errorf("usage %v", u)
+	}
+	// Usage is counted with OpenAI's tokenizer and chat framing.
+	if want := tokens.Chat("", "Question: What is software?\nProvide a rigorous, academic answer."); int(u["prompt_tokens"].(float64)) != want {
+		t.Errorf("prompt_tokens %v, want %d", u["prompt_tokens"], want)
+	}
+	if got, want := int(u["completion_tokens"].(float64)), tokens.Count(content(m)); got != want {
+		t.Errorf("completion_tokens %d, want %d", got, want)
 	}
 	if fr := m["choices"].([]any)[0].(map[string]any)["finish_reason"]; fr != "length" {
 		t.Errorf("finish_reason %v", fr)

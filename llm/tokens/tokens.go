@@ -1,0 +1,56 @@
+package tokens
+
+import (
+	"sync"
+	"unicode/utf8"
+
+	tiktoken "github.com/pkoukk/tiktoken-go"
+	loader "github.com/pkoukk/tiktoken-go-loader"
+)
+
+var (
+	once sync.Once
+	enc  *tiktoken.Tiktoken
+)
+
+func encoding() *tiktoken.Tiktoken {
+	once.Do(func() {
+		tiktoken.SetBpeLoader(loader.NewOfflineLoader())
+		e, err := tiktoken.GetEncoding("o200k_base")
+		if err == nil {
+			enc = e
+		}
+	})
+	return enc
+}
+
+// Count returns the number of tokens in s.
+func Count(s string) int {
+	if s == "" {
+		return 0
+	}
+	e := encoding()
+	if e == nil || !utf8.ValidString(s) {
+		// Not reachable with the embedded encoding; keep a sane estimate.
+		return (len(s) + 3) / 4
+	}
+	return len(e.EncodeOrdinary(s))
+}
+
+// Per-message framing of the chat format, as OpenAI's cookbook counts it:
+// each message costs its content plus 3 tokens (role and separators), and
+// every reply is primed with 3 more.
+const (
+	PerMessage = 3
+	PerReply   = 3
+)
+
+// Chat returns the prompt tokens of a chat request whose message contents
+// are given.
+func Chat(contents ...string) int {
+	n := PerReply
+	for _, c := range contents {
+		n += PerMessage + Count(c)
+	}
+	return n
+}
