@@ -74,7 +74,7 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 	case "sim":
 		opts := sim.Options{}
 		if s := pc.Simulate; s != nil {
-			opts = sim.Options{Latency: s.Latency, Jitter: s.Jitter, RPM: s.RPM, FailRate: s.FailRate,
+			opts = sim.Options{Latency: s.Latency, Jitter: s.Jitter, RPM: s.RPM, TPM: s.TPM, FailRate: s.FailRate,
 				RateLimitRate: s.RateLimitRate, HangRate: s.HangRate, GarbageRate: s.GarbageRate, Seed: s.Seed}
 		}
 		srv, err := sim.Start("127.0.0.1:0", opts)
@@ -129,6 +129,9 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 	c := openai.New(openai.Config{Provider: ref.Provider, BaseURL: base, APIKey: key,
 		HTTPClient: &http.Client{Transport: tr}, Redactor: p.a.redactor})
 	var g llm.Client = c
+	if pc.TPM > 0 {
+		g = llm.NewTokenLimiter(pc.TPM).Wrap(g)
+	}
 	if p.cache != nil {
 		endpoint := ref.Provider + " " + base
 		if ref.Provider == "sim" {

@@ -47,7 +47,7 @@ models, which start a private simulator inside evalctl.`,
 				o.FailRate+o.RateLimitRate+o.HangRate+o.GarbageRate > 1 {
 				return usageErr("fault rates must be between 0 and 1 and add up to at most 1")
 			}
-			if o.Latency < 0 || o.RPM < 0 || o.Jitter < 0 || o.Jitter > 1 {
+			if o.Latency < 0 || o.RPM < 0 || o.TPM < 0 || o.Jitter < 0 || o.Jitter > 1 {
 				return usageErr("--latency and --rpm must not be negative; --jitter is between 0 and 1")
 			}
 			if opts.APIKeyEnv != "" {
@@ -68,6 +68,7 @@ models, which start a private simulator inside evalctl.`,
 	f.DurationVar(&opts.Opts.Latency, "latency", 0, "mean response time")
 	f.Float64Var(&opts.Opts.Jitter, "jitter", 0.2, "± fraction of latency")
 	f.IntVar(&opts.Opts.RPM, "rpm", 0, "requests per minute before 429 (0: no limit)")
+	f.IntVar(&opts.Opts.TPM, "tpm", 0, "tokens per minute before 429 (0: no limit)")
 	f.Float64Var(&opts.Opts.FailRate, "fail-rate", 0, "share of attempts answered 500")
 	f.Float64Var(&opts.Opts.RateLimitRate, "rate-limit-rate", 0, "share of attempts answered 429 with Retry-After")
 	f.Float64Var(&opts.Opts.HangRate, "hang-rate", 0, "share of attempts that never answer")

@@ -111,6 +111,11 @@ type ProviderConfig struct {
 	MaxConcurrency int `yaml:"max_concurrency"`
 	// RPM caps requests per minute to this provider (0: none).
 	RPM int `yaml:"rpm"`
+	// TPM caps tokens per minute to this provider (0: none), prompt and
+	// completion together, generation and judge calls alike. A call's tokens
+	// are estimated before it goes (offline tokenizer) and corrected by the
+	// usage the provider reports.
+	TPM int `yaml:"tpm"`
 	// Adaptive halves the attempts in flight to this provider on a 429 and
 	// grows them back slowly (default true; at most max_concurrency, or -j).
 	Adaptive *bool `yaml:"adaptive"`
@@ -123,6 +128,7 @@ type SimConfig struct {
 	Latency       time.Duration `yaml:"latency"`
 	Jitter        float64       `yaml:"jitter"`
 	RPM           int           `yaml:"rpm"`
+	TPM           int           `yaml:"tpm"`
 	FailRate      float64       `yaml:"fail_rate"`
 	RateLimitRate float64       `yaml:"rate_limit_rate"`
 	HangRate      float64       `yaml:"hang_rate"`
@@ -288,7 +294,7 @@ func (c *Config) validate() error {
 		if p.Simulate != nil && name != "sim" {
 			return fmt.Errorf("providers.%s: simulate applies only to the sim provider", name)
 		}
-		if p.MaxAttempts < 0 || p.MaxConcurrency < 0 || p.RPM < 0 || p.Timeout < 0 {
+		if p.MaxAttempts < 0 || p.MaxConcurrency < 0 || p.RPM < 0 || p.TPM < 0 || p.Timeout < 0 {
 			return fmt.Errorf("providers.%s: limits must not be negative", name)
 		}
 	}

@@ -49,9 +49,15 @@ type fixture struct {
 	gate *eval.Gate
 }
 
-// newFixture builds a 2-prompt × 2-model plan over a simulator; limiter, when
-// set, paces every call (generation and judge) as providers.NAME.rpm does.
-func newFixture(t *testing.T, rows, concurrency int, opts sim.Options, policy transport.Policy, limiter ...*rate.Limiter) *fixture {
+// limits pace every call of a fixture (generation and judge), as
+// providers.NAME.rpm and .tpm do.
+type limits struct {
+	rpm *rate.Limiter
+	tpm *llm.TokenLimiter
+}
+
+// newFixture builds a 2-prompt × 2-model plan over a simulator.
+func newFixture(t *testing.T, rows, concurrency int, opts sim.Options, policy transport.Policy, lim ...limits) *fixture {
 	t.Helper()
 	srv, err := sim.Start("127.0.0.1:0", opts)
 	if err != nil {
@@ -72,10 +78,16 @@ func newFixture(t *testing.T, rows, concurrency int, opts sim.Options, policy tr
 	system, _ := prompts.Parse("system", "", "You are a professor.")
 	gate := eval.NewGate(concurrency)
 	tr := transport.New(nil, policy)
-	if len(limiter) > 0 {
-		tr.Limiter = limiter[0]
+	var c llm.Client = openai.New(openai.Config{Provider: "sim", BaseURL: srv.URL, HTTPClient: &http.Client{Transport: tr}})
+	for _, l := range lim {
+		if l.rpm != nil {
+			tr.Limiter = l.rpm
+		}
+		if l.tpm != nil {
+			c = l.tpm.Wrap(c)
+		}
 	}
-	c := gate.Wrap(openai.New(openai.Config{Provider: "sim", BaseURL: srv.URL, HTTPClient: &http.Client{Transport: tr}}))
+	c = gate.Wrap(c)
 	reg := scorers.NewRegistry()
 	wc, _ := reg.Build(scorers.Spec{Name: "enough_words", Type: "word_count", Decode: func(v any) error {
 		n := 11
@@ -169,7 +181,7 @@ func TestRunUnderFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkAccounted(t, f.plan, sink.results, 240)
+	checkAccounted(t, f.plan, sink.results, 320)
 	if sum.Status != eval.StatusComplete {
 		t.Errorf("status %s", sum.Status)
 	}
@@ -279,21 +291,38 @@ func TestCellsOrder(t *testing.T) {
 // result or an explicit error, once; and pacing must keep 429s rare.
 // Counts only: nothing here depends on how fast the machine is.
 func TestFaultSoak(t *testing.T) {
-	const rpm = 3000
+	const rpm = 6000
 	opts := sim.Options{FailRate: 0.10, HangRate: 0.05, GarbageRate: 0.05, RPM: rpm, Seed: 21}
 	policy := transport.Policy{MaxAttempts: 6, BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond,
 		MaxRetryAfter: 5 * time.Second, AttemptTimeout: 300 * time.Millisecond}
-	f := newFixture(t, 30, 16, opts, policy, rate.NewLimiter(rate.Limit(float64(rpm)/60), rpm/60))
+	f := newFixture(t, 80, 16, opts, policy, limits{rpm: rate.NewLimiter(rate.Limit(float64(rpm)/60), rpm/60)})
 	sink := &memSink{}
 	sum, err := (&eval.Runner{Gate: f.gate}).Run(context.Background(), f.plan, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkAccounted(t, f.plan, sink.results, 120)
+	checkAccounted(t, f.plan, sink.results, 320)
 	if sum.Status != eval.StatusComplete {
 		t.Errorf("status %s", sum.Status)
 	}
 	st := f.srv.Stats()
+	// Throughput, as the vendor counted it: requests admitted in each whole
+	// second of the run, against the limit. The first second is partial, and
+	// the last two are the tail (the last retries and timed-out hangs), when
+	// too little work is left to fill the limit.
+	if len(st.PerSecond) < 6 {
+		t.Fatalf("the run spanned %d seconds; too short to measure throughput", len(st.PerSecond))
+	}
+	var admitted int64
+	inner := st.PerSecond[1 : len(st.PerSecond)-2]
+	for _, n := range inner {
+		admitted += n
+	}
+	ratio := float64(admitted) / float64(len(inner)) / (rpm / 60)
+	t.Logf("admitted per second %v: %.1f%% of the RPM limit", st.PerSecond, 100*ratio)
+	if ratio < 0.9 {
+		t.Errorf("throughput %.1f%% of the RPM limit, want at least 90%% (per second: %v)", 100*ratio, st.PerSecond)
+	}
 	share := float64(st.Status[429]) / float64(st.Requests)
 	t.Logf("%d requests: %v; %d hangs, %d malformed; 429 share %.1f%%; %d generation errors left",
 		st.Requests, st.Status, st.Hangs, st.Garbage, 100*share, sum.GenErrors)
@@ -302,6 +331,33 @@ func TestFaultSoak(t *testing.T) {
 	}
 	if share >= 0.05 {
 		t.Errorf("%.1f%% of requests were answered 429 though the client paces itself at the limit", 100*share)
+	}
+}
+
+// A vendor enforcing tokens per minute, and a client pacing itself by its
+// offline estimate of each call's tokens (corrected by the usage reported):
+// every cell completes and few requests are refused.
+func TestTokenRateLimit(t *testing.T) {
+	const tpm = 900_000 // 15,000 tokens a second
+	f := newFixture(t, 30, 16, sim.Options{TPM: tpm, Latency: 5 * time.Millisecond, Seed: 3}, fast,
+		limits{tpm: llm.NewTokenLimiter(tpm)})
+	sink := &memSink{}
+	sum, err := (&eval.Runner{Gate: f.gate}).Run(context.Background(), f.plan, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAccounted(t, f.plan, sink.results, 120)
+	st := f.srv.Stats()
+	share := float64(st.Status[429]) / float64(st.Requests)
+	t.Logf("%d requests, %d tokens over %d seconds: %v; 429 share %.1f%%", st.Requests, st.Tokens, len(st.PerSecond), st.Status, 100*share)
+	if sum.Status != eval.StatusComplete || sum.GenErrors > 0 {
+		t.Errorf("status %s, %d generation errors", sum.Status, sum.GenErrors)
+	}
+	if st.Tokens < 2*tpm/60 {
+		t.Fatalf("only %d tokens: the limit was never reached", st.Tokens)
+	}
+	if share >= 0.05 {
+		t.Errorf("%.1f%% of requests were answered 429 though the client paces its tokens", 100*share)
 	}
 }
 

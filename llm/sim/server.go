@@ -27,6 +27,12 @@ type Options struct {
 	// RPM limits requests per minute (0: no limit); excess requests get 429
 	// with Retry-After and retry-after-ms.
 	RPM int
+	// TPM limits tokens per minute (0: no limit), enforced per second as
+	// OpenAI documents ("60,000 TPM may be enforced as 1,000 tokens per
+	// second"): a request's prompt tokens must fit the bucket when it arrives
+	// (else 429 with Retry-After), and its completion tokens are charged when
+	// it is answered.
+	TPM int
 	// Fault rates: the share of attempts answered with a 500, a 429, no answer
 	// at all (the connection hangs until the client gives up), or a malformed
 	// 200 body. They add up to at most 1.
@@ -50,6 +56,11 @@ type Stats struct {
 	Garbage    int64
 	// MaxInFlight is the most requests the server was handling at once.
 	MaxInFlight int64
+	// Tokens is the prompt plus completion tokens of the answered requests.
+	Tokens int64
+	// PerSecond counts the requests admitted past the rate limits (whatever
+	// fault then befell them) in each second since the first request.
+	PerSecond []int64
 }
 
 // Server is the simulator. The zero value is not usable; call New.
@@ -66,6 +77,10 @@ type Server struct {
 	hangs                 atomic.Int64
 	garbage               atomic.Int64
 	inFlight, maxInFlight atomic.Int64
+	tokens                atomic.Int64
+	tpm                   *rate.Limiter
+	start                 time.Time
+	perSec                []int64
 	mux                   *http.ServeMux
 }
 
@@ -75,6 +90,9 @@ func New(opts Options) *Server {
 	if opts.RPM > 0 {
 		perSec := float64(opts.RPM) / 60
 		s.limiter = rate.NewLimiter(rate.Limit(perSec), max(1, int(math.Ceil(perSec))))
+	}
+	if opts.TPM > 0 {
+		s.tpm = rate.NewLimiter(rate.Limit(float64(opts.TPM)/60), max(1, opts.TPM/60))
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /v1/chat/completions", s.chat)
@@ -93,9 +111,11 @@ func (s *Server) Stats() Stats {
 	for k, v := range s.status {
 		st[k] = v
 	}
+	perSec := append([]int64(nil), s.perSec...)
 	s.mu.Unlock()
 	return Stats{Requests: s.reqs.Load(), Generation: s.gen.Load(), Judge: s.judge.Load(),
-		Status: st, Hangs: s.hangs.Load(), Garbage: s.garbage.Load(), MaxInFlight: s.maxInFlight.Load()}
+		Status: st, Hangs: s.hangs.Load(), Garbage: s.garbage.Load(), MaxInFlight: s.maxInFlight.Load(),
+		Tokens: s.tokens.Load(), PerSecond: perSec}
 }
 
 // Running is a simulator listening on a loopback port.
@@ -181,6 +201,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 
 	key := sha256.Sum256(body)
 	s.mu.Lock()
+	if s.start.IsZero() {
+		s.start = time.Now()
+	}
 	s.tries[key]++
 	try := s.tries[key]
 	s.mu.Unlock()
@@ -196,6 +219,32 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+
+	contents := make([]string, len(req.Messages))
+	for i, m := range req.Messages {
+		contents[i] = m.Content
+	}
+	promptTok := tokens.Chat(contents...)
+	if s.tpm != nil {
+		n := min(promptTok, s.tpm.Burst())
+		res := s.tpm.ReserveN(time.Now(), n)
+		if d := res.Delay(); d > 0 {
+			res.Cancel()
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+			w.Header().Set("Retry-After-Ms", strconv.FormatInt(max(1, d.Milliseconds()), 10))
+			s.apiError(w, http.StatusTooManyRequests, "tokens", "rate_limit_exceeded",
+				fmt.Sprintf("Rate limit reached for tokens (limit %d TPM, requested %d). Please try again in %dms.", s.opts.TPM, promptTok, d.Milliseconds()))
+			return
+		}
+	}
+
+	s.mu.Lock()
+	sec := int(time.Since(s.start) / time.Second)
+	for len(s.perSec) <= sec {
+		s.perSec = append(s.perSec, 0)
+	}
+	s.perSec[sec]++
+	s.mu.Unlock()
 
 	u := s.uniform(key, try, 1)
 	o := s.opts
@@ -262,12 +311,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	contents := make([]string, len(req.Messages))
-	for i, m := range req.Messages {
-		contents[i] = m.Content
-	}
-	promptTok := tokens.Chat(contents...)
 	completionTok := tokens.Count(text)
+	if s.tpm != nil {
+		s.tpm.ReserveN(time.Now(), min(completionTok, s.tpm.Burst())) // charged, not refused
+	}
 	resp := map[string]any{
 		"id":                 fmt.Sprintf("chatcmpl-sim-%x", key[:8]),
 		"object":             "chat.completion",
@@ -290,6 +337,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.gen.Add(1)
 	}
+	s.tokens.Add(int64(promptTok + completionTok))
 	s.count(http.StatusOK)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)
