@@ -324,7 +324,7 @@ func (r *Runner) runCell(ctx context.Context, p *Plan, c Cell, prior *Result) (R
 	res.Input = input
 	msgs = append(msgs, llm.Message{Role: "user", Content: input})
 
-	resp, err := c.Model.Client.Complete(ctx, llm.Request{Model: c.Model.Ref.Model, Messages: msgs, Params: c.Model.Params, Sample: c.Repeat})
+	resp, err := c.Model.Client.Complete(withCall(ctx, Call{Kind: "generation", Prompt: c.Prompt.Name}), llm.Request{Model: c.Model.Ref.Model, Messages: msgs, Params: c.Model.Params, Sample: c.Repeat})
 	res.Usage, res.Latency, res.Attempts, res.Cached = resp.Usage, resp.Latency, resp.Attempts, resp.Cached
 	if err != nil {
 		e := llm.AsError(err)
@@ -342,6 +342,24 @@ func (r *Runner) runCell(ctx context.Context, p *Plan, c Cell, prior *Result) (R
 	res.Answer, res.FinishReason = resp.Text, resp.FinishReason
 	res.Feedback = make([]Feedback, len(p.Scorers))
 	return r.score(ctx, p, res)
+}
+
+// Call says what an LLM call is for: clients down the chain (the dry-run
+// estimator, logs) read it with CallOf.
+type Call struct {
+	Kind   string // "generation", or "judge" for calls made by scorers
+	Prompt string // the template of the cell
+	Scorer string // the scorer, for judge calls
+}
+
+type callKey struct{}
+
+func withCall(ctx context.Context, c Call) context.Context { return context.WithValue(ctx, callKey{}, c) }
+
+// CallOf returns what the call made with ctx is for.
+func CallOf(ctx context.Context) (Call, bool) {
+	c, ok := ctx.Value(callKey{}).(Call)
+	return c, ok
 }
 
 // Feedback is scorers.Feedback, named here for brevity.
@@ -394,7 +412,7 @@ func (r *Runner) score(ctx context.Context, p *Plan, res Result) (Result, bool) 
 			continue // kept from before
 		}
 		wg.Go(func() {
-			fb := s.Score(ctx, sample)
+			fb := s.Score(withCall(ctx, Call{Kind: "judge", Prompt: c.Prompt.Name, Scorer: s.Name()}), sample)
 			fb.Scorer = s.Name()
 			res.Feedback[i] = fb
 		})

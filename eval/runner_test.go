@@ -181,7 +181,7 @@ func TestRunUnderFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkAccounted(t, f.plan, sink.results, 320)
+	checkAccounted(t, f.plan, sink.results, 240)
 	if sum.Status != eval.StatusComplete {
 		t.Errorf("status %s", sum.Status)
 	}

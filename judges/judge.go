@@ -140,7 +140,7 @@ func (j *judge) Score(ctx context.Context, s scorers.Sample) scorers.Feedback {
 	msgs := []llm.Message{{Role: "user", Content: prompt}}
 	allowed := []string{"yes", "no"}
 	for try := 0; try < 2; try++ {
-		resp, err := j.client.Complete(ctx, llm.Request{Model: j.model.Model, Messages: msgs, Params: j.params})
+		resp, err := j.client.Complete(ctx, llm.Request{Model: j.model.Model, Messages: msgs, Params: j.params, Schema: VerdictSchema(allowed)})
 		fb.Usage = fb.Usage.Add(resp.Usage)
 		fb.Latency += resp.Latency
 		fb.Attempts += resp.Attempts

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/evalctl/evalctl/llm"
 	"strings"
 )
 
@@ -98,4 +99,20 @@ func contains(xs []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// VerdictSchema is the JSON Schema of a verdict whose result is one of
+// allowed: the rationale comes first, so that a model writes its reasons
+// before it decides.
+func VerdictSchema(allowed []string) *llm.Schema {
+	b, _ := json.Marshal(map[string]any{
+		"type": "object",
+		"properties": map[string]any{
+			"rationale": map[string]any{"type": "string"},
+			"result":    map[string]any{"type": "string", "enum": allowed},
+		},
+		"required":             []string{"rationale", "result"},
+		"additionalProperties": false,
+	})
+	return &llm.Schema{Name: "verdict", Schema: b}
 }

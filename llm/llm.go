@@ -2,6 +2,7 @@ package llm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -54,9 +55,19 @@ type Request struct {
 	Params   Params
 	// JSON asks the provider for a JSON object reply where it supports that.
 	JSON bool
+	// Schema, when set, asks for a JSON reply following it (structured
+	// outputs); providers without that feature get JSON mode instead, and
+	// the caller still validates the reply.
+	Schema *Schema
 	// Sample distinguishes repeats of an otherwise identical request: providers
 	// ignore it, caches key on it.
 	Sample int
+}
+
+// Schema is a named JSON Schema for structured replies.
+type Schema struct {
+	Name   string          `json:"name"`
+	Schema json.RawMessage `json:"schema"`
 }
 
 // Usage counts tokens as the provider reported them.

@@ -38,6 +38,7 @@ const DefaultCompletionTokens = 256
 // charges the completions of earlier calls, is refused. A call larger than
 // the burst waits for a full bucket.
 func NewTokenLimiter(tpm int) *TokenLimiter {
+	tokens.Load()
 	return &TokenLimiter{lim: rate.NewLimiter(rate.Limit(float64(tpm)/60), max(1, tpm/120)), meanOut: DefaultCompletionTokens}
 }
 

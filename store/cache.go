@@ -26,7 +26,13 @@ func (c *CacheStats) Snapshot() (hits, misses int64) {
 // requests go (provider and base URL), so that two servers never share
 // entries. With read false the cache is bypassed but still filled.
 func (s *Store) Cached(inner llm.Client, endpoint string, read bool, stats *CacheStats) llm.Client {
-	return &cached{s: s, inner: inner, endpoint: endpoint, read: read, stats: stats}
+	return &cached{s: s, inner: inner, endpoint: endpoint, read: read, write: true, stats: stats}
+}
+
+// CacheLookup wraps a client with a read-only view of the response cache:
+// hits are served, misses go to inner and are not stored (a dry run).
+func (s *Store) CacheLookup(inner llm.Client, endpoint string) llm.Client {
+	return &cached{s: s, inner: inner, endpoint: endpoint, read: true}
 }
 
 type cached struct {
@@ -34,6 +40,7 @@ type cached struct {
 	inner    llm.Client
 	endpoint string
 	read     bool
+	write    bool
 	stats    *CacheStats
 }
 
@@ -52,8 +59,9 @@ func CacheKey(endpoint string, req llm.Request) string {
 		Messages []llm.Message `json:"messages"`
 		Params   llm.Params    `json:"params"`
 		JSON     bool          `json:"json"`
+		Schema   *llm.Schema   `json:"schema,omitempty"`
 		Sample   int           `json:"sample"`
-	}{endpoint, req.Model, req.Messages, req.Params, req.JSON, req.Sample})
+	}{endpoint, req.Model, req.Messages, req.Params, req.JSON, req.Schema, req.Sample})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
@@ -78,7 +86,7 @@ func (c *cached) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 		c.stats.miss()
 	}
 	resp, err := c.inner.Complete(ctx, req)
-	if err == nil {
+	if err == nil && c.write {
 		raw, _ := json.Marshal(cachedResponse{resp.Text, resp.FinishReason, resp.Usage, int64(resp.Latency)})
 		now := time.Now().UnixNano()
 		// Committed before the answer is used: whatever a vendor has answered

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
@@ -39,6 +40,8 @@ type Config struct {
 type Client struct {
 	cfg Config
 	api *goopenai.Client
+	// noSchema is set once the server refused a json_schema response format.
+	noSchema atomic.Bool
 }
 
 // New returns a client.
@@ -89,8 +92,12 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 			cr.MaxTokens = req.Params.MaxTokens
 		}
 	}
-	if req.JSON {
+	if req.JSON || req.Schema != nil {
 		cr.ResponseFormat = &goopenai.ChatCompletionResponseFormat{Type: goopenai.ChatCompletionResponseFormatTypeJSONObject}
+	}
+	if req.Schema != nil && !c.noSchema.Load() {
+		cr.ResponseFormat = &goopenai.ChatCompletionResponseFormat{Type: goopenai.ChatCompletionResponseFormatTypeJSONSchema,
+			JSONSchema: &goopenai.ChatCompletionResponseFormatJSONSchema{Name: req.Schema.Name, Schema: req.Schema.Schema, Strict: true}}
 	}
 	if len(patch) > 0 {
 		ctx = context.WithValue(ctx, patchKey{}, patch)
@@ -105,6 +112,12 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	}
 	if err != nil {
 		e := c.classify(ctx, req.Model, err)
+		if req.Schema != nil && !c.noSchema.Load() && e.Kind == llm.KindClient && schemaRefused(e.Msg) {
+			// A server without structured outputs: from now on ask this
+			// provider for JSON mode, and validate the reply ourselves.
+			c.noSchema.Store(true)
+			return c.Complete(ctx, req)
+		}
 		e.Attempts = attempts
 		return llm.Response{Latency: latency, Attempts: attempts}, e
 	}
@@ -120,6 +133,13 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 		Latency:      latency,
 		Attempts:     attempts,
 	}, nil
+}
+
+// schemaRefused reports whether a 400 is a server refusing the json_schema
+// response format (vLLM without guided decoding, older compatible servers).
+func schemaRefused(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "response_format") || strings.Contains(m, "json_schema") || strings.Contains(m, "response format")
 }
 
 func (c *Client) ref(model string) string { return c.cfg.Provider + ":" + model }

@@ -3,6 +3,7 @@ package openai_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -233,5 +234,54 @@ func TestSimulatorRoundTrip(t *testing.T) {
 	again, err := c.Complete(context.Background(), req)
 	if err != nil || again.Text != first.Text {
 		t.Errorf("not deterministic: %q vs %q (%v)", again.Text, first.Text, err)
+	}
+}
+
+// Structured outputs: a schema goes on the wire as a strict json_schema
+// response format; a server that refuses it gets JSON mode from then on.
+func TestSchemaAndFallback(t *testing.T) {
+	schema := &llm.Schema{Name: "verdict", Schema: json.RawMessage(`{"type":"object","properties":{"result":{"type":"string","enum":["yes","no"]}},"required":["result"],"additionalProperties":false}`)}
+	req := llm.Request{Model: "gpt-4.1-mini", Schema: schema, Messages: []llm.Message{{Role: "user", Content: "hi"}}}
+	for _, tc := range []struct {
+		name    string
+		refuse  bool
+		formats []string // response_format.type of each request on the wire
+	}{
+		{"supported", false, []string{"json_schema", "json_schema"}},
+		{"refused once, then JSON mode", true, []string{"json_schema", "json_object", "json_object"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{script: func(n int, w http.ResponseWriter) bool {
+				if tc.refuse && n == 1 {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusBadRequest)
+					io.WriteString(w, `{"error":{"message":"Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.","type":"invalid_request_error","param":"response_format","code":null}}`)
+					return true
+				}
+				return false
+			}}
+			srv := httptest.NewServer(rec)
+			defer srv.Close()
+			c, _ := newClient(srv.URL+"/v1", "k", fastPolicy)
+			for range 2 {
+				if _, err := c.Complete(context.Background(), req); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []string
+			for _, b := range rec.bodies {
+				rf, _ := b["response_format"].(map[string]any)
+				got = append(got, fmt.Sprint(rf["type"]))
+				if rf["type"] == "json_schema" {
+					js := rf["json_schema"].(map[string]any)
+					if js["name"] != "verdict" || js["strict"] != true || js["schema"] == nil {
+						t.Errorf("json_schema on the wire: %v", js)
+					}
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tc.formats, ",") {
+				t.Errorf("response formats %v, want %v", got, tc.formats)
+			}
+		})
 	}
 }

@@ -42,6 +42,9 @@ type Options struct {
 	APIKey string
 	// Models, when set, lists the model names served; others get 404.
 	Models []string
+	// NoSchema makes the server refuse the json_schema response format with
+	// a 400, as servers without structured outputs do (JSON mode is served).
+	NoSchema bool
 	// Seed varies every deterministic choice.
 	Seed uint64
 }
@@ -86,6 +89,7 @@ type Server struct {
 
 // New returns a simulator.
 func New(opts Options) *Server {
+	tokens.Load() // not on the first request's time
 	s := &Server{opts: opts, tries: map[[32]byte]int{}, served: map[[32]byte]int{}, status: map[int]int64{}}
 	if opts.RPM > 0 {
 		perSec := float64(opts.RPM) / 60
@@ -154,6 +158,13 @@ type chatRequest struct {
 	Temperature         *float64 `json:"temperature"`
 	Seed                *int     `json:"seed"`
 	Stream              bool     `json:"stream"`
+	ResponseFormat      *struct {
+		Type       string `json:"type"`
+		JSONSchema *struct {
+			Name   string          `json:"name"`
+			Schema json.RawMessage `json:"schema"`
+		} `json:"json_schema"`
+	} `json:"response_format"`
 }
 
 func (s *Server) count(code int) {
@@ -197,6 +208,19 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, http.StatusNotFound, "invalid_request_error", "model_not_found",
 			fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model))
 		return
+	}
+
+	if rf := req.ResponseFormat; rf != nil && rf.Type == "json_schema" {
+		if s.opts.NoSchema {
+			s.apiError(w, http.StatusBadRequest, "invalid_request_error", "",
+				"Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.")
+			return
+		}
+		if rf.JSONSchema == nil || rf.JSONSchema.Name == "" || !json.Valid(rf.JSONSchema.Schema) {
+			s.apiError(w, http.StatusBadRequest, "invalid_request_error", "",
+				"Invalid parameter: 'response_format.json_schema' needs a name and a schema.")
+			return
+		}
 	}
 
 	key := sha256.Sum256(body)
