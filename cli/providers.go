@@ -26,6 +26,11 @@ type providers struct {
 	sims    []*sim.Running
 	// cache, when set, wraps each gated client with the response cache.
 	cache func(c llm.Client, endpoint string) llm.Client
+	// dry, when set, makes a dry run: it returns the client standing for a
+	// provider (nothing is sent, no key is needed, no simulator starts), and
+	// tally counts the calls.
+	dry   func(provider string) llm.Client
+	tally *eval.Tally
 }
 
 func newProviders(a *app, cfg *config.Config, gate *eval.Gate) *providers {
@@ -60,7 +65,7 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 		}
 		if base == "" {
 			base = "https://api.openai.com/v1"
-			if key == "" {
+			if key == "" && p.dry == nil {
 				return nil, exitErr(ExitUsage, fmt.Errorf("model %s: no API key: OPENAI_API_KEY is not set", ref),
 					"set OPENAI_API_KEY, or OPENAI_BASE_URL for a local OpenAI-compatible server")
 			}
@@ -77,12 +82,14 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 			opts = sim.Options{Latency: s.Latency, Jitter: s.Jitter, RPM: s.RPM, TPM: s.TPM, FailRate: s.FailRate,
 				RateLimitRate: s.RateLimitRate, HangRate: s.HangRate, GarbageRate: s.GarbageRate, Seed: s.Seed}
 		}
-		srv, err := sim.Start("127.0.0.1:0", opts)
-		if err != nil {
-			return nil, fmt.Errorf("starting the simulator: %w", err)
+		if p.dry == nil {
+			srv, err := sim.Start("127.0.0.1:0", opts)
+			if err != nil {
+				return nil, fmt.Errorf("starting the simulator: %w", err)
+			}
+			p.sims = append(p.sims, srv)
+			base = srv.URL
 		}
-		p.sims = append(p.sims, srv)
-		base = srv.URL
 	default:
 		if base == "" {
 			names := append([]string(nil), builtinProviders...)
@@ -129,7 +136,10 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 	c := openai.New(openai.Config{Provider: ref.Provider, BaseURL: base, APIKey: key,
 		HTTPClient: &http.Client{Transport: tr}, Redactor: p.a.redactor})
 	var g llm.Client = c
-	if pc.TPM > 0 {
+	if p.dry != nil {
+		g = p.dry(ref.Provider)
+	}
+	if pc.TPM > 0 && p.dry == nil {
 		g = llm.NewTokenLimiter(pc.TPM).Wrap(g)
 	}
 	if p.cache != nil {
@@ -145,6 +155,9 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 	// answer is committed to the cache: a crash loses at most the calls in
 	// flight (-j), never answers waiting for the writer.
 	g = p.gate.Wrap(g)
+	if p.tally != nil {
+		g = p.tally.Wrap(ref.Provider, g)
+	}
 	p.clients[ref.Provider] = g
 	return g, nil
 }

@@ -44,6 +44,7 @@ type RunOptions struct {
 	Name         string
 	Tags         []string
 	MaxCost      float64
+	DryRun       bool
 	GateFlags
 
 	// set records which flags were given, to override the config.
@@ -92,6 +93,9 @@ sim:NAME (the built-in simulator, offline), or NAME:MODEL for a provider defined
 					return usageErr("--tag %q: want key=value", t)
 				}
 			}
+			if opts.DryRun && opts.Resume != "" {
+				return usageErr("--dry-run plans a new run; it cannot be combined with --resume")
+			}
 			if opts.Resume != "" {
 				for _, n := range []string{"dataset", "prompts-dir", "prompts", "system", "models", "judge", "limit", "repeat", "name", "tag"} {
 					if cmd.Flags().Changed(n) {
@@ -126,6 +130,7 @@ sim:NAME (the built-in simulator, offline), or NAME:MODEL for a provider defined
 	f.BoolVar(&opts.NoCache, "no-cache", false, "ask the models even when the response cache has the answer")
 	f.StringVar(&opts.Name, "name", "", "a name for the run, shown in lists and reports")
 	f.StringArrayVar(&opts.Tags, "tag", nil, "a key=value tag for the run (repeatable)")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (cells, LLM calls by kind, estimated tokens and cost per model) and send nothing")
 	f.Float64Var(&opts.MaxCost, "max-cost", 0, "stop scheduling when this run's model and judge calls have cost this many USD (the run stays resumable; exit 3)")
 	addGateFlags(cmd, &opts.GateFlags)
 	return cmd
@@ -284,7 +289,7 @@ func (p *prepared) withBudget(usd float64) error {
 
 // prepare validates everything before any model call: dataset, templates
 // against columns, model refs and credentials, scorer configs, output dir.
-func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool) (*prepared, error) {
+func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with ...func(*providers)) (*prepared, error) {
 	if cfg.Dataset == "" {
 		return nil, usageErr("no dataset: set dataset: in evalctl.yaml or pass --dataset")
 	}
@@ -350,8 +355,14 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool) (*prep
 	}
 	gate := eval.NewGate(cfg.Concurrency)
 	ps := newProviders(a, cfg, gate)
+	for _, f := range with {
+		f(ps)
+	}
 	cache := &store.CacheStats{}
-	if st != nil {
+	switch {
+	case st != nil && ps.dry != nil && readCache:
+		ps.cache = func(c llm.Client, endpoint string) llm.Client { return st.CacheLookup(c, endpoint) }
+	case st != nil && ps.dry == nil:
 		ps.cache = func(c llm.Client, endpoint string) llm.Client { return st.Cached(c, endpoint, readCache, cache) }
 	}
 	ok := false
@@ -467,6 +478,9 @@ func runRun(a *app, opts *RunOptions) error {
 		return err
 	}
 	defer st.Close()
+	if opts.DryRun {
+		return dryRun(a, cfg, st, opts)
+	}
 	p, err := prepareRun(a, cfg, st, opts)
 	if err != nil {
 		return err

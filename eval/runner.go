@@ -354,7 +354,9 @@ type Call struct {
 
 type callKey struct{}
 
-func withCall(ctx context.Context, c Call) context.Context { return context.WithValue(ctx, callKey{}, c) }
+func withCall(ctx context.Context, c Call) context.Context {
+	return context.WithValue(ctx, callKey{}, c)
+}
 
 // CallOf returns what the call made with ctx is for.
 func CallOf(ctx context.Context) (Call, bool) {

@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/evalctl/evalctl/config"
+	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/store"
+)
+
+// Completion lengths assumed when the store has no history for a model.
+const (
+	assumeAnswerTokens  = 400
+	assumeVerdictTokens = 60
+)
+
+// dryRun prints what a run would do and cost, sending nothing: the plan
+// runs through an estimator that builds every request a real run would
+// send and counts its tokens offline; completion lengths come from earlier
+// runs in the store (or an assumption, said so), and calls the response
+// cache already holds are counted as free.
+func dryRun(a *app, cfg *config.Config, st *store.Store, opts *RunOptions) error {
+	ctx := context.Background()
+	var hist store.History
+	if st != nil {
+		h, err := st.CompletionHistory(ctx)
+		if err != nil {
+			return err
+		}
+		hist = h
+	}
+	var mu sync.Mutex
+	basis := map[eval.TallyKey]string{}
+	note := func(k eval.TallyKey, s string) {
+		mu.Lock()
+		if _, ok := basis[k]; !ok {
+			basis[k] = s
+		}
+		mu.Unlock()
+	}
+	completion := func(model string, c eval.Call, req llm.Request) int {
+		var n float64
+		if c.Kind == "judge" {
+			k := eval.TallyKey{Kind: "judge", Model: model}
+			if m, ok := hist.Judge[[2]string{model, c.Scorer}]; ok {
+				n = m.Value
+				note(k, "mean of stored verdicts")
+			} else if m, ok := hist.JudgeModel[model]; ok {
+				n = m.Value
+				note(k, "mean of stored verdicts")
+			} else {
+				n = assumeVerdictTokens
+				note(k, fmt.Sprintf("assumed %d a verdict (no history)", assumeVerdictTokens))
+			}
+		} else {
+			k := eval.TallyKey{Kind: "generation", Model: model}
+			if m, ok := hist.Generation[[2]string{model, c.Prompt}]; ok {
+				n = m.Value
+				note(k, "mean of stored answers")
+			} else if m, ok := hist.GenerationModel[model]; ok {
+				n = m.Value
+				note(k, "mean of stored answers (other prompts)")
+			} else {
+				n = assumeAnswerTokens
+				note(k, fmt.Sprintf("assumed %d an answer (no history)", assumeAnswerTokens))
+			}
+		}
+		if mt := req.Params.MaxTokens; mt > 0 && n > float64(mt) {
+			n = float64(mt)
+		}
+		return int(n + 0.5)
+	}
+	tally := &eval.Tally{}
+	p, err := prepare(a, cfg, st, !opts.NoCache, func(ps *providers) {
+		ps.dry = func(provider string) llm.Client {
+			return &eval.Estimator{Provider: provider, Completion: completion}
+		}
+		ps.tally = tally
+	})
+	if err != nil {
+		return err
+	}
+	defer p.providers.Close()
+	if err := p.withBudget(opts.MaxCost); err != nil {
+		return err
+	}
+	sum, err := (&eval.Runner{Gate: p.gate}).Run(ctx, p.plan, eval.Discard{})
+	if err != nil {
+		return err
+	}
+
+	rows := [][]string{}
+	var total llm.Usage
+	var calls, cached, gen, judge int
+	cost, priced := 0.0, true
+	for _, k := range tally.Keys() {
+		l := tally.Lines[k]
+		c, ok := p.plan.Price(k.Model, l.Usage)
+		price := fmt.Sprintf("%.4f", c)
+		if !ok {
+			price, priced = "no price", false
+		}
+		cost += c
+		total = total.Add(l.Usage)
+		calls += l.Calls
+		cached += l.Cached
+		if k.Kind == "judge" {
+			judge += l.Calls
+		} else {
+			gen += l.Calls
+		}
+		rows = append(rows, []string{k.Kind, k.Model, commas(l.Calls), commas(l.Cached),
+			commas(l.Usage.PromptTokens), commas(l.Usage.CompletionTokens), price, basis[k]})
+	}
+	if err := writeListing(a, []string{"KIND", "MODEL", "CALLS", "CACHED", "PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD", "COMPLETION_ESTIMATE"}, rows); err != nil {
+		return err
+	}
+	costText := fmt.Sprintf("$%.4f", cost)
+	if !priced {
+		costText += " (some models have no price: add them under prices:)"
+	}
+	fmt.Fprintf(a.io.Stderr, "dry run: %s cells (%d rows × %d prompts × %d models × %d repeat); %s LLM calls (%s generation, %s judge), %s from the cache; estimated %s prompt + %s completion tokens, %s. Nothing was sent.\n",
+		commas(sum.Total), len(p.plan.Rows), len(p.plan.Prompts), len(p.plan.Models), max(1, p.plan.Repeat),
+		commas(calls), commas(gen), commas(judge), commas(cached),
+		commas(total.PromptTokens), commas(total.CompletionTokens), costText)
+	if p.budget > 0 && cost > p.budget {
+		fmt.Fprintf(a.io.Stderr, "the estimate exceeds --max-cost %.2f: the run would stop when the budget is spent\n", p.budget)
+	}
+	return nil
+}
+
+// commas formats n with thousands separators.
+func commas(n int) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + commas(-n)
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
