@@ -45,6 +45,8 @@ type RunOptions struct {
 	Tags         []string
 	MaxCost      float64
 	DryRun       bool
+	Shard        string
+	Group        string
 	GateFlags
 
 	// set records which flags were given, to override the config.
@@ -97,7 +99,7 @@ sim:NAME (the built-in simulator, offline), or NAME:MODEL for a provider defined
 				return usageErr("--dry-run plans a new run; it cannot be combined with --resume")
 			}
 			if opts.Resume != "" {
-				for _, n := range []string{"dataset", "prompts-dir", "prompts", "system", "models", "judge", "limit", "repeat", "name", "tag"} {
+				for _, n := range []string{"dataset", "prompts-dir", "prompts", "system", "models", "judge", "limit", "shard", "group", "repeat", "name", "tag"} {
 					if cmd.Flags().Changed(n) {
 						return usageErr("--resume re-plans the stored run: --%s cannot change it (allowed: --config, --store, -j, --out, --no-cache, --max-cost, --max-error-rate and gates)", n)
 					}
@@ -130,6 +132,8 @@ sim:NAME (the built-in simulator, offline), or NAME:MODEL for a provider defined
 	f.BoolVar(&opts.NoCache, "no-cache", false, "ask the models even when the response cache has the answer")
 	f.StringVar(&opts.Name, "name", "", "a name for the run, shown in lists and reports")
 	f.StringArrayVar(&opts.Tags, "tag", nil, "a key=value tag for the run (repeatable)")
+	f.StringVar(&opts.Shard, "shard", "", "run only the i-th of n parts of the rows (i/n, split by row id), for CI matrix jobs; combine them with evalctl merge")
+	f.StringVar(&opts.Group, "group", "", "the shard group (default: derived from the plan, equal for every shard of the same evaluation)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (cells, LLM calls by kind, estimated tokens and cost per model) and send nothing")
 	f.Float64Var(&opts.MaxCost, "max-cost", 0, "stop scheduling when this run's model and judge calls have cost this many USD (the run stays resumable; exit 3)")
 	addGateFlags(cmd, &opts.GateFlags)
@@ -212,6 +216,12 @@ func applyFlags(cfg *config.Config, opts *RunOptions, wd string) error {
 	}
 	if opts.set("limit") {
 		cfg.Limit = opts.Limit
+	}
+	if opts.set("shard") {
+		if _, err := eval.ParseShard(opts.Shard); err != nil {
+			return usageErr("--shard: %v", err)
+		}
+		cfg.Shard = opts.Shard
 	}
 	if opts.set("concurrency") || cfg.Concurrency == 0 {
 		cfg.Concurrency = opts.Concurrency
@@ -300,6 +310,13 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 	plan := &eval.Plan{Dataset: ds, Rows: ds.Rows, Repeat: cfg.Repeat}
 	if cfg.Limit > 0 && cfg.Limit < len(ds.Rows) {
 		plan.Rows = ds.Rows[:cfg.Limit]
+	}
+	if cfg.Shard != "" {
+		sh, _ := eval.ParseShard(cfg.Shard)
+		all := len(plan.Rows)
+		if plan.Rows = sh.Rows(plan.Rows); len(plan.Rows) == 0 {
+			return nil, usageErr("shard %s has none of the %d rows: use fewer shards", sh, all)
+		}
 	}
 
 	dir := cfg.Prompts.Dir
@@ -448,7 +465,7 @@ type storedOptions struct {
 	WorkDir   string   `json:"work_dir"`
 }
 
-var runFlags = []string{"config", "dataset", "prompts-dir", "prompts", "system", "models", "judge", "limit",
+var runFlags = []string{"config", "dataset", "prompts-dir", "prompts", "system", "models", "judge", "limit", "shard", "group",
 	"concurrency", "repeat", "out", "max-error-rate", "store", "no-cache", "name", "tag", "max-cost",
 	"fail-under", "max-drop", "no-significant-drop", "baseline"}
 
@@ -501,6 +518,9 @@ func runRun(a *app, opts *RunOptions) error {
 		Spec: store.Spec{Layout: p.plan.Layout(), Options: rawOpts}, Config: string(cfg.Raw),
 		DatasetPath: p.plan.Dataset.Path, DatasetHash: p.plan.Dataset.Hash, Version: version(), Planned: p.plan.Len()}
 	run.GitCommit, run.GitDirty = gitState(cfg.Dir)
+	if cfg.Shard != "" {
+		run.Tags = withShard(run.Tags, cfg.Shard, opts.Group, p.plan)
+	}
 	ctx := context.Background()
 	if err := st.CreateRun(ctx, run); err != nil {
 		return fmt.Errorf("recording the run: %w", err)

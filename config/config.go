@@ -21,6 +21,9 @@ type Config struct {
 	Dataset string `yaml:"dataset"`
 	// Limit evaluates only the first N rows (0: all).
 	Limit   int           `yaml:"limit"`
+	// Shard is "i/n" from --shard (a run over the i-th of n parts of the
+	// rows); not read from the file.
+	Shard string `yaml:"-"`
 	Prompts PromptsConfig `yaml:"prompts"`
 	Models  []ModelConfig `yaml:"models"`
 	// Judge is the model that judges LLM scorers, with its parameters

@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/store"
+)
+
+// storedAnswers reads the newest run of a store: "row|prompt|model" → answer.
+func storedAnswers(t *testing.T, path string) (map[string]string, *store.Run) {
+	t.Helper()
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	run, err := st.Run(context.Background(), "last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	err = st.EachResult(context.Background(), run, true, func(r eval.Result) error {
+		k := r.Row.ID + "|" + r.Prompt.Name + "|" + r.Model.Ref.String()
+		if _, dup := out[k]; dup {
+			return fmt.Errorf("cell %s twice", k)
+		}
+		out[k] = r.Answer
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, run
+}
+
+// Three CI jobs run a shard each into their own store; a fourth merges them.
+// The merged run holds exactly the cells of an unsharded run.
+func TestShardsMerge(t *testing.T) {
+	cfg := project(t, map[string]string{
+		"questions.csv": func() string {
+			var b strings.Builder
+			b.WriteString("id,question\n")
+			for i := range 40 {
+				fmt.Fprintf(&b, "q%02d,What is concept number %d?\n", i, i)
+			}
+			return b.String()
+		}(),
+		"evalctl.yaml": `dataset: questions.csv
+prompts: {dir: prompts, use: [concise], system: ''}
+models: [sim:a, sim:b]
+scorers:
+  - {name: enough_words, type: word_count, min: 11}
+`,
+	})
+	dir := t.TempDir()
+	db := func(name string) string { return filepath.Join(dir, name+".db") }
+	rows := 0
+	for i := 1; i <= 3; i++ {
+		r := run(t, nil, nil, "run", "--config", cfg, "--shard", fmt.Sprintf("%d/3", i), "--store", db(fmt.Sprint("shard", i)))
+		if r.code != ExitOK {
+			t.Fatalf("shard %d: exit %d\n%s", i, r.code, r.stderr)
+		}
+		got, run := storedAnswers(t, db(fmt.Sprint("shard", i)))
+		if run.Tags["shard"] != fmt.Sprintf("%d/3", i) || run.Tags["group"] == "" || len(got) == 0 {
+			t.Errorf("shard %d run: tags %v, %d cells", i, run.Tags, len(got))
+		}
+		rows += len(got) / 2
+	}
+	if rows != 40 {
+		t.Errorf("the shards ran %d rows in all, want 40", rows)
+	}
+
+	// A missing shard is refused, naming it; --partial merges what there is.
+	r := run(t, nil, nil, "merge", "--store", db("partial"), db("shard1"), db("shard3"))
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "lacks shard 2/3") {
+		t.Errorf("merge without shard 2: exit %d %s", r.code, r.stderr)
+	}
+	r = run(t, nil, nil, "merge", "--partial", "--store", db("partial"), db("shard1"), db("shard3"))
+	if _, pr := storedAnswers(t, db("partial")); r.code != ExitOK || pr.Status != eval.StatusIncomplete {
+		t.Errorf("--partial: exit %d, status %s\n%s", r.code, pr.Status, r.stderr)
+	}
+
+	r = run(t, nil, nil, "merge", "--store", db("merged"), db("shard1"), db("shard2"), db("shard3"))
+	if r.code != ExitOK {
+		t.Fatalf("merge: exit %d\n%s", r.code, r.stderr)
+	}
+	merged, mr := storedAnswers(t, db("merged"))
+	if mr.Status != eval.StatusComplete || mr.Planned != 80 || mr.Done != 80 {
+		t.Errorf("merged run: %s, %d of %d cells", mr.Status, mr.Done, mr.Planned)
+	}
+	if r := run(t, nil, nil, "run", "--config", cfg, "--store", db("whole")); r.code != ExitOK {
+		t.Fatalf("unsharded run: exit %d\n%s", r.code, r.stderr)
+	}
+	whole, _ := storedAnswers(t, db("whole"))
+	if len(merged) != 80 || len(whole) != 80 {
+		t.Fatalf("cells: merged %d, unsharded %d", len(merged), len(whole))
+	}
+	for k, v := range whole {
+		if merged[k] != v {
+			t.Errorf("cell %s differs between the merged and the unsharded run", k)
+		}
+	}
+	// Reports and gates read the merged run like any other.
+	r = run(t, nil, nil, "report", "last", "--store", db("merged"))
+	if r.code != ExitOK || !strings.Contains(r.stdout, "80 of 80 cells") {
+		t.Errorf("report of the merged run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
