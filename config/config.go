@@ -20,10 +20,10 @@ type Config struct {
 	// Dataset is a .csv, .tsv or .jsonl file.
 	Dataset string `yaml:"dataset"`
 	// Limit evaluates only the first N rows (0: all).
-	Limit   int           `yaml:"limit"`
+	Limit int `yaml:"limit"`
 	// Shard is "i/n" from --shard (a run over the i-th of n parts of the
 	// rows); not read from the file.
-	Shard string `yaml:"-"`
+	Shard   string        `yaml:"-"`
 	Prompts PromptsConfig `yaml:"prompts"`
 	Models  []ModelConfig `yaml:"models"`
 	// Judge is the model that judges LLM scorers, with its parameters
