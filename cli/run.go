@@ -703,11 +703,7 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(ev
 		run.ID, sum.Status, sum.Done, sum.Total, sum.Elapsed.Round(10*time.Millisecond), p.gate.Calls(), hits, sum.Usage.Total(), sum.Spent)
 	if cfg.Out != "" {
 		out := cfg.Resolve(cfg.Out)
-		results, err := st.Results(bg, stored)
-		if err != nil {
-			return err
-		}
-		names, err := writeOut(out, stored, results, cmp)
+		names, err := writeOut(out, stored, eachStored(bg, st, stored), cmp)
 		if err != nil {
 			return err
 		}

@@ -115,14 +115,7 @@ func reportRun(a *app, opts *ReportOptions) error {
 	if err != nil {
 		return err
 	}
-	var results []eval.Result
-	if opts.Format != "table" && opts.Format != "json" && opts.Format != "md" {
-		// These list every answer.
-		if results, err = st.Results(ctx, run); err != nil {
-			return err
-		}
-	}
-	render := renderer(opts.Format, run, results, cmp)
+	render := renderer(opts.Format, run, eachStored(ctx, st, run), cmp)
 	if opts.Output == "" {
 		return render(a.io.Stdout)
 	}
@@ -132,7 +125,7 @@ func reportRun(a *app, opts *ReportOptions) error {
 var reportFormats = []string{"table", "csv", "csv-wide", "json", "junit", "md", "html"}
 
 // renderer returns the writer of one report format.
-func renderer(format string, run *store.Run, results []eval.Result, cmp *reports.Comparison) func(io.Writer) error {
+func renderer(format string, run *store.Run, results reports.Each, cmp *reports.Comparison) func(io.Writer) error {
 	return func(w io.Writer) error {
 		switch format {
 		case "csv":
@@ -152,6 +145,12 @@ func renderer(format string, run *store.Run, results []eval.Result, cmp *reports
 	}
 }
 
+// eachStored streams a run's results from the store in cell order: the
+// per-answer reports hold one result at a time.
+func eachStored(ctx context.Context, st *store.Store, run *store.Run) reports.Each {
+	return func(fn func(eval.Result) error) error { return st.EachResult(ctx, run, true, fn) }
+}
+
 // outFiles are the files `run --out DIR` writes, by report format.
 var outFiles = []struct{ name, format string }{
 	{"scores.csv", "csv-wide"}, {"report.json", "json"}, {"junit.xml", "junit"}, {"summary.md", "md"}, {"table.txt", "table"},
@@ -159,7 +158,7 @@ var outFiles = []struct{ name, format string }{
 }
 
 // writeOut writes every report of a run into dir, each file atomically.
-func writeOut(dir string, run *store.Run, results []eval.Result, cmp *reports.Comparison) ([]string, error) {
+func writeOut(dir string, run *store.Run, results reports.Each, cmp *reports.Comparison) ([]string, error) {
 	if err := reports.WriteCSVFiles(dir, run.Spec.Layout.Columns, results); err != nil {
 		return nil, err
 	}

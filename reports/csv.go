@@ -22,15 +22,32 @@ var FeedbackColumns = []string{"row_id", "prompt", "prompt_version", "model", "r
 	"value", "pass", "score", "skipped", "error", "rationale", "judge_model",
 	"judge_prompt_tokens", "judge_completion_tokens", "judge_latency_ms", "judge_raw"}
 
+// Each streams a run's results in cell order to fn, stopping at fn's first
+// error; a store streams them with EachResult, so a report over any number
+// of answers holds one at a time.
+type Each func(fn func(eval.Result) error) error
+
+// Slice streams the results of a slice.
+func Slice(results []eval.Result) Each {
+	return func(fn func(eval.Result) error) error {
+		for _, r := range results {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 // WriteAnswersCSV writes one row per cell, in cell order.
-func WriteAnswersCSV(w io.Writer, columns []string, results []eval.Result) error {
+func WriteAnswersCSV(w io.Writer, columns []string, results Each) error {
 	cw := csv.NewWriter(w)
 	head := slices.Clone(AnswerColumns)
 	for _, c := range columns {
 		head = append(head, "data_"+c)
 	}
 	cw.Write(head)
-	for _, r := range results {
+	err := results(func(r eval.Result) error {
 		kind, msg := "", ""
 		if r.Err != nil {
 			kind, msg = r.Err.Kind.String(), r.Err.Error()
@@ -42,9 +59,10 @@ func WriteAnswersCSV(w io.Writer, columns []string, results []eval.Result) error
 		for _, c := range columns {
 			rec = append(rec, r.Row.Vars[c])
 		}
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
+		return cw.Write(rec)
+	})
+	if err != nil {
+		return err
 	}
 	cw.Flush()
 	return cw.Error()
@@ -52,10 +70,10 @@ func WriteAnswersCSV(w io.Writer, columns []string, results []eval.Result) error
 
 // WriteFeedbackCSV writes one row per cell × scorer, in cell then scorer order.
 // Cells whose generation failed have no feedback rows.
-func WriteFeedbackCSV(w io.Writer, results []eval.Result) error {
+func WriteFeedbackCSV(w io.Writer, results Each) error {
 	cw := csv.NewWriter(w)
 	cw.Write(FeedbackColumns)
-	for _, r := range results {
+	err := results(func(r eval.Result) error {
 		for _, fb := range r.Feedback {
 			rec := []string{r.Row.ID, r.Prompt.Name, r.Prompt.Version, r.Model.Ref.String(), strconv.Itoa(r.Repeat),
 				fb.Scorer, valueText(fb.Value), boolText(fb.Pass), floatText(fb.Score), strconv.FormatBool(fb.Skipped),
@@ -70,6 +88,10 @@ func WriteFeedbackCSV(w io.Writer, results []eval.Result) error {
 				return err
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	cw.Flush()
 	return cw.Error()
@@ -105,7 +127,7 @@ func floatText(f *float64) string {
 }
 
 // WriteCSVFiles writes answers.csv and feedback.csv into dir, atomically.
-func WriteCSVFiles(dir string, columns []string, results []eval.Result) error {
+func WriteCSVFiles(dir string, columns []string, results Each) error {
 	if err := WriteFileAtomic(filepath.Join(dir, "answers.csv"), func(w io.Writer) error {
 		return WriteAnswersCSV(w, columns, results)
 	}); err != nil {
@@ -118,13 +140,13 @@ func WriteCSVFiles(dir string, columns []string, results []eval.Result) error {
 
 // WriteWideCSV writes one row per answer with a column per scorer: the pass
 // outcome ("pass", "fail"), the score for numeric scorers, "error" or "skip".
-func WriteWideCSV(w io.Writer, l eval.Layout, results []eval.Result) error {
+func WriteWideCSV(w io.Writer, l eval.Layout, results Each) error {
 	cw := csv.NewWriter(w)
 	head := []string{"row_id", "prompt", "prompt_version", "model", "repeat", "error_kind"}
 	head = append(head, l.Scorers...)
 	head = append(head, "answer")
 	cw.Write(head)
-	for _, r := range results {
+	err := results(func(r eval.Result) error {
 		rec := []string{r.Row.ID, r.Prompt.Name, r.Prompt.Version, r.Model.Ref.String(), strconv.Itoa(r.Repeat), ""}
 		if r.Err != nil {
 			rec[5] = r.Err.Kind.String()
@@ -151,9 +173,10 @@ func WriteWideCSV(w io.Writer, l eval.Layout, results []eval.Result) error {
 			rec = append(rec, v)
 		}
 		rec = append(rec, r.Answer)
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
+		return cw.Write(rec)
+	})
+	if err != nil {
+		return err
 	}
 	cw.Flush()
 	return cw.Error()

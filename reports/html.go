@@ -1,8 +1,9 @@
 package reports
 
 import (
-	"bytes"
+	"bufio"
 	"compress/gzip"
+	"crypto/sha256"
 	"embed"
 	"encoding/base64"
 	"encoding/json"
@@ -74,34 +75,50 @@ type htmlAnswer struct {
 	N  int     `json:"n"`
 	C  bool    `json:"c,omitempty"`
 	F  [][]any `json:"f"`
+	// D defines the strings this answer uses first: [id, text] pairs.
+	D [][2]any `json:"d,omitempty"`
 }
 
-type htmlData struct {
-	Run            RunMeta      `json:"run"`
-	CellsPlanned   int          `json:"cells_planned"`
-	Scorers        []string     `json:"scorers"`
-	Groups         []htmlGroup  `json:"groups"`
-	Rows           []htmlRow    `json:"rows"`
-	FilterColumns  []string     `json:"filter_columns"`
-	QuestionColumn string       `json:"question_column"`
-	Strings        []string     `json:"strings"`
-	Answers        []htmlAnswer `json:"answers"`
+// htmlHead is the part of the page's data known before the answers stream.
+type htmlHead struct {
+	Run          RunMeta     `json:"run"`
+	CellsPlanned int         `json:"cells_planned"`
+	Scorers      []string    `json:"scorers"`
+	Groups       []htmlGroup `json:"groups"`
 }
 
-// strtab interns strings, so repeated texts (rationales, system prompts) are
-// stored once.
+// htmlTail is the part known after them.
+type htmlTail struct {
+	Rows           []htmlRow `json:"rows"`
+	FilterColumns  []string  `json:"filter_columns"`
+	QuestionColumn string    `json:"question_column"`
+}
+
+// strtab numbers strings so that repeated texts (system prompts, rationales,
+// errors) are written once: the first answer using a string defines it. It
+// remembers at most maxInterned strings, by digest, so memory stays bounded
+// on any run; a string seen after that is defined again where it is used.
 type strtab struct {
-	list  []string
-	index map[string]int
+	next  int
+	index map[[16]byte]int
 }
 
-func (t *strtab) id(s string) int {
-	if i, ok := t.index[s]; ok {
+const maxInterned = 200_000
+
+func (t *strtab) id(s string, defs *[][2]any) int {
+	k := sha256.Sum256([]byte(s))
+	var key [16]byte
+	copy(key[:], k[:16])
+	if i, ok := t.index[key]; ok {
 		return i
 	}
-	t.index[s] = len(t.list)
-	t.list = append(t.list, s)
-	return len(t.list) - 1
+	i := t.next
+	t.next++
+	if len(t.index) < maxInterned {
+		t.index[key] = i
+	}
+	*defs = append(*defs, [2]any{i, s})
+	return i
 }
 
 func statOf(s ScorerStat) htmlStat {
@@ -115,9 +132,8 @@ func statOf(s ScorerStat) htmlStat {
 	return h
 }
 
-// htmlModel gathers what the page shows.
-func htmlModel(meta RunMeta, l eval.Layout, results []eval.Result, c *Comparison) htmlData {
-	d := htmlData{Run: meta, CellsPlanned: c.Planned, Scorers: c.Scorers}
+func htmlHeadOf(meta RunMeta, c *Comparison) htmlHead {
+	d := htmlHead{Run: meta, CellsPlanned: c.Planned, Scorers: c.Scorers, Groups: []htmlGroup{}}
 	for _, g := range c.Groups {
 		hg := htmlGroup{Prompt: g.Prompt, PromptVersion: g.PromptVersion, Model: g.Model, Simulated: g.Simulated(),
 			Cells: g.Cells, GenerationErrors: g.GenErrors, PromptTokens: g.Usage.PromptTokens,
@@ -137,22 +153,36 @@ func htmlModel(meta RunMeta, l eval.Layout, results []eval.Result, c *Comparison
 		hg.Overall = statOf(overall)
 		d.Groups = append(d.Groups, hg)
 	}
-	st := &strtab{index: map[string]int{}}
+	return d
+}
+
+// writeHTMLData streams the page's data as JSON to w: the head, each answer
+// as it comes (with the strings it defines), then the rows and filters.
+func writeHTMLData(w io.Writer, meta RunMeta, l eval.Layout, results Each, c *Comparison) error {
+	head, err := json.Marshal(htmlHeadOf(meta, c))
+	if err != nil {
+		return err
+	}
+	w.Write(head[:len(head)-1]) // the object stays open
+	io.WriteString(w, `,"answers":[`)
+	st := &strtab{index: map[[16]byte]int{}}
+	tail := htmlTail{Rows: []htmlRow{}}
 	rows := map[string]int{}
 	distinct := map[string]map[string]bool{}
 	for _, col := range l.Columns {
 		distinct[col] = map[string]bool{}
 	}
-	for _, r := range results {
+	first := true
+	err = results(func(r eval.Result) error {
 		ri, ok := rows[r.Row.ID]
 		if !ok {
-			ri = len(d.Rows)
+			ri = len(tail.Rows)
 			rows[r.Row.ID] = ri
 			vars := r.Row.Vars
 			if vars == nil {
 				vars = map[string]string{} // the page indexes it
 			}
-			d.Rows = append(d.Rows, htmlRow{ID: r.Row.ID, Vars: vars})
+			tail.Rows = append(tail.Rows, htmlRow{ID: r.Row.ID, Vars: vars})
 			for k, v := range r.Row.Vars {
 				if m := distinct[k]; m != nil && len(m) <= 50 {
 					m[v] = true
@@ -160,14 +190,15 @@ func htmlModel(meta RunMeta, l eval.Layout, results []eval.Result, c *Comparison
 			}
 		}
 		a := htmlAnswer{I: r.Index, R: ri, P: r.Prompt.Name, V: r.Prompt.Version, M: r.Model.Ref.String(), K: r.Repeat,
-			In: st.id(r.Input), A: st.id(r.Answer), T: [2]int{r.Usage.PromptTokens, r.Usage.CompletionTokens},
+			T: [2]int{r.Usage.PromptTokens, r.Usage.CompletionTokens},
 			L: r.Latency.Milliseconds(), N: r.Attempts, C: r.Cached, F: make([][]any, len(c.Scorers))}
+		a.In, a.A = st.id(r.Input, &a.D), st.id(r.Answer, &a.D)
 		if r.System != "" {
-			s := st.id(r.System)
+			s := st.id(r.System, &a.D)
 			a.S = &s
 		}
 		if r.Err != nil {
-			e := st.id(r.Err.Error())
+			e := st.id(r.Err.Error(), &a.D)
 			a.E = &e
 		}
 		for _, fb := range r.Feedback {
@@ -194,28 +225,43 @@ func htmlModel(meta RunMeta, l eval.Layout, results []eval.Result, c *Comparison
 			}
 			var why any
 			if text := fb.Rationale; fb.Err != "" {
-				why = st.id(fb.Err)
+				why = st.id(fb.Err, &a.D)
 			} else if text != "" {
-				why = st.id(text)
+				why = st.id(text, &a.D)
 			}
 			a.F[i] = []any{fb.Scorer, outcome, value, why, fb.JudgeModel, fb.Usage.Total(), fb.Latency.Milliseconds()}
 		}
-		d.Answers = append(d.Answers, a)
+		b, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		if !first {
+			io.WriteString(w, ",")
+		}
+		first = false
+		_, err = w.Write(b)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	// Filter on columns that group rows (a category, a difficulty), not on
 	// free text such as the question itself.
-	d.QuestionColumn = questionColumn(l.Columns)
+	tail.QuestionColumn = questionColumn(l.Columns)
+	tail.FilterColumns = []string{}
 	for _, col := range l.Columns {
-		if n := len(distinct[col]); col != d.QuestionColumn && n >= 2 && n <= 30 && 2*n <= len(d.Rows) {
-			d.FilterColumns = append(d.FilterColumns, col)
+		if n := len(distinct[col]); col != tail.QuestionColumn && n >= 2 && n <= 30 && 2*n <= len(tail.Rows) {
+			tail.FilterColumns = append(tail.FilterColumns, col)
 		}
 	}
-	sort.Strings(d.FilterColumns)
-	d.Strings = st.list
-	if d.Answers == nil {
-		d.Answers = []htmlAnswer{}
+	sort.Strings(tail.FilterColumns)
+	b, err := json.Marshal(tail)
+	if err != nil {
+		return err
 	}
-	return d
+	io.WriteString(w, "],")
+	_, err = w.Write(b[1:]) // closes the object
+	return err
 }
 
 func questionColumn(cols []string) string {
@@ -236,19 +282,8 @@ func questionColumn(cols []string) string {
 // library and the run's data (gzip-compressed JSON, base64) all inline, so the
 // file works offline from file://. Every text from the run is placed in the
 // page with textContent by the script, never parsed as HTML.
-func WriteHTML(w io.Writer, meta RunMeta, l eval.Layout, results []eval.Result, c *Comparison) error {
-	raw, err := json.Marshal(htmlModel(meta, l, results, c))
-	if err != nil {
-		return err
-	}
-	var z bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&z, gzip.BestCompression)
-	zw.Write(raw)
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	data := base64.StdEncoding.EncodeToString(z.Bytes())
-	page := `<!doctype html>
+func WriteHTML(w io.Writer, meta RunMeta, l eval.Layout, results Each, c *Comparison) error {
+	top := `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -288,7 +323,8 @@ func WriteHTML(w io.Writer, meta RunMeta, l eval.Layout, results []eval.Result, 
 <p><button id="more" hidden>Show more</button></p>
 <aside id="detail" hidden></aside>
 <script type="application/octet-stream" id="evalctl-data">
-` + data + `
+`
+	bottom := `
 </script>
 <script>
 ` + asset("chart-4.5.1.umd.min.js") + `
@@ -298,6 +334,19 @@ func WriteHTML(w io.Writer, meta RunMeta, l eval.Layout, results []eval.Result, 
 </body>
 </html>
 `
-	_, err = io.WriteString(w, page)
-	return err
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString(top)
+	b64 := base64.NewEncoder(base64.StdEncoding, bw)
+	zw, _ := gzip.NewWriterLevel(b64, gzip.BestCompression)
+	if err := writeHTMLData(zw, meta, l, results, c); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	if err := b64.Close(); err != nil {
+		return err
+	}
+	bw.WriteString(bottom)
+	return bw.Flush()
 }

@@ -25,7 +25,7 @@ func TestGoldenHTML(t *testing.T) {
 	plan, results := fixture(t)
 	var b bytes.Buffer
 	meta := RunMeta{ID: "20261122-120000-abcdef", Name: "nightly", Status: "complete", StartedAt: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-	if err := WriteHTML(&b, meta, plan.Layout(), results, Compare(plan.Layout(), results)); err != nil {
+	if err := WriteHTML(&b, meta, plan.Layout(), Slice(results), Compare(plan.Layout(), results)); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "report.golden.html", b.Bytes())
@@ -101,7 +101,7 @@ func bigRun(n int) (eval.Layout, []eval.Result) {
 func TestHTMLSize(t *testing.T) {
 	lay, rs := bigRun(10000)
 	var b bytes.Buffer
-	if err := WriteHTML(&b, RunMeta{ID: "big"}, lay, rs, Compare(lay, rs)); err != nil {
+	if err := WriteHTML(&b, RunMeta{ID: "big"}, lay, Slice(rs), Compare(lay, rs)); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("10,000 answers: %.1f MB", float64(b.Len())/1e6)
@@ -141,7 +141,7 @@ func TestHTMLInBrowser(t *testing.T) {
 		os.WriteFile(p, b.Bytes(), 0o644)
 		return p
 	}
-	html := write("report.html", func(b *bytes.Buffer) error { return WriteHTML(b, meta, lay, rs, cmp) })
+	html := write("report.html", func(b *bytes.Buffer) error { return WriteHTML(b, meta, lay, Slice(rs), cmp) })
 	js := write("report.json", func(b *bytes.Buffer) error { return WriteJSON(b, meta, cmp) })
 	failing := 0
 	for _, r := range rs {

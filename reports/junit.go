@@ -1,9 +1,11 @@
 package reports
 
 import (
+	"bufio"
 	"encoding/xml"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/evalctl/evalctl/eval"
 )
@@ -45,22 +47,49 @@ type junitProblem struct {
 // WriteJUnit writes JUnit XML: a test suite per prompt × model, a test case
 // per question × scorer. A failed score is a failure carrying the rationale;
 // a scorer error or a failed generation is an error; a scorer that does not
-// apply is skipped.
-func WriteJUnit(w io.Writer, runID string, l eval.Layout, results []eval.Result) error {
-	doc := junitSuites{Name: "evalctl " + runID}
+// apply is skipped. Results stream in cell order, which interleaves the
+// suites, so each suite's cases are spilled to a temporary file and the
+// document is assembled from them: memory does not grow with the run.
+func WriteJUnit(w io.Writer, runID string, l eval.Layout, results Each) error {
+	type spill struct {
+		junitSuite
+		f   *os.File
+		enc *xml.Encoder
+	}
+	var suites []*spill
+	defer func() {
+		for _, s := range suites {
+			if s.f != nil {
+				s.f.Close()
+				os.Remove(s.f.Name())
+			}
+		}
+	}()
 	index := map[[2]string]int{}
 	for _, p := range l.Prompts {
 		for _, m := range l.Models {
-			index[[2]string{p.Name, m.Ref}] = len(doc.Suites)
-			doc.Suites = append(doc.Suites, junitSuite{Name: p.Name + "@" + p.Version + " × " + m.Ref})
+			index[[2]string{p.Name, m.Ref}] = len(suites)
+			suites = append(suites, &spill{junitSuite: junitSuite{Name: p.Name + "@" + p.Version + " × " + m.Ref}})
 		}
 	}
-	for _, r := range results {
+	add := func(s *spill, c junitCase) error {
+		if s.f == nil {
+			f, err := os.CreateTemp("", "evalctl-junit-*.xml")
+			if err != nil {
+				return err
+			}
+			s.f, s.enc = f, xml.NewEncoder(f) // buffered by the encoder
+			s.enc.Indent("    ", "  ")
+		}
+		s.Tests++
+		return s.enc.EncodeElement(c, xml.StartElement{Name: xml.Name{Local: "testcase"}})
+	}
+	err := results(func(r eval.Result) error {
 		i, ok := index[[2]string{r.Prompt.Name, r.Model.Ref.String()}]
 		if !ok {
-			continue
+			return nil
 		}
-		s := &doc.Suites[i]
+		s := suites[i]
 		class := r.Prompt.Name + "." + r.Model.Ref.String()
 		caseName := func(scorer string) string {
 			if l.Repeat > 1 {
@@ -70,11 +99,9 @@ func WriteJUnit(w io.Writer, runID string, l eval.Layout, results []eval.Result)
 		}
 		secs := fmt.Sprintf("%.3f", r.Latency.Seconds())
 		if r.Err != nil {
-			s.Cases = append(s.Cases, junitCase{Name: caseName("generation"), Classname: class, Time: secs,
-				Error: &junitProblem{Message: r.Err.Error(), Type: r.Err.Kind.String()}})
-			s.Tests++
 			s.Errors++
-			continue
+			return add(s, junitCase{Name: caseName("generation"), Classname: class, Time: secs,
+				Error: &junitProblem{Message: r.Err.Error(), Type: r.Err.Kind.String()}})
 		}
 		for _, fb := range r.Feedback {
 			c := junitCase{Name: caseName(fb.Scorer), Classname: class, Time: fmt.Sprintf("%.3f", fb.Latency.Seconds())}
@@ -89,22 +116,52 @@ func WriteJUnit(w io.Writer, runID string, l eval.Layout, results []eval.Result)
 				c.Failure = &junitProblem{Message: fb.Rationale, Type: "fail", Text: "answer:\n" + r.Answer}
 				s.Failures++
 			}
-			s.Cases = append(s.Cases, c)
-			s.Tests++
+			if err := add(s, c); err != nil {
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	for _, s := range doc.Suites {
+	doc := junitSuites{Name: "evalctl " + runID}
+	for _, s := range suites {
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures
 		doc.Errors += s.Errors
 		doc.Skipped += s.Skipped
 	}
-	io.WriteString(w, xml.Header)
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		return err
+	bw := bufio.NewWriter(w)
+	io.WriteString(bw, xml.Header)
+	start := func(name string, attrs ...any) {
+		fmt.Fprintf(bw, "<%s", name)
+		for i := 0; i < len(attrs); i += 2 {
+			fmt.Fprintf(bw, " %s=\"", attrs[i])
+			xml.EscapeText(bw, []byte(fmt.Sprint(attrs[i+1])))
+			bw.WriteString("\"")
+		}
+		bw.WriteString(">")
 	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	start("testsuites", "name", doc.Name, "tests", doc.Tests, "failures", doc.Failures, "errors", doc.Errors, "skipped", doc.Skipped)
+	for _, s := range suites {
+		bw.WriteString("\n  ")
+		start("testsuite", "name", s.Name, "tests", s.Tests, "failures", s.Failures, "errors", s.Errors, "skipped", s.Skipped)
+		if s.f != nil {
+			if err := s.enc.Flush(); err != nil {
+				return err
+			}
+			bw.WriteString("\n")
+			if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			if _, err := io.Copy(bw, s.f); err != nil {
+				return err
+			}
+			bw.WriteString("\n  ")
+		}
+		bw.WriteString("</testsuite>")
+	}
+	bw.WriteString("\n</testsuites>\n")
+	return bw.Flush()
 }

@@ -122,10 +122,10 @@ func TestGoldenTable(t *testing.T) {
 func TestGoldenCSV(t *testing.T) {
 	plan, results := fixture(t)
 	var a, f bytes.Buffer
-	if err := WriteAnswersCSV(&a, plan.Dataset.Columns, results); err != nil {
+	if err := WriteAnswersCSV(&a, plan.Dataset.Columns, Slice(results)); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFeedbackCSV(&f, results); err != nil {
+	if err := WriteFeedbackCSV(&f, Slice(results)); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "answers.golden.csv", a.Bytes())
@@ -217,14 +217,14 @@ func TestGoldenJUnitMarkdownWideCSV(t *testing.T) {
 	plan, results := fixture(t)
 	lay := plan.Layout()
 	var j, m, wcsv bytes.Buffer
-	if err := WriteJUnit(&j, "20261122-120000-abcdef", lay, results); err != nil {
+	if err := WriteJUnit(&j, "20261122-120000-abcdef", lay, Slice(results)); err != nil {
 		t.Fatal(err)
 	}
 	meta := RunMeta{ID: "20261122-120000-abcdef", Name: "nightly", Status: "complete", GitCommit: "0123456789abcdef", GitDirty: true}
 	if err := WriteMarkdown(&m, meta, Compare(lay, results)); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteWideCSV(&wcsv, lay, results); err != nil {
+	if err := WriteWideCSV(&wcsv, lay, Slice(results)); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "report.golden.xml", j.Bytes())

@@ -20,7 +20,10 @@
   }
   const D = await load();
   window.evalctlData = D; // for tests and the curious
-  const S = D.strings;
+  // Strings are defined where first used (a.d: [[id, text], ...]), so the
+  // report is written as the run's answers stream from the store.
+  const S = [];
+  for (const a of D.answers) if (a.d) for (const [i, t] of a.d) S[i] = t;
 
   // Header.
   const m = D.run;
