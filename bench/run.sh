@@ -6,6 +6,7 @@
 #
 #   bench/run.sh                 # 50 ms latency, -j 64
 #   LATENCY_MS=20 J=16 bench/run.sh
+#   PROFILE=/tmp/cpu.out bench/run.sh   # and: go tool pprof -top /tmp/cpu.out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LATENCY_MS=${LATENCY_MS:-50}
@@ -17,11 +18,11 @@ work=$(mktemp -d)
 trap 'kill "$sim" 2>/dev/null || true; rm -rf "$work"' EXIT
 CGO_ENABLED=0 go build -o "$work/evalctl" ./cmd/evalctl
 
-"$work/evalctl" sim serve --addr "127.0.0.1:$PORT" --latency "${LATENCY_MS}ms" --jitter 0 2>"$work/sim.log" &
+/usr/bin/time -v -o "$work/simtime.txt" "$work/evalctl" sim serve --addr "127.0.0.1:$PORT" --latency "${LATENCY_MS}ms" --jitter 0 2>"$work/sim.log" &
 sim=$!
 for _ in $(seq 50); do grep -q serving "$work/sim.log" 2>/dev/null && break; sleep 0.1; done
 
-OPENAI_BASE_URL="http://127.0.0.1:$PORT/v1" /usr/bin/time -v -o "$work/time.txt" \
+EVALCTL_CPUPROFILE=${PROFILE:-} OPENAI_BASE_URL="http://127.0.0.1:$PORT/v1" /usr/bin/time -v -o "$work/time.txt" \
   "$work/evalctl" run --config examples/se-quiz/evalctl.yaml \
     --models openai:model-a,openai:model-b --judge openai:judge \
     --no-cache -j "$J" --store "$work/evalctl.db" >"$work/table.txt" 2>"$work/run.log"
@@ -41,3 +42,8 @@ awk -v calls="$calls" -v wall="$wall" -v user="$user" -v sys="$sys" -v rss="$rss
   printf "CPU          %.2f s  = %.3f ms per LLM call\n", user + sys, 1000 * (user + sys) / calls
   printf "peak RSS     %.1f MB\n", rss / 1024
 }'
+pkill -INT -P "$sim" 2>/dev/null || true # GNU time ignores SIGINT; its child stops
+wait "$sim" 2>/dev/null || true
+if [ -s "$work/simtime.txt" ]; then
+  awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {printf "simulator    %.2f s CPU (its own process, on the same cores)\n", u + s}' "$work/simtime.txt"
+fi

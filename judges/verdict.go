@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/evalctl/evalctl/llm"
 	"strings"
+	"sync"
 )
 
 // Verdict is a judge's parsed reply.
@@ -105,6 +106,10 @@ func contains(xs []string, s string) bool {
 // allowed: the rationale comes first, so that a model writes its reasons
 // before it decides.
 func VerdictSchema(allowed []string) *llm.Schema {
+	key := strings.Join(allowed, "\x00")
+	if v, ok := schemas.Load(key); ok {
+		return v.(*llm.Schema)
+	}
 	b, _ := json.Marshal(map[string]any{
 		"type": "object",
 		"properties": map[string]any{
@@ -114,5 +119,11 @@ func VerdictSchema(allowed []string) *llm.Schema {
 		"required":             []string{"rationale", "result"},
 		"additionalProperties": false,
 	})
-	return &llm.Schema{Name: "verdict", Schema: b}
+	sc := &llm.Schema{Name: "verdict", Schema: b}
+	schemas.Store(key, sc)
+	return sc
 }
+
+// schemas memoizes VerdictSchema: a judge asks with the same schema on every
+// call (callers must not modify it).
+var schemas sync.Map

@@ -103,7 +103,7 @@ type strtab struct {
 	index map[[16]byte]int
 }
 
-const maxInterned = 200_000
+const maxInterned = 50_000
 
 func (t *strtab) id(s string, defs *[][2]any) int {
 	k := sha256.Sum256([]byte(s))

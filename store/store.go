@@ -28,6 +28,8 @@ const SchemaVersion = 2
 type Store struct {
 	Path string
 	w    *sql.DB // one connection, owned by the writer for batches
+	// prepared holds the writer's statements (used by the writer only).
+	prepared map[string]*sql.Stmt
 	r    *sql.DB // readers
 	salt []byte
 
@@ -90,7 +92,7 @@ func OpenAt(ctx context.Context, path string, version int64) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{Path: path, w: w, r: r, ops: make(chan op, 1024), done: make(chan struct{})}
+	s := &Store{Path: path, w: w, r: r, ops: make(chan op, 1024), done: make(chan struct{}), prepared: map[string]*sql.Stmt{}}
 	if err := s.loadSalt(ctx); err != nil {
 		s.w.Close()
 		s.r.Close()
@@ -129,6 +131,9 @@ func (s *Store) Close() error {
 	s.closed.Do(func() {
 		close(s.ops)
 		<-s.done
+		for _, st := range s.prepared {
+			st.Close()
+		}
 		err = errors.Join(s.r.Close(), s.w.Close())
 	})
 	return err
@@ -161,20 +166,31 @@ type op struct {
 	flush chan error
 }
 
-// txn is a write transaction whose statements are prepared once per batch:
-// a result is a dozen inserts of the same few shapes.
+// txn is a write transaction. A result is a dozen inserts of the same few
+// shapes, and the writer commits small batches often, so statements are
+// prepared once on the writer's connection and reused by every transaction
+// (database/sql binds them to the transaction without preparing again); a
+// statement seen for the first time is prepared within its batch, and on the
+// connection after the commit.
 type txn struct {
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
+	tx       *sql.Tx
+	prepared map[string]*sql.Stmt // on the connection, owned by the writer
+	stmts    map[string]*sql.Stmt // bound to this transaction
+	fresh    []string             // queries to prepare on the connection
 }
 
-// Exec runs query with args through a statement prepared for this batch.
+// Exec runs query with args through a prepared statement.
 func (t *txn) Exec(query string, args ...any) (sql.Result, error) {
 	st, ok := t.stmts[query]
 	if !ok {
-		var err error
-		if st, err = t.tx.Prepare(query); err != nil {
-			return nil, err
+		if p, found := t.prepared[query]; found {
+			st = t.tx.Stmt(p)
+		} else {
+			var err error
+			if st, err = t.tx.Prepare(query); err != nil {
+				return nil, err
+			}
+			t.fresh = append(t.fresh, query)
 		}
 		t.stmts[query] = st
 	}
@@ -225,12 +241,7 @@ func (s *Store) commitTx(batch []op) error {
 	if err != nil {
 		return err
 	}
-	t := &txn{tx: tx, stmts: map[string]*sql.Stmt{}}
-	defer func() {
-		for _, st := range t.stmts {
-			st.Close()
-		}
-	}()
+	t := &txn{tx: tx, prepared: s.prepared, stmts: map[string]*sql.Stmt{}}
 	for _, o := range batch {
 		if o.apply == nil {
 			continue
@@ -240,7 +251,15 @@ func (s *Store) commitTx(batch []op) error {
 			return err
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil { // closes the transaction's statements
+		return err
+	}
+	for _, q := range t.fresh {
+		if st, err := s.w.Prepare(q); err == nil {
+			s.prepared[q] = st
+		}
+	}
+	return nil
 }
 
 // enqueue hands work to the writer.

@@ -81,6 +81,7 @@ type Server struct {
 	garbage               atomic.Int64
 	inFlight, maxInFlight atomic.Int64
 	tokens                atomic.Int64
+	lines                 lineCounts
 	tpm                   *rate.Limiter
 	start                 time.Time
 	perSec                []int64
@@ -248,7 +249,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	for i, m := range req.Messages {
 		contents[i] = m.Content
 	}
-	promptTok := tokens.Chat(contents...)
+	promptTok := s.lines.chat(contents)
 	if s.tpm != nil {
 		n := min(promptTok, s.tpm.Burst())
 		res := s.tpm.ReserveN(time.Now(), n)
@@ -335,7 +336,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	completionTok := tokens.Count(text)
+	completionTok := s.lines.count(text)
 	if s.tpm != nil {
 		s.tpm.ReserveN(time.Now(), min(completionTok, s.tpm.Burst())) // charged, not refused
 	}

@@ -4,28 +4,24 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	tiktoken "github.com/pkoukk/tiktoken-go"
-	loader "github.com/pkoukk/tiktoken-go-loader"
+	"github.com/tiktoken-go/tokenizer"
 )
 
 var (
 	once sync.Once
-	enc  *tiktoken.Tiktoken
+	enc  tokenizer.Codec
 )
 
-func encoding() *tiktoken.Tiktoken {
+func encoding() tokenizer.Codec {
 	once.Do(func() {
-		tiktoken.SetBpeLoader(loader.NewOfflineLoader())
-		e, err := tiktoken.GetEncoding("o200k_base")
-		if err == nil {
-			enc = e
+		if c, err := tokenizer.Get(tokenizer.O200kBase); err == nil {
+			enc = c
 		}
 	})
 	return enc
 }
 
-// Load reads the embedded encoding now (about 0.2 s, once per process)
-// rather than on the first Count.
+// Load reads the embedded encoding now rather than on the first Count.
 func Load() { encoding() }
 
 // Count returns the number of tokens in s.
@@ -38,7 +34,11 @@ func Count(s string) int {
 		// Not reachable with the embedded encoding; keep a sane estimate.
 		return (len(s) + 3) / 4
 	}
-	return len(e.EncodeOrdinary(s))
+	n, err := e.Count(s)
+	if err != nil {
+		return (len(s) + 3) / 4
+	}
+	return n
 }
 
 // Per-message framing of the chat format, as OpenAI's cookbook counts it:
