@@ -30,8 +30,8 @@ type Store struct {
 	w    *sql.DB // one connection, owned by the writer for batches
 	// prepared holds the writer's statements (used by the writer only).
 	prepared map[string]*sql.Stmt
-	r    *sql.DB // readers
-	salt []byte
+	r        *sql.DB // readers
+	salt     []byte
 
 	ops    chan op
 	done   chan struct{}
