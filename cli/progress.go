@@ -43,7 +43,7 @@ func newProgress(w io.Writer, tty bool, calls func() int64) *progress {
 	return pr
 }
 
-// status is the live figures: calls per second, ETA, tokens, errors.
+// status is the live figures: calls per second, ETA, tokens, cost, errors.
 func (pr *progress) status() string {
 	pr.mu.Lock()
 	p := pr.last
@@ -54,7 +54,11 @@ func (pr *progress) status() string {
 	if p.Done > 0 && p.Done < p.Total {
 		eta = (time.Duration(float64(p.Total-p.Done) * el / float64(p.Done) * float64(time.Second))).Round(time.Second).String()
 	}
-	return fmt.Sprintf("%.0f calls/s  eta %s  %s tokens  %d errors", rate, eta, formatCount(p.Usage.Total()), p.GenErrors+p.ScorerErrors)
+	cost := ""
+	if p.Cost > 0 {
+		cost = fmt.Sprintf("  $%.2f", p.Cost)
+	}
+	return fmt.Sprintf("%.0f calls/s  eta %s  %s tokens%s  %d errors", rate, eta, formatCount(p.Usage.Total()), cost, p.GenErrors+p.ScorerErrors)
 }
 
 func (pr *progress) update(p eval.Progress) {

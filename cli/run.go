@@ -805,6 +805,8 @@ func fatalHint(e *llm.Error) string {
 		return "check the API key for this provider (OPENAI_API_KEY for openai:)"
 	case llm.KindNotFound:
 		return "check the model name and the base URL"
+	case llm.KindUnreachable:
+		return "check the base URL (OPENAI_BASE_URL, OLLAMA_HOST or providers.NAME.base_url)"
 	}
 	return ""
 }

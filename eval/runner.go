@@ -59,7 +59,9 @@ type Progress struct {
 	GenErrors    int
 	ScorerErrors int
 	Usage        llm.Usage
-	Elapsed      time.Duration
+	// Cost is what the fresh calls so far cost (USD; cache hits are free).
+	Cost    float64
+	Elapsed time.Duration
 }
 
 // Summary is what a run did.
@@ -232,6 +234,9 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 				if fb.Err != "" {
 					sum.ScorerErrors++
 				}
+			}
+			if it.put {
+				sum.Cost += p.spent(res)
 			}
 			sum.Elapsed = time.Since(start)
 			if r.Progress != nil {

@@ -116,9 +116,12 @@ const (
 	KindNotFound
 	KindNetwork
 	KindCanceled
+	// KindUnreachable is a host that does not exist (DNS): no later call
+	// can reach it.
+	KindUnreachable
 )
 
-var kindNames = [...]string{"unknown", "rate_limited", "server", "client", "timeout", "malformed", "auth", "not_found", "network", "canceled"}
+var kindNames = [...]string{"unknown", "rate_limited", "server", "client", "timeout", "malformed", "auth", "not_found", "network", "canceled", "unreachable"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -128,8 +131,8 @@ func (k Kind) String() string {
 }
 
 // Fatal reports whether every later call to the same endpoint would fail the
-// same way (bad credentials, unknown model).
-func (k Kind) Fatal() bool { return k == KindAuth || k == KindNotFound }
+// same way (bad credentials, unknown model, unknown host).
+func (k Kind) Fatal() bool { return k == KindAuth || k == KindNotFound || k == KindUnreachable }
 
 // Error is a failed call.
 type Error struct {

@@ -166,6 +166,8 @@ func (c *Client) classify(ctx context.Context, model string, err error) *llm.Err
 		if e.Msg == "" {
 			e.Msg = reqErr.HTTPStatus
 		}
+	case errors.As(err, &attErr) && transport.HostNotFound(attErr.Err):
+		e.Kind, e.Msg = llm.KindUnreachable, "no such host: "+attErr.Err.Error()
 	case errors.As(err, &attErr):
 		e.Kind, e.Msg = llm.KindNetwork, attErr.Err.Error()
 		if attErr.Timeout {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -283,5 +284,19 @@ func TestSchemaAndFallback(t *testing.T) {
 				t.Errorf("response formats %v, want %v", got, tc.formats)
 			}
 		})
+	}
+}
+
+// A host that does not exist is not retried, and stops the run (Fatal).
+func TestUnknownHostIsFatal(t *testing.T) {
+	base := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return nil, &net.DNSError{Err: "no such host", Name: "api.example.invalid", IsNotFound: true}
+	}}
+	c := openai.New(openai.Config{Provider: "openai", BaseURL: "http://api.example.invalid/v1",
+		HTTPClient: &http.Client{Transport: transport.New(base, fastPolicy)}})
+	_, err := c.Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: "user", Content: "hi"}}})
+	e := llm.AsError(err)
+	if e == nil || e.Kind != llm.KindUnreachable || !e.Kind.Fatal() || e.Attempts != 1 {
+		t.Fatalf("err = %#v", err)
 	}
 }

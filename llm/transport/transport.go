@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -244,11 +245,20 @@ func (t *Transport) attempt(ctx context.Context, tr *Trace, base http.RoundTripp
 }
 
 func reasonFor(err error) string {
+	if HostNotFound(err) {
+		return "" // retrying cannot help
+	}
 	var ne interface{ Timeout() bool }
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return "timeout"
 	}
 	return "network"
+}
+
+// HostNotFound reports whether err is a DNS lookup that found no such host.
+func HostNotFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
 }
 
 func isJSON(h http.Header) bool {
