@@ -6,7 +6,7 @@
 #
 #   bench/run.sh                 # 50 ms latency, -j 64
 #   LATENCY_MS=20 J=16 bench/run.sh
-#   PROFILE=/tmp/cpu.out bench/run.sh   # and: go tool pprof -top /tmp/cpu.out
+#   PROFILE=/tmp/cpu.out bench/run.sh   # and: go tool pprof -top /tmp/cpu.out (SIM_PROFILE: the simulator)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LATENCY_MS=${LATENCY_MS:-50}
@@ -18,7 +18,7 @@ work=$(mktemp -d)
 trap 'kill "$sim" 2>/dev/null || true; rm -rf "$work"' EXIT
 CGO_ENABLED=0 go build -o "$work/evalctl" ./cmd/evalctl
 
-/usr/bin/time -v -o "$work/simtime.txt" "$work/evalctl" sim serve --addr "127.0.0.1:$PORT" --latency "${LATENCY_MS}ms" --jitter 0 2>"$work/sim.log" &
+EVALCTL_CPUPROFILE=${SIM_PROFILE:-} /usr/bin/time -v -o "$work/simtime.txt" "$work/evalctl" sim serve --addr "127.0.0.1:$PORT" --latency "${LATENCY_MS}ms" --jitter 0 2>"$work/sim.log" &
 sim=$!
 for _ in $(seq 50); do grep -q serving "$work/sim.log" 2>/dev/null && break; sleep 0.1; done
 
