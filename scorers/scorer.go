@@ -49,6 +49,22 @@ type Feedback struct {
 	Attempts   int
 	// Reused marks feedback kept from an earlier attempt of the same run.
 	Reused bool
+	// Votes are the verdicts of a judge asked several times (samples,
+	// several judge models, pairwise orders); the feedback is their majority.
+	Votes []Vote
+	// Agreement is the share of votes that agree with the verdict.
+	Agreement *float64
+}
+
+// Vote is one judge call's verdict.
+type Vote struct {
+	Judge     string `json:"judge"`
+	Sample    int    `json:"sample,omitempty"`
+	Order     string `json:"order,omitempty"` // pairwise: "AB" (baseline first) or "BA"
+	Fact      string `json:"fact,omitempty"`  // correctness: the fact checked
+	Value     string `json:"value"`           // empty when the call failed or its reply had no verdict
+	Rationale string `json:"rationale,omitempty"`
+	Err       string `json:"error,omitempty"`
 }
 
 // Scorer scores answers. Implementations must be safe for concurrent use.

@@ -78,11 +78,21 @@ func putResult(tx *txn, runID string, r *eval.Result) error {
 		if fb.Score != nil {
 			score = sql.NullFloat64{Float64: *fb.Score, Valid: true}
 		}
+		votes := ""
+		if len(fb.Votes) > 0 {
+			b, _ := json.Marshal(fb.Votes)
+			votes = string(b)
+		}
+		var agreement sql.NullFloat64
+		if fb.Agreement != nil {
+			agreement = sql.NullFloat64{Float64: *fb.Agreement, Valid: true}
+		}
 		if _, err := tx.Exec(`INSERT OR REPLACE INTO feedback(run_id, row_id, prompt, model, repeat, scorer, value, pass, score, skipped,
-			rationale, error, judge_model, raw, prompt_tokens, completion_tokens, latency_ns, attempts)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			rationale, error, judge_model, raw, prompt_tokens, completion_tokens, latency_ns, attempts, votes, agreement)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 			runID, r.Row.ID, r.Prompt.Name, model, r.Repeat, fb.Scorer, string(value), pass, score, fb.Skipped,
-			fb.Rationale, fb.Err, fb.JudgeModel, fb.Raw, fb.Usage.PromptTokens, fb.Usage.CompletionTokens, int64(fb.Latency), fb.Attempts); err != nil {
+			fb.Rationale, fb.Err, fb.JudgeModel, fb.Raw, fb.Usage.PromptTokens, fb.Usage.CompletionTokens, int64(fb.Latency), fb.Attempts,
+			votes, agreement); err != nil {
 			return err
 		}
 		if fb.JudgeModel != "" && !fb.Reused && fb.Attempts > 0 {
@@ -132,7 +142,7 @@ func (s *Store) EachResult(ctx context.Context, run *Run, ordered bool, fn func(
 	q := `SELECT c.idx, c.row_id, c.row_line, c.row_vars, c.prompt, c.model, c.repeat, c.system, c.input, c.answer, c.finish_reason,
 		c.prompt_tokens, c.completion_tokens, c.latency_ns, c.attempts, c.error_kind, c.error_status, c.error, c.cached,
 		f.scorer, f.value, f.pass, f.score, f.skipped, f.rationale, f.error, f.judge_model, f.raw, f.prompt_tokens,
-		f.completion_tokens, f.latency_ns, f.attempts
+		f.completion_tokens, f.latency_ns, f.attempts, f.votes, f.agreement
 		FROM cells c LEFT JOIN feedback f ON f.run_id = c.run_id AND f.row_id = c.row_id AND f.prompt = c.prompt
 			AND f.model = c.model AND f.repeat = c.repeat
 		WHERE c.run_id = ?`
@@ -175,9 +185,11 @@ func (s *Store) EachResult(ctx context.Context, run *Run, ordered bool, fn func(
 		var pass, skipped sql.NullBool
 		var score sql.NullFloat64
 		var fpt, fct, flat, fatt sql.NullInt64
+		var votes sql.NullString
+		var agreement sql.NullFloat64
 		if err := rows.Scan(&r.Index, &row.ID, &row.Line, &vars, &prompt, &model, &r.Repeat, &r.System, &r.Input, &r.Answer,
 			&r.FinishReason, &r.Usage.PromptTokens, &r.Usage.CompletionTokens, &lat, &r.Attempts, &kind, &status, &msg, &r.Cached,
-			&scorer, &value, &pass, &score, &skipped, &rationale, &ferr, &judge, &raw, &fpt, &fct, &flat, &fatt); err != nil {
+			&scorer, &value, &pass, &score, &skipped, &rationale, &ferr, &judge, &raw, &fpt, &fct, &flat, &fatt, &votes, &agreement); err != nil {
 			return err
 		}
 		if cur == nil || cur.Index != r.Index {
@@ -212,6 +224,13 @@ func (s *Store) EachResult(ctx context.Context, run *Run, ordered bool, fn func(
 			v := score.Float64
 			fb.Score = &v
 		}
+		if votes.String != "" {
+			json.Unmarshal([]byte(votes.String), &fb.Votes)
+		}
+		if agreement.Valid {
+			a := agreement.Float64
+			fb.Agreement = &a
+		}
 		fbs = append(fbs, fb)
 	}
 	if err := rows.Err(); err != nil {
@@ -221,7 +240,7 @@ func (s *Store) EachResult(ctx context.Context, run *Run, ordered bool, fn func(
 }
 
 func kindOf(s string) llm.Kind {
-	for k := llm.KindUnknown; k <= llm.KindCanceled; k++ {
+	for k := llm.KindUnknown; k <= llm.KindUnreachable; k++ {
 		if k.String() == s {
 			return k
 		}

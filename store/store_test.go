@@ -209,8 +209,18 @@ func TestMigrationFromV1(t *testing.T) {
 	if err := old.CreateRun(ctx, run); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range results() {
-		old.Sink(run.ID).Put(r)
+	// Rows as version 1 wrote them (this build's writer knows later columns).
+	for i, r := range results() {
+		if _, err := old.w.Exec(`INSERT INTO cells(run_id, idx, row_id, row_line, row_vars, prompt, prompt_version, model,
+			repeat, system, input, answer, finish_reason, prompt_tokens, completion_tokens, latency_ns, attempts)
+			VALUES (?,?,?,?,'{}',?,?,?,0,'','',?,'stop',1,1,0,1)`, run.ID, i, r.Row.ID, r.Row.Line, r.Prompt.Name,
+			r.Prompt.Version, r.Model.Ref.String(), r.Answer); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.w.Exec(`INSERT INTO feedback(run_id, row_id, prompt, model, repeat, scorer, value, pass)
+			VALUES (?,?,?,?,0,'english','"yes"',1)`, run.ID, r.Row.ID, r.Prompt.Name, r.Model.Ref.String()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	old.EndRun(ctx, run.ID, eval.StatusComplete)
 	old.Close()
