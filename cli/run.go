@@ -282,9 +282,7 @@ func (p *prepared) withBudget(usd float64) error {
 	for _, m := range p.plan.Models {
 		refs = append(refs, m.Ref.String())
 	}
-	if p.cfg.Judge != nil && p.cfg.Judge.Model != "" {
-		refs = append(refs, p.cfg.Judge.Model)
-	}
+	refs = append(refs, judgeModels(p.plan)...)
 	for _, r := range refs {
 		if _, ok := p.plan.Price(r, llm.Usage{PromptTokens: 1}); !ok && !contains(missing, r) {
 			missing = append(missing, r)
@@ -409,6 +407,13 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 	if err := setJudge(ps, cfg, &env); err != nil {
 		return nil, err
 	}
+	env.JudgeClient = func(ref string) (llm.Client, error) {
+		r, err := llm.ParseModelRef(ref)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		return ps.client(r)
+	}
 	for _, sc := range cfg.Scorers {
 		where := ""
 		if cfg.Path != "" {
@@ -427,9 +432,7 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 	for _, m := range plan.Models {
 		refs = append(refs, m.Ref.String())
 	}
-	if env.JudgeModel != "" {
-		refs = append(refs, env.JudgeModel)
-	}
+	refs = append(refs, judgeModels(plan)...)
 	plan.Prices = llm.Prices(cfg.Prices, refs...)
 	if err := plan.Validate(); err != nil {
 		return nil, exitErr(ExitUsage, err, "")
@@ -442,6 +445,21 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 	}
 	ok = true
 	return &prepared{cfg: cfg, plan: plan, gate: gate, providers: ps, cache: cache}, nil
+}
+
+// judgeModels lists the judge models of a plan's scorers, once each.
+func judgeModels(p *eval.Plan) []string {
+	var out []string
+	for _, s := range p.Scorers {
+		if j, ok := s.(interface{ JudgeModels() []string }); ok {
+			for _, m := range j.JudgeModels() {
+				if !contains(out, m) {
+					out = append(out, m)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func checkWritable(dir string) error {
@@ -664,9 +682,9 @@ func sameLayout(was, now eval.Layout) error {
 func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(eval.Cell) *eval.Result) error {
 	cfg := p.cfg
 	stderr := a.io.Stderr
-	if cfg.Judge != nil {
+	for _, j := range judgeModels(p.plan) {
 		for _, m := range p.plan.Models {
-			if m.Ref.String() == cfg.Judge.Model {
+			if m.Ref.String() == j {
 				fmt.Fprintf(stderr, "warning: the judge %s is also a model under test; LLM judges tend to prefer their own answers (self-preference)\n", m.Ref)
 			}
 		}

@@ -68,7 +68,7 @@ func (p *Plan) Validate() error {
 		}
 		seen[s.Name()] = true
 	}
-	return nil
+	return validatePairs(p)
 }
 
 // repeats returns the repeat count, at least 1.

@@ -245,6 +245,18 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 		}
 	}()
 
+	// Charged as each cell ends, so the budget stops scheduling at once
+	// rather than when the sink catches up.
+	charge := func(res Result) {
+		budget.Lock()
+		spent += p.spent(res)
+		if r.Budget > 0 && spent >= r.Budget && !reached {
+			reached = true
+			stopScheduling()
+		}
+		budget.Unlock()
+	}
+	pairs := newPairing(p)
 	g := new(errgroup.Group)
 	// Cells in flight: enough to keep the gate full while some cells are
 	// between calls, few enough to bound memory.
@@ -258,6 +270,18 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 			prior = r.Prior(c)
 		}
 		if prior != nil && prior.Err == nil && len(missing(p, prior)) == 0 {
+			if pairs != nil {
+				// A stored baseline may be what waiting candidates need.
+				for _, done := range pairs.offer(runCtx, *prior) {
+					if done.Index == prior.Index {
+						results <- item{res: done}
+					} else {
+						charge(done)
+						results <- item{res: done, put: true}
+					}
+				}
+				continue
+			}
 			results <- item{res: *prior}
 			continue
 		}
@@ -266,21 +290,25 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 				return nil // stopped while this cell waited for a slot
 			}
 			if res, ok := r.runCell(runCtx, p, c, prior); ok {
-				// Charged here, as the cell ends, so the budget stops
-				// scheduling at once rather than when the sink catches up.
-				budget.Lock()
-				spent += p.spent(res)
-				if r.Budget > 0 && spent >= r.Budget && !reached {
-					reached = true
-					stopScheduling()
+				done := []Result{res}
+				if pairs != nil {
+					done = pairs.offer(runCtx, res)
 				}
-				budget.Unlock()
-				results <- item{res: res, put: true}
+				for _, d := range done {
+					charge(d)
+					results <- item{res: d, put: true}
+				}
 			}
 			return nil
 		})
 	}
 	g.Wait()
+	if pairs != nil && runCtx.Err() == nil {
+		for _, d := range pairs.leftovers() {
+			charge(d)
+			results <- item{res: d, put: true}
+		}
+	}
 	close(results)
 	<-collected
 	sum.Elapsed = time.Since(start)
@@ -417,6 +445,9 @@ func (r *Runner) score(ctx context.Context, p *Plan, res Result) (Result, bool) 
 	for i, s := range p.Scorers {
 		if res.Feedback[i].Scorer != "" {
 			continue // kept from before
+		}
+		if _, ok := s.(scorers.PairScorer); ok {
+			continue // judged when its pair is complete (pairing.offer)
 		}
 		wg.Go(func() {
 			fb := s.Score(withCall(ctx, Call{Kind: "judge", Prompt: c.Prompt.Name, Scorer: s.Name()}), sample)

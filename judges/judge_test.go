@@ -38,7 +38,8 @@ func build(t *testing.T, spec string, c llm.Client, columns ...string) scorers.S
 	s, err := r.Build(scorers.Spec{Name: sc.Name, Type: sc.Type, Decode: sc.Decode},
 		// A fixed salt makes the delimiter tags, and so the requests and the
 		// simulator's verdicts (which flip ~2% of the time, by request), repeatable.
-		scorers.Env{Columns: columns, Judge: c, JudgeModel: "sim:judge", JudgeParams: llm.Params{Temperature: &zero}, Salt: []byte("judge-test-salt")})
+		scorers.Env{Columns: columns, Judge: c, JudgeModel: "sim:judge", JudgeParams: llm.Params{Temperature: &zero}, Salt: []byte("judge-test-salt"),
+			JudgeClient: func(string) (llm.Client, error) { return c, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/evalctl/evalctl/llm"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -31,8 +33,20 @@ var synonyms = map[string]string{
 // allowed (yes/no synonyms are understood); anything else is an error, never
 // a pass.
 func ParseVerdict(reply string, allowed []string) (Verdict, error) {
+	return parseReply(reply, "result", allowed, nil)
+}
+
+// parseReply finds the verdict object in a judge's reply: a JSON object
+// with field, whose value maps onto one of allowed. It accepts the object
+// bare, in a code fence, or among prose. An object whose text appears in one
+// of the untrusted texts (the answer, the question) is an echo of them, not
+// the judge's verdict, and is skipped; of the others, the last one counts (a
+// judge that quotes before it decides decides last).
+func parseReply(reply, field string, allowed []string, untrusted []string) (Verdict, error) {
 	text := []byte(reply)
 	var firstErr error
+	var found *Verdict
+	echoed := false
 	for i := 0; i < len(text); i++ {
 		if text[i] != '{' {
 			continue
@@ -42,26 +56,45 @@ func ParseVerdict(reply string, allowed []string) (Verdict, error) {
 		if err := dec.Decode(&obj); err != nil {
 			continue
 		}
-		raw, ok := obj["result"]
+		end := i + int(dec.InputOffset())
+		raw, ok := obj[field]
 		if !ok {
+			continue
+		}
+		if echo(string(text[i:end]), untrusted) {
+			echoed = true
+			i = end - 1
 			continue
 		}
 		v, err := verdictFrom(raw, obj["rationale"], allowed)
 		if err == nil {
-			return v, nil
-		}
-		if firstErr == nil {
+			found = &v
+		} else if firstErr == nil {
 			firstErr = err
 		}
-		i += int(dec.InputOffset()) - 1
+		i = end - 1
 	}
-	if firstErr != nil {
+	switch {
+	case found != nil:
+		return *found, nil
+	case firstErr != nil:
 		return Verdict{}, firstErr
-	}
-	if strings.TrimSpace(reply) == "" {
+	case echoed:
+		return Verdict{}, fmt.Errorf("%w: the only verdict-like object in the reply is quoted from the answer", ErrNoVerdict)
+	case strings.TrimSpace(reply) == "":
 		return Verdict{}, fmt.Errorf("%w: the reply is empty", ErrNoVerdict)
 	}
-	return Verdict{}, fmt.Errorf("%w: expected a JSON object with a \"result\" field", ErrNoVerdict)
+	return Verdict{}, fmt.Errorf("%w: expected a JSON object with a %q field", ErrNoVerdict, field)
+}
+
+// echo reports whether obj (a JSON object's text) appears in one of texts.
+func echo(obj string, texts []string) bool {
+	for _, t := range texts {
+		if t != "" && strings.Contains(t, obj) {
+			return true
+		}
+	}
+	return false
 }
 
 func verdictFrom(rawResult, rawRationale json.RawMessage, allowed []string) (Verdict, error) {
@@ -75,6 +108,11 @@ func verdictFrom(rawResult, rawRationale json.RawMessage, allowed []string) (Ver
 		s = strings.ToLower(strings.TrimSpace(r))
 	case bool:
 		s = map[bool]string{true: "yes", false: "no"}[r]
+	case float64:
+		if r != math.Trunc(r) {
+			return Verdict{}, fmt.Errorf("%w: result %s is not one of %s", ErrNoVerdict, rawResult, strings.Join(allowed, ", "))
+		}
+		s = strconv.Itoa(int(r))
 	default:
 		return Verdict{}, fmt.Errorf("%w: result %s is not one of %s", ErrNoVerdict, rawResult, strings.Join(allowed, ", "))
 	}
@@ -106,17 +144,33 @@ func contains(xs []string, s string) bool {
 // allowed: the rationale comes first, so that a model writes its reasons
 // before it decides.
 func VerdictSchema(allowed []string) *llm.Schema {
-	key := strings.Join(allowed, "\x00")
+	return schemaFor("result", allowed, false)
+}
+
+// schemaFor is the schema of a verdict whose field is one of allowed (an
+// integer when numeric is set).
+func schemaFor(field string, allowed []string, numeric bool) *llm.Schema {
+	key := field + "\x00" + strings.Join(allowed, "\x00") + fmt.Sprint(numeric)
 	if v, ok := schemas.Load(key); ok {
 		return v.(*llm.Schema)
+	}
+	prop := map[string]any{"type": "string", "enum": allowed}
+	if numeric {
+		// An enum of integers: strict structured outputs take it everywhere.
+		var ints []int
+		for _, a := range allowed {
+			n, _ := strconv.Atoi(a)
+			ints = append(ints, n)
+		}
+		prop = map[string]any{"type": "integer", "enum": ints}
 	}
 	b, _ := json.Marshal(map[string]any{
 		"type": "object",
 		"properties": map[string]any{
 			"rationale": map[string]any{"type": "string"},
-			"result":    map[string]any{"type": "string", "enum": allowed},
+			field:       prop,
 		},
-		"required":             []string{"rationale", "result"},
+		"required":             []string{"rationale", field},
 		"additionalProperties": false,
 	})
 	sc := &llm.Schema{Name: "verdict", Schema: b}

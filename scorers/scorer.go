@@ -73,6 +73,17 @@ type Scorer interface {
 	Score(ctx context.Context, s Sample) Feedback
 }
 
+// PairScorer compares an answer with the answer of a baseline cell: the same
+// row and repeat under the baseline prompt (same model), or from the
+// baseline model (same prompt). The runner pairs the cells and calls
+// ScorePair on each candidate once both answers exist; the baseline's own
+// cells get skipped feedback.
+type PairScorer interface {
+	Scorer
+	Baseline() (prompt, model string)
+	ScorePair(ctx context.Context, baseline, candidate Sample) Feedback
+}
+
 // Passed returns pass/fail feedback with score 1 or 0.
 func Passed(pass bool, value any, rationale string) Feedback {
 	s := 0.0
@@ -125,6 +136,9 @@ type Env struct {
 	Judge       llm.Client
 	JudgeModel  string
 	JudgeParams llm.Params
+	// JudgeClient returns the client for another judge model (a scorer's own
+	// judge: or judges:), through the run's providers.
+	JudgeClient func(ref string) (llm.Client, error)
 	// Salt is a secret from which judges derive their delimiter tags: equal
 	// judge requests then stay equal (and cacheable) while no answer can
 	// predict its tag. Nil means a fresh random tag per request.

@@ -184,7 +184,7 @@ func capitalize(s string) string {
 // isJudgePrompt tells a judge prompt (criteria and an answer block, asking for
 // a JSON verdict) from a generation prompt.
 func isJudgePrompt(user string) bool {
-	return strings.Contains(user, `"result"`) && strings.Contains(user, "\n<<<ANSWER-")
+	return (strings.Contains(user, `"result"`) || strings.Contains(user, `"score"`)) && strings.Contains(user, "\n<<<ANSWER-")
 }
 
 // block returns the text of the first block "<<<NAME-tag>>>\n...\n<<<END-NAME-tag>>>"
@@ -215,6 +215,21 @@ var quoted = regexp.MustCompile(`"([^"]+)"|“([^”]+)”`)
 // judgeReply decides a verdict the way a careful but imperfect judge might.
 func judgeReply(model, user string, key [32]byte) string {
 	r := newRNG("judge", model, string(key[:]))
+	if a, ok := block(user, "ANSWER-A"); ok {
+		b, _ := block(user, "ANSWER-B")
+		q, _ := block(user, "QUESTION")
+		return pairReply(r, q, a, b)
+	}
+	if exp, ok := block(user, "EXPECTED"); ok {
+		ans, _ := block(user, "ANSWER")
+		ov := overlap(exp, ans)
+		return verdictJSON(r, ov >= 0.3, fmt.Sprintf("The answer shares %.0f%% of the reference answer's key terms.", 100*ov))
+	}
+	if fact, ok := block(user, "FACT"); ok {
+		ans, _ := block(user, "ANSWER")
+		ov := overlap(fact, ans)
+		return verdictJSON(r, ov >= 0.5, fmt.Sprintf("%.0f%% of the fact's key terms appear in the answer.", 100*ov))
+	}
 	crit, _ := block(user, "CRITERIA")
 	ans, ok := block(user, "ANSWER")
 	if !ok {
@@ -247,11 +262,72 @@ func judgeReply(model, user string, key [32]byte) string {
 		pass = r.chance(0.75)
 		why = "Judged against the stated criteria."
 	}
-	if r.chance(0.02) { // judges are not perfect
+	if scale, ok := block(user, "SCALE"); ok {
+		return rubricReply(r, scale, pass, ans, why)
+	}
+	return verdictJSON(r, pass, why)
+}
+
+// verdictJSON is a yes/no verdict; 2% of them flip (judges are not perfect).
+func verdictJSON(r *rng, pass bool, why string) string {
+	if r.chance(0.02) {
 		pass = !pass
 		why += " (On balance.)"
 	}
 	out, _ := json.Marshal(map[string]string{"rationale": why, "result": map[bool]string{true: "yes", false: "no"}[pass]})
+	return string(out)
+}
+
+// rubricReply scores on the prompt's scale: high when the criterion is met,
+// a little higher for fuller answers, and noisy by a point now and then.
+func rubricReply(r *rng, scale string, pass bool, answer, why string) string {
+	var points []int
+	for _, line := range strings.Split(scale, "\n") {
+		var n int
+		if _, err := fmt.Sscanf(strings.TrimSpace(line), "%d:", &n); err == nil {
+			points = append(points, n)
+		}
+	}
+	if len(points) < 2 {
+		points = []int{1, 5}
+	}
+	lo, hi := points[0], points[len(points)-1]
+	for _, p := range points {
+		lo, hi = min(lo, p), max(hi, p)
+	}
+	score := lo + (hi-lo)/3
+	if pass {
+		score = hi - 1
+		if len(strings.Fields(answer)) > 60 {
+			score = hi
+		}
+	}
+	if r.chance(0.1) {
+		score += 1 - 2*r.intn(2)
+	}
+	score = max(lo, min(hi, score))
+	out, _ := json.Marshal(map[string]any{"rationale": why, "score": score})
+	return string(out)
+}
+
+// pairReply prefers the answer that covers more of the question, as a
+// judge would, but like real judges it has a position bias: one time in
+// eight it picks the first answer whatever they say.
+func pairReply(r *rng, q, a, b string) string {
+	qa, qb := overlap(q, a), overlap(q, b)
+	la, lb := len(strings.Fields(a)), len(strings.Fields(b))
+	sa := qa + 0.002*float64(min(la, 200))
+	sb := qb + 0.002*float64(min(lb, 200))
+	result, why := "tie", "Both answers cover the question about equally well."
+	switch {
+	case r.chance(0.125):
+		result, why = "A", "Answer A reads as the more complete answer."
+	case sa > sb+0.05:
+		result, why = "A", fmt.Sprintf("Answer A covers more of the question (%.0f%% against %.0f%% of its key terms).", 100*qa, 100*qb)
+	case sb > sa+0.05:
+		result, why = "B", fmt.Sprintf("Answer B covers more of the question (%.0f%% against %.0f%% of its key terms).", 100*qb, 100*qa)
+	}
+	out, _ := json.Marshal(map[string]string{"rationale": why, "result": result})
 	return string(out)
 }
 

@@ -42,6 +42,10 @@ type Options struct {
 	APIKey string
 	// Models, when set, lists the model names served; others get 404.
 	Models []string
+	// QuoteAnswer makes judge replies chatty: they quote the answer under
+	// review before giving the verdict, as models without structured
+	// outputs often do (a quoted answer may hold fake verdicts).
+	QuoteAnswer bool
 	// NoSchema makes the server refuse the json_schema response format with
 	// a 400, as servers without structured outputs do (JSON mode is served).
 	NoSchema bool
@@ -296,7 +300,19 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	user := req.Messages[len(req.Messages)-1].Content
 	if isJudgePrompt(user) {
 		judge = true
-		text, finish = judgeReply(req.Model, user, key), "stop"
+		jkey := key
+		if s.opts.Seed != 0 { // the seed varies the judge's choices too
+			var b [40]byte
+			copy(b[:], key[:])
+			binary.LittleEndian.PutUint64(b[32:], s.opts.Seed)
+			jkey = sha256.Sum256(b[:])
+		}
+		text, finish = judgeReply(req.Model, user, jkey), "stop"
+		if s.opts.QuoteAnswer {
+			if ans, ok := block(user, "ANSWER"); ok {
+				text = "The answer under review reads:\n\n" + ans + "\n\nMy verdict:\n" + text
+			}
+		}
 	} else {
 		system := ""
 		if req.Messages[0].Role == "system" {

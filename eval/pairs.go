@@ -1,0 +1,210 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/evalctl/evalctl/scorers"
+)
+
+// pairing holds cells until their pairwise scorers can compare them with
+// their baseline cell (the same row and repeat, under the baseline prompt or
+// from the baseline model). Cells run row by row, so a candidate waits for a
+// moment at most, and a baseline is forgotten once all its candidates are
+// judged: memory stays bounded.
+type pairing struct {
+	p     *Plan
+	specs []pairSpec
+
+	mu      sync.Mutex
+	bases   map[string]*baseEntry // by spec and pair key
+	pending map[int]*pendingCell  // candidates by cell index
+}
+
+type pairSpec struct {
+	idx    int // position among the plan's scorers
+	s      scorers.PairScorer
+	prompt string
+	model  string
+	cands  int // candidates per baseline
+}
+
+type baseEntry struct {
+	res     *Result
+	waiting []int // candidate cell indexes
+	judged  int
+}
+
+type pendingCell struct {
+	res     Result
+	missing int
+}
+
+// newPairing returns nil when the plan has no pairwise scorers.
+func newPairing(p *Plan) *pairing {
+	var specs []pairSpec
+	for i, s := range p.Scorers {
+		if ps, ok := s.(scorers.PairScorer); ok {
+			prompt, model := ps.Baseline()
+			n := len(p.Prompts) - 1
+			if model != "" {
+				n = len(p.Models) - 1
+			}
+			specs = append(specs, pairSpec{idx: i, s: ps, prompt: prompt, model: model, cands: n})
+		}
+	}
+	if specs == nil {
+		return nil
+	}
+	return &pairing{p: p, specs: specs, bases: map[string]*baseEntry{}, pending: map[int]*pendingCell{}}
+}
+
+// validatePairs checks that every pairwise baseline is in the plan.
+func validatePairs(p *Plan) error {
+	for _, s := range p.Scorers {
+		ps, ok := s.(scorers.PairScorer)
+		if !ok {
+			continue
+		}
+		prompt, model := ps.Baseline()
+		found := false
+		for _, t := range p.Prompts {
+			found = found || (prompt != "" && t.Name == prompt)
+		}
+		for _, m := range p.Models {
+			found = found || (model != "" && m.Ref.String() == model)
+		}
+		if !found {
+			what, name := "prompt", prompt
+			if model != "" {
+				what, name = "model", model
+			}
+			return fmt.Errorf("scorer %q: its baseline %s %q is not in the run", s.Name(), what, name)
+		}
+	}
+	return nil
+}
+
+func (s pairSpec) isBase(c Cell) bool {
+	if s.prompt != "" {
+		return c.Prompt.Name == s.prompt
+	}
+	return c.Model.Ref.String() == s.model
+}
+
+func (s pairSpec) key(c Cell) string {
+	other := c.Model.Ref.String()
+	if s.model != "" {
+		other = c.Prompt.Name
+	}
+	return fmt.Sprintf("%d\x00%s\x00%d\x00%s", s.idx, c.Row.ID, c.Repeat, other)
+}
+
+func sampleOf(res *Result) scorers.Sample {
+	c := res.Cell
+	return scorers.Sample{RowID: c.Row.ID, Vars: c.Row.Vars, Prompt: c.Prompt.Name, Model: c.Model.Ref.String(),
+		System: res.System, Input: res.Input, Answer: res.Answer, Latency: res.Latency, Usage: res.Usage}
+}
+
+type pairJob struct {
+	spec pairSpec
+	base *Result
+	cand int
+}
+
+// offer takes a finished cell and returns the cells now complete: the cell
+// itself unless it waits for a baseline, and candidates it was the baseline
+// of, judged against it. A failed cell passes through.
+func (b *pairing) offer(ctx context.Context, res Result) []Result {
+	var jobs []pairJob
+	b.mu.Lock()
+	waits := 0
+	for _, s := range b.specs {
+		if res.Err != nil && !s.isBase(res.Cell) {
+			continue // a failed candidate has nothing to compare
+		}
+		k := s.key(res.Cell)
+		e := b.bases[k]
+		if e == nil {
+			e = &baseEntry{}
+			b.bases[k] = e
+		}
+		if s.isBase(res.Cell) {
+			if res.Err == nil && res.Feedback[s.idx].Scorer == "" {
+				res.Feedback[s.idx] = scorers.Feedback{Scorer: s.s.Name(), Skipped: true, Rationale: "the baseline of this comparison"}
+			}
+			r := res
+			e.res = &r
+			for _, ci := range e.waiting {
+				jobs = append(jobs, pairJob{s, e.res, ci})
+			}
+			e.waiting = nil
+			continue
+		}
+		if res.Feedback[s.idx].Scorer != "" {
+			e.judged++ // kept from an earlier attempt of the run
+			continue
+		}
+		waits++
+		if e.res != nil {
+			jobs = append(jobs, pairJob{s, e.res, res.Index})
+		} else {
+			e.waiting = append(e.waiting, res.Index)
+		}
+	}
+	var out []Result
+	if waits == 0 {
+		out = append(out, res)
+	} else {
+		b.pending[res.Index] = &pendingCell{res: res, missing: waits}
+	}
+	b.mu.Unlock()
+
+	for _, j := range jobs {
+		b.mu.Lock()
+		pc := b.pending[j.cand]
+		b.mu.Unlock()
+		var fb scorers.Feedback
+		if j.base.Err != nil {
+			fb = scorers.Feedback{Err: "the baseline's answer is missing: its generation failed"}
+		} else {
+			fb = j.spec.s.ScorePair(ctx, sampleOf(j.base), sampleOf(&pc.res))
+		}
+		fb.Scorer = j.spec.s.Name()
+		b.mu.Lock()
+		pc.res.Feedback[j.spec.idx] = fb
+		pc.missing--
+		if pc.missing == 0 {
+			delete(b.pending, j.cand)
+			out = append(out, pc.res)
+		}
+		k := j.spec.key(pc.res.Cell)
+		if e := b.bases[k]; e != nil {
+			e.judged++
+			if e.judged >= j.spec.cands {
+				delete(b.bases, k) // every candidate judged
+			}
+		}
+		b.mu.Unlock()
+	}
+	return out
+}
+
+// leftovers returns the candidates whose baseline never came (it was not
+// run), with that said in their pairwise feedback.
+func (b *pairing) leftovers() []Result {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Result
+	for i, pc := range b.pending {
+		for _, s := range b.specs {
+			if pc.res.Feedback[s.idx].Scorer == "" {
+				pc.res.Feedback[s.idx] = scorers.Feedback{Scorer: s.s.Name(), Err: "the baseline cell was not run"}
+			}
+		}
+		out = append(out, pc.res)
+		delete(b.pending, i)
+	}
+	return out
+}
