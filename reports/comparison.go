@@ -159,6 +159,7 @@ type Comparison struct {
 	Repeat int
 	prices map[string]llm.Price
 	index  map[[2]string]*Group
+	agree  agreement
 }
 
 // NewComparison returns an empty comparison with one group per prompt × model
@@ -218,6 +219,7 @@ func (c *Comparison) Add(r eval.Result) {
 	g.latencies = append(g.latencies, r.Latency)
 	for i, fb := range r.Feedback {
 		st := &g.Scorers[i]
+		c.agree.add(fb)
 		g.JudgeUsage = g.JudgeUsage.Add(fb.Usage)
 		if fb.JudgeModel != "" {
 			g.JudgeCost += c.price(g, fb.JudgeModel, fb.Usage)

@@ -85,6 +85,8 @@ type htmlHead struct {
 	CellsPlanned int         `json:"cells_planned"`
 	Scorers      []string    `json:"scorers"`
 	Groups       []htmlGroup `json:"groups"`
+	// Notes on judge agreement and position bias.
+	Notes []string `json:"notes"`
 }
 
 // htmlTail is the part known after them.
@@ -133,7 +135,10 @@ func statOf(s ScorerStat) htmlStat {
 }
 
 func htmlHeadOf(meta RunMeta, c *Comparison) htmlHead {
-	d := htmlHead{Run: meta, CellsPlanned: c.Planned, Scorers: c.Scorers, Groups: []htmlGroup{}}
+	d := htmlHead{Run: meta, CellsPlanned: c.Planned, Scorers: c.Scorers, Groups: []htmlGroup{}, Notes: c.Notes()}
+	if d.Notes == nil {
+		d.Notes = []string{}
+	}
 	for _, g := range c.Groups {
 		hg := htmlGroup{Prompt: g.Prompt, PromptVersion: g.PromptVersion, Model: g.Model, Simulated: g.Simulated(),
 			Cells: g.Cells, GenerationErrors: g.GenErrors, PromptTokens: g.Usage.PromptTokens,
@@ -297,6 +302,7 @@ func WriteHTML(w io.Writer, meta RunMeta, l eval.Layout, results Each, c *Compar
 <h1 id="title">evalctl report</h1>
 <div class="meta" id="meta"></div>
 <p class="note" id="totals"></p>
+<div id="notes"></div>
 <div class="sim" id="simnote" hidden>sim:* models are answered by evalctl's built-in simulator: their scores say nothing about any real model.</div>
 <h2>Pass rates by prompt × model</h2>
 <p class="note">Each cell: the pass rate over decided outcomes, its 95% Wilson interval, and errors (counted apart). Numeric scorers show their mean.</p>

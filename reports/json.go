@@ -49,14 +49,50 @@ type jsonGroup struct {
 	Scorers          []jsonScorer `json:"scorers"`
 }
 
+type jsonAgreement struct {
+	Scorer   string   `json:"scorer"`
+	Judges   []string `json:"judges"`
+	Method   string   `json:"method"`
+	Answers  int      `json:"answers"`
+	Kappa    *float64 `json:"kappa"`
+	Lo       *float64 `json:"kappa_lo,omitempty"`
+	Hi       *float64 `json:"kappa_hi,omitempty"`
+	Observed float64  `json:"observed"`
+	Expected float64  `json:"expected"`
+}
+
+type jsonBias struct {
+	Scorer       string  `json:"scorer"`
+	Pairs        int     `json:"pairs"`
+	Inconsistent int     `json:"inconsistent"`
+	Rate         float64 `json:"rate"`
+}
+
+// finite returns nil for NaN (JSON has no NaN).
+func finite(f float64) *float64 {
+	if f != f {
+		return nil
+	}
+	return &f
+}
+
 // WriteJSON writes the comparison as one JSON document.
 func WriteJSON(w io.Writer, meta RunMeta, c *Comparison) error {
 	doc := struct {
-		Run          RunMeta     `json:"run"`
-		CellsPlanned int         `json:"cells_planned"`
-		Scorers      []string    `json:"scorers"`
-		Groups       []jsonGroup `json:"groups"`
-	}{Run: meta, CellsPlanned: c.Planned, Scorers: c.Scorers}
+		Run            RunMeta         `json:"run"`
+		CellsPlanned   int             `json:"cells_planned"`
+		Scorers        []string        `json:"scorers"`
+		Groups         []jsonGroup     `json:"groups"`
+		JudgeAgreement []jsonAgreement `json:"judge_agreement"`
+		PositionBias   []jsonBias      `json:"position_bias"`
+	}{Run: meta, CellsPlanned: c.Planned, Scorers: c.Scorers, JudgeAgreement: []jsonAgreement{}, PositionBias: []jsonBias{}}
+	for _, a := range c.JudgeAgreements() {
+		doc.JudgeAgreement = append(doc.JudgeAgreement, jsonAgreement{Scorer: a.Scorer, Judges: a.Judges, Method: a.Method,
+			Answers: a.N, Kappa: finite(a.Kappa.Kappa), Lo: finite(a.Lo), Hi: finite(a.Hi), Observed: a.Observed, Expected: a.Expected})
+	}
+	for _, b := range c.PositionBiases() {
+		doc.PositionBias = append(doc.PositionBias, jsonBias{Scorer: b.Scorer, Pairs: b.Pairs, Inconsistent: b.Inconsistent, Rate: b.Rate()})
+	}
 	for _, g := range c.Groups {
 		jg := jsonGroup{Prompt: g.Prompt, PromptVersion: g.PromptVersion, Model: g.Model, Simulated: g.Simulated(),
 			Cells: g.Cells, GenerationErrors: g.GenErrors, PromptTokens: g.Usage.PromptTokens,

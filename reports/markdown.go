@@ -28,7 +28,7 @@ func WriteMarkdown(w io.Writer, meta RunMeta, c *Comparison) error {
 	for _, s := range c.Scorers {
 		head = append(head, "`"+s+"`")
 	}
-	head = append(head, "gen errors", "tokens", "p50 latency")
+	head = append(head, "gen errors", "gen tokens", "judge tokens", "p50 latency")
 	fmt.Fprintf(w, "| %s |\n|", strings.Join(head, " | "))
 	for i := range head {
 		if i < 2 {
@@ -49,11 +49,14 @@ func WriteMarkdown(w io.Writer, meta RunMeta, c *Comparison) error {
 		if d, ok := g.P50(); ok {
 			p50 = formatDuration(d)
 		}
-		row = append(row, fmt.Sprint(g.GenErrors), formatInt(g.Usage.Total()+g.JudgeUsage.Total()), p50)
+		row = append(row, fmt.Sprint(g.GenErrors), formatInt(g.Usage.Total()), formatInt(g.JudgeUsage.Total()), p50)
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Pass rates count decided outcomes only; generation and scorer errors are counted apart.")
+	for _, n := range c.Notes() {
+		fmt.Fprintln(w, "\n"+mdEscape(n))
+	}
 	if sim {
 		fmt.Fprintln(w, "`sim:*` models are the built-in simulator: their scores say nothing about any real model.")
 	}

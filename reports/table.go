@@ -18,14 +18,14 @@ func WriteTable(w io.Writer, c *Comparison) error {
 	for _, s := range c.Scorers {
 		header = append(header, wrapName(s, 13))
 	}
-	header = append(header, "gen\nerrors", "tokens", "p50\nlatency")
+	header = append(header, "gen\nerrors", "tokens\ngen", "tokens\njudge", "p50\nlatency")
 	_, allPriced := c.TotalCost()
 	showCost := !allPriced
 	for _, g := range c.Groups {
 		showCost = showCost || g.Cost+g.JudgeCost > 0
 	}
 	if showCost {
-		header = append(header, "cost")
+		header = append(header, "cost\ngen", "cost\njudge")
 	}
 	t := tablewriter.NewTable(w)
 	t.Configure(func(c *tablewriter.Config) {
@@ -46,9 +46,9 @@ func WriteTable(w io.Writer, c *Comparison) error {
 		if d, ok := g.P50(); ok {
 			p50 = formatDuration(d)
 		}
-		row = append(row, fmt.Sprint(g.GenErrors), formatInt(g.Usage.Total()+g.JudgeUsage.Total()), p50)
+		row = append(row, fmt.Sprint(g.GenErrors), formatInt(g.Usage.Total()), formatInt(g.JudgeUsage.Total()), p50)
 		if showCost {
-			row = append(row, costText(g))
+			row = append(row, costText(g, g.Cost), costText(g, g.JudgeCost))
 		}
 		if err := t.Append(toAny(row)...); err != nil {
 			return err
@@ -70,6 +70,9 @@ func WriteTable(w io.Writer, c *Comparison) error {
 	}
 	if c.Repeat > 1 {
 		fmt.Fprintf(w, "%d repeats per question: a question passes when most of its repeats pass; ± is the standard deviation across repeats.\n", c.Repeat)
+	}
+	for _, n := range c.Notes() {
+		fmt.Fprintln(w, n)
 	}
 	if sim {
 		fmt.Fprintln(w, "sim:* models are the built-in simulator: their scores say nothing about any real model.")
@@ -137,11 +140,11 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-func costText(g *Group) string {
+func costText(g *Group, usd float64) string {
 	if !g.Priced {
 		return "n/a"
 	}
-	return fmt.Sprintf("$%.4f", g.Cost+g.JudgeCost)
+	return fmt.Sprintf("$%.4f", usd)
 }
 
 func formatDuration(d time.Duration) string {

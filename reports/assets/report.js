@@ -33,6 +33,7 @@
     "dataset " + m.dataset, "evalctl " + m.evalctl_version].filter(Boolean).join(" · ");
   const totals = D.groups.reduce((t, g) => (t.cells += g.cells, t.gen += g.generation_errors, t.sc += g.scorer_errors, t), { cells: 0, gen: 0, sc: 0 });
   document.getElementById("totals").textContent = `${totals.cells} of ${D.cells_planned} cells; ${totals.gen} generation errors and ${totals.sc} scorer errors, counted apart from pass rates (which count decided outcomes only).`;
+  for (const n of D.notes || []) document.getElementById("notes").append(el("p", { class: "note", text: n }));
   if (D.groups.some((g) => g.simulated)) document.getElementById("simnote").hidden = false;
 
   // Heatmaps: prompts × models for each scorer, and overall.

@@ -1,0 +1,187 @@
+package reports
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/evalctl/evalctl/scorers"
+	"github.com/evalctl/evalctl/stats"
+)
+
+// JudgeAgreement is how far the judge models of one scorer agreed with each
+// other, over the answers they all decided: Cohen's kappa for two judges
+// (with a 95% interval), Fleiss' kappa for more.
+type JudgeAgreement struct {
+	Scorer string
+	Judges []string
+	Method string // "cohen" or "fleiss"
+	stats.Kappa
+}
+
+// PositionBias is, for a pairwise scorer, how often the judge's verdict
+// changed with the order in which the two answers were shown.
+type PositionBias struct {
+	Scorer       string
+	Pairs        int // pairs judged in both orders
+	Inconsistent int // pairs whose two orders disagreed (recorded as ties)
+}
+
+// Rate is the share of inconsistent pairs.
+func (p PositionBias) Rate() float64 {
+	if p.Pairs == 0 {
+		return 0
+	}
+	return float64(p.Inconsistent) / float64(p.Pairs)
+}
+
+// agreement accumulates, per scorer, the judges' verdicts and pair orders.
+type agreement struct {
+	judges map[string][]string            // scorer → judges, in order seen
+	items  map[string][]map[string]string // scorer → per answer: judge → its (majority) verdict
+	bias   map[string]*PositionBias
+	order  []string // scorers, in order seen
+}
+
+func (a *agreement) add(fb scorers.Feedback) {
+	if len(fb.Votes) == 0 || fb.Err != "" || fb.Skipped {
+		return
+	}
+	if a.bias == nil {
+		a.bias, a.judges, a.items = map[string]*PositionBias{}, map[string][]string{}, map[string][]map[string]string{}
+	}
+	if fb.Votes[0].Order != "" {
+		b := a.bias[fb.Scorer]
+		if b == nil {
+			b = &PositionBias{Scorer: fb.Scorer}
+			a.bias[fb.Scorer] = b
+			a.order = append(a.order, fb.Scorer)
+		}
+		b.Pairs++
+		if fb.Agreement != nil && *fb.Agreement < 1 {
+			b.Inconsistent++
+		}
+		return
+	}
+	// Each judge's verdict on this answer: the majority of its samples (the
+	// cautious value on a tie: the smallest, so "no" before "yes").
+	per := map[string]map[string]int{}
+	var judges []string // in the order of the votes
+	for _, v := range fb.Votes {
+		if v.Value == "" || v.Fact != "" {
+			continue
+		}
+		if per[v.Judge] == nil {
+			per[v.Judge] = map[string]int{}
+			judges = append(judges, v.Judge)
+		}
+		per[v.Judge][v.Value]++
+	}
+	if len(per) < 2 {
+		return
+	}
+	item := map[string]string{}
+	for _, j := range judges {
+		counts := per[j]
+		vals := make([]string, 0, len(counts))
+		for v := range counts {
+			vals = append(vals, v)
+		}
+		sort.Strings(vals)
+		best := vals[0]
+		for _, v := range vals {
+			if counts[v] > counts[best] {
+				best = v
+			}
+		}
+		item[j] = best
+		if !contains(a.judges[fb.Scorer], j) {
+			if len(a.judges[fb.Scorer]) == 0 {
+				a.order = append(a.order, fb.Scorer)
+			}
+			a.judges[fb.Scorer] = append(a.judges[fb.Scorer], j)
+		}
+	}
+	a.items[fb.Scorer] = append(a.items[fb.Scorer], item)
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// JudgeAgreements returns the agreement between judges, per scorer with
+// several judge models.
+func (c *Comparison) JudgeAgreements() []JudgeAgreement {
+	var out []JudgeAgreement
+	for _, s := range c.agree.order {
+		judges := c.agree.judges[s]
+		if len(judges) < 2 {
+			continue
+		}
+		ja := JudgeAgreement{Scorer: s, Judges: judges}
+		if len(judges) == 2 {
+			var x, y []string
+			for _, it := range c.agree.items[s] {
+				if a, ok := it[judges[0]]; ok {
+					if b, ok := it[judges[1]]; ok {
+						x, y = append(x, a), append(y, b)
+					}
+				}
+			}
+			ja.Method, ja.Kappa = "cohen", stats.CohenKappa(x, y)
+		} else {
+			var counts []map[string]int
+			for _, it := range c.agree.items[s] {
+				if len(it) != len(judges) {
+					continue // Fleiss' kappa needs every rater on every item
+				}
+				m := map[string]int{}
+				for _, v := range it {
+					m[v]++
+				}
+				counts = append(counts, m)
+			}
+			ja.Method, ja.Kappa = "fleiss", stats.FleissKappa(counts)
+		}
+		out = append(out, ja)
+	}
+	return out
+}
+
+// PositionBiases returns the position bias of each pairwise scorer.
+func (c *Comparison) PositionBiases() []PositionBias {
+	var out []PositionBias
+	for _, s := range c.agree.order {
+		if b := c.agree.bias[s]; b != nil {
+			out = append(out, *b)
+		}
+	}
+	return out
+}
+
+// Notes are the sentences reports print under their tables about judge
+// agreement and position bias.
+func (c *Comparison) Notes() []string {
+	var out []string
+	for _, a := range c.JudgeAgreements() {
+		k := "undefined (the judges used one verdict only)"
+		if a.Kappa.Kappa == a.Kappa.Kappa { // not NaN
+			k = fmt.Sprintf("%.2f", a.Kappa.Kappa)
+			if a.Method == "cohen" {
+				k += fmt.Sprintf(" [%.2f, %.2f]", a.Lo, a.Hi)
+			}
+		}
+		name := map[string]string{"cohen": "Cohen's", "fleiss": "Fleiss'"}[a.Method]
+		out = append(out, fmt.Sprintf("Judges of %s (%s) agree: %s κ = %s over %d answers.", a.Scorer, strings.Join(a.Judges, ", "), name, k, a.N))
+	}
+	for _, b := range c.PositionBiases() {
+		out = append(out, fmt.Sprintf("Pairwise %s: position bias %.1f%%: the verdict changed with the order of the answers on %d of %d pairs, which count as ties.",
+			b.Scorer, 100*b.Rate(), b.Inconsistent, b.Pairs))
+	}
+	return out
+}
