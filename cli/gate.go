@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,7 @@ type GateFlags struct {
 	MaxDrop           []string
 	NoSignificantDrop []string
 	Baseline          string
+	Labels            string
 }
 
 func addGateFlags(cmd *cobra.Command, g *GateFlags) {
@@ -28,6 +30,7 @@ func addGateFlags(cmd *cobra.Command, g *GateFlags) {
 	f.StringArrayVar(&g.FailUnder, "fail-under", nil, "gate: exit 1 when SCORER's pass rate (or mean) is under MIN in any prompt × model, as SCORER=MIN; SCORER may be 'overall' and take @PROMPT and /MODEL (repeatable)")
 	f.StringArrayVar(&g.MaxDrop, "max-drop", nil, "gate: exit 1 when SCORER fell more than DROP from --baseline, as SCORER=DROP (repeatable)")
 	f.StringArrayVar(&g.NoSignificantDrop, "no-significant-drop", nil, "gate: exit 1 when SCORER fell significantly from --baseline (McNemar p < 0.05, paired by question) (repeatable)")
+	f.StringVar(&g.Labels, "labels", "", "human labels (CSV: row_id, prompt, model, scorer, label) for gates with require_judge_kappa (default: labels: in evalctl.yaml)")
 	f.StringVar(&g.Baseline, "baseline", "", "baseline for regression gates: a stored run (id, prefix, name or 'last'), or a report.json (max-drop only: it has no per-question outcomes)")
 }
 
@@ -64,6 +67,10 @@ func (g *GateFlags) gates(cfg *config.Config) ([]gate.Gate, error) {
 type baseline struct {
 	run    *store.Run
 	report *reports.JSONReport
+	// labels are people's verdicts, for gates that require their judge to
+	// agree with them.
+	labels     []humanLabel
+	labelsPath string
 }
 
 // resolveGates validates gates against a layout and finds the baseline.
@@ -79,18 +86,42 @@ func resolveGates(st *store.Store, cfg *config.Config, flags *GateFlags, lay eva
 	for _, m := range lay.Models {
 		gp.Models = append(gp.Models, m.Ref)
 	}
-	needBase := false
+	needBase, needLabels := false, false
 	for _, g := range gates {
 		if err := g.Validate(gp); err != nil {
 			return nil, nil, usageErr("%v", err)
 		}
 		needBase = needBase || g.NeedsBaseline()
+		needLabels = needLabels || g.RequireJudgeKappa != nil
+	}
+	var labels []humanLabel
+	labelsPath := flags.Labels
+	if labelsPath == "" && cfg.Labels != "" {
+		labelsPath = cfg.Resolve(cfg.Labels)
+	}
+	if needLabels {
+		if labelsPath == "" {
+			return nil, nil, usageErr("require_judge_kappa needs human labels: labels: FILE in evalctl.yaml, or --labels FILE")
+		}
+		if labels, err = readLabels(labelsPath); err != nil {
+			return nil, nil, exitErr(ExitUsage, err, "")
+		}
+	}
+	withLabels := func(b *baseline) *baseline {
+		if labels == nil {
+			return b
+		}
+		if b == nil {
+			b = &baseline{}
+		}
+		b.labels, b.labelsPath = labels, labelsPath
+		return b
 	}
 	if needBase && flags.Baseline == "" {
 		return nil, nil, usageErr("regression gates need --baseline RUN (a stored run to compare against)")
 	}
 	if flags.Baseline == "" {
-		return gates, nil, nil
+		return gates, withLabels(nil), nil
 	}
 	if strings.HasSuffix(flags.Baseline, ".json") {
 		f, err := os.Open(flags.Baseline)
@@ -107,13 +138,13 @@ func resolveGates(st *store.Store, cfg *config.Config, flags *GateFlags, lay eva
 				return nil, nil, usageErr("%s needs per-question outcomes: use a stored run as --baseline, not %s", g, flags.Baseline)
 			}
 		}
-		return gates, &baseline{report: rep}, nil
+		return gates, withLabels(&baseline{report: rep}), nil
 	}
 	run, err := st.Run(context.Background(), flags.Baseline)
 	if err != nil {
 		return nil, nil, exitErr(ExitUsage, fmt.Errorf("--baseline: %w", err), "")
 	}
-	return gates, &baseline{run: run}, nil
+	return gates, withLabels(&baseline{run: run}), nil
 }
 
 // withGates validates the run's gates before any model call.
@@ -132,6 +163,13 @@ func checkGates(a *app, st *store.Store, gates []gate.Gate, base *baseline, run 
 	if len(gates) == 0 {
 		return nil
 	}
+	var refused []string
+	if base != nil && base.labels != nil {
+		var err error
+		if gates, refused, err = judgeTrust(st, run, gates, base); err != nil {
+			return err
+		}
+	}
 	var rc *reports.RunComparison
 	switch {
 	case base != nil && base.run != nil:
@@ -145,18 +183,55 @@ func checkGates(a *app, st *store.Store, gates []gate.Gate, base *baseline, run 
 			return err
 		}
 		rc = reports.CompareRuns(reportMeta(base.run), base.run.Spec.Layout, baseResults, reportMeta(run), run.Spec.Layout, results)
-	case base != nil:
+	case base != nil && base.report != nil:
 		rc = reports.CompareToReport(base.report, cmp)
 	}
 	failures := gate.Check(gates, cmp, rc)
-	if len(failures) == 0 {
-		fmt.Fprintf(a.io.Stderr, "evalctl: all %d gates passed\n", len(gates))
+	total := len(gates) + len(refused)
+	if len(failures) == 0 && len(refused) == 0 {
+		fmt.Fprintf(a.io.Stderr, "evalctl: all %d gates passed\n", total)
 		return nil
+	}
+	for _, r := range refused {
+		fmt.Fprintf(a.io.Stderr, "evalctl: %s\n", r)
 	}
 	for _, f := range failures {
 		fmt.Fprintf(a.io.Stderr, "evalctl: %s\n", f)
 	}
-	return exitErr(ExitGate, fmt.Errorf("%d gate failures from %d gates (listed above)", len(failures), len(gates)), "")
+	return exitErr(ExitGate, fmt.Errorf("%d gate failures from %d gates (listed above)", len(failures)+len(refused), total), "")
+}
+
+// judgeTrust takes out the gates whose judge does not agree with people well
+// enough (Cohen's kappa on this run's labelled answers, below the gate's
+// require_judge_kappa, or unknown) and says why each was refused.
+func judgeTrust(st *store.Store, run *store.Run, gates []gate.Gate, base *baseline) ([]gate.Gate, []string, error) {
+	cals, err := calibrate(context.Background(), st, run, base.labels)
+	if err != nil {
+		return nil, nil, err
+	}
+	by := map[string]*calibration{}
+	for _, c := range cals {
+		by[c.Scorer] = c
+	}
+	var keep []gate.Gate
+	var refused []string
+	for _, g := range gates {
+		if g.RequireJudgeKappa == nil {
+			keep = append(keep, g)
+			continue
+		}
+		c := by[g.Scorer]
+		switch {
+		case c == nil || c.N == 0:
+			refused = append(refused, fmt.Sprintf("gate %s refused: no answer of this run labelled in %s has a verdict of %s, so its judge cannot be trusted", g, base.labelsPath, g.Scorer))
+		case c.Kappa != c.Kappa || c.Kappa < *g.RequireJudgeKappa:
+			refused = append(refused, fmt.Sprintf("gate %s refused: the judge of %s agrees with the people of %s at κ = %s [%s, %s] over %d answers, under %s (see evalctl judge calibrate)",
+				g, g.Scorer, base.labelsPath, fmtNum(c.Kappa), fmtNum(c.KappaLo), fmtNum(c.KappaHi), c.N, strconv.FormatFloat(*g.RequireJudgeKappa, 'g', -1, 64)))
+		default:
+			keep = append(keep, g)
+		}
+	}
+	return keep, refused, nil
 }
 
 // GateOptions are the inputs of `evalctl gate`.

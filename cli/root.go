@@ -40,7 +40,7 @@ Configuration lives in evalctl.yaml (see examples/se-quiz); flags override it.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr("%v (see '%s --help')", err, c.CommandPath())
 	})
-	root.AddCommand(NewCmdRun(a, nil), NewCmdScore(a, nil), NewCmdReport(a, nil), NewCmdCompare(a, nil), NewCmdGate(a, nil), newCmdRuns(a), newCmdPrompts(a), newCmdSim(a), newCmdMerge(a), newCmdVersion(a))
+	root.AddCommand(NewCmdRun(a, nil), NewCmdScore(a, nil), NewCmdReport(a, nil), NewCmdCompare(a, nil), NewCmdGate(a, nil), newCmdRuns(a), newCmdPrompts(a), newCmdSim(a), newCmdMerge(a), newCmdJudge(a), newCmdVersion(a))
 	return root
 }
 

@@ -44,6 +44,9 @@ type Config struct {
 	Providers map[string]ProviderConfig `yaml:"providers"`
 	// Gates are the conditions for exit 0 (see package reports/gate).
 	Gates []GateConfig `yaml:"gates"`
+	// Labels is a CSV of human labels of judged answers (row_id, prompt,
+	// model, scorer, label), for gates with require_judge_kappa.
+	Labels string `yaml:"labels"`
 	// Prices override the built-in price table, by model ref, in USD per
 	// million input and output tokens.
 	Prices map[string]llm.Price `yaml:"prices"`

@@ -30,6 +30,10 @@ type Gate struct {
 	NoSignificantDrop bool `yaml:"no_significant_drop"`
 	// MaxCost caps the run's cost in USD (generation and judges).
 	MaxCost *float64 `yaml:"max_cost"`
+	// RequireJudgeKappa refuses to gate on the scorer unless its judge
+	// agrees with human labels (labels: in evalctl.yaml, or --labels) at
+	// least this well (Cohen's kappa, on this run's labelled answers).
+	RequireJudgeKappa *float64 `yaml:"require_judge_kappa"`
 
 	// Source says where the gate was written, for messages.
 	Source string `yaml:"-"`
@@ -50,17 +54,24 @@ func (g Gate) String() string {
 	}
 	switch {
 	case g.Min != nil:
-		return fmt.Sprintf("%s ≥ %s", target, num(*g.Min))
+		return fmt.Sprintf("%s ≥ %s", target, num(*g.Min)) + g.kappaText()
 	case g.MaxErrorRate != nil:
 		return fmt.Sprintf("error rate ≤ %s", num(*g.MaxErrorRate))
 	case g.MaxCost != nil:
 		return fmt.Sprintf("cost ≤ $%s", num(*g.MaxCost))
 	case g.MaxDrop != nil:
-		return fmt.Sprintf("%s drop from baseline ≤ %s", target, num(*g.MaxDrop))
+		return fmt.Sprintf("%s drop from baseline ≤ %s", target, num(*g.MaxDrop)) + g.kappaText()
 	case g.NoSignificantDrop:
-		return fmt.Sprintf("%s: no significant drop from baseline", target)
+		return fmt.Sprintf("%s: no significant drop from baseline", target) + g.kappaText()
 	}
 	return target
+}
+
+func (g Gate) kappaText() string {
+	if g.RequireJudgeKappa == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (if its judge agrees with people at κ ≥ %s)", num(*g.RequireJudgeKappa))
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
@@ -133,6 +144,8 @@ func (g Gate) Validate(p Plan) error {
 	switch {
 	case n != 1:
 		return fmt.Errorf("%sa gate sets exactly one of min, max_error_rate, max_cost, max_drop or no_significant_drop", where)
+	case (g.MaxCost != nil || g.MaxErrorRate != nil) && g.RequireJudgeKappa != nil:
+		return fmt.Errorf("%srequire_judge_kappa goes with a scorer's gate (min, max_drop or no_significant_drop)", where)
 	case g.MaxCost != nil:
 		if g.Scorer != "" || g.Prompt != "" || g.Model != "" {
 			return fmt.Errorf("%smax_cost applies to the whole run: drop scorer, prompt and model", where)
@@ -159,6 +172,10 @@ func (g Gate) Validate(p Plan) error {
 		return fmt.Errorf("%sno model %q in this run (models: %s)", where, g.Model, strings.Join(p.Models, ", "))
 	case g.MaxDrop != nil && (*g.MaxDrop < 0 || *g.MaxDrop > 1):
 		return fmt.Errorf("%smax_drop %v is not between 0 and 1", where, *g.MaxDrop)
+	case g.RequireJudgeKappa != nil && g.Scorer == Overall:
+		return fmt.Errorf("%srequire_judge_kappa applies to one judge scorer: name it instead of %s", where, Overall)
+	case g.RequireJudgeKappa != nil && (*g.RequireJudgeKappa < -1 || *g.RequireJudgeKappa > 1):
+		return fmt.Errorf("%srequire_judge_kappa %v is not between -1 and 1", where, *g.RequireJudgeKappa)
 	}
 	return nil
 }
