@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -136,6 +137,30 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 	}
 	fmt.Fprintf(a.io.Stderr, "evalctl: scoring run %s: %d answers × %d scorers\n", run.ID, len(results), len(selected))
 
+	// Pairwise scorers compare each answer with its baseline's, which the
+	// stored results hold: index them by row, repeat and the other dimension.
+	bases := map[string]*eval.Result{}
+	pairKey := func(ps scorers.PairScorer, r *eval.Result) (key string, isBase bool) {
+		prompt, model := ps.Baseline()
+		if prompt != "" {
+			return ps.Name() + "\x00" + r.Row.ID + "\x00" + strconv.Itoa(r.Repeat) + "\x00" + r.Model.Ref.String(), r.Prompt.Name == prompt
+		}
+		return ps.Name() + "\x00" + r.Row.ID + "\x00" + strconv.Itoa(r.Repeat) + "\x00" + r.Prompt.Name, r.Model.Ref.String() == model
+	}
+	for i := range results {
+		for _, s := range selected {
+			if ps, ok := s.(scorers.PairScorer); ok {
+				if k, isBase := pairKey(ps, &results[i]); isBase {
+					bases[k] = &results[i]
+				}
+			}
+		}
+	}
+	sampleOf := func(r *eval.Result) scorers.Sample {
+		return scorers.Sample{RowID: r.Row.ID, Vars: r.Row.Vars, Prompt: r.Prompt.Name, Model: r.Model.Ref.String(),
+			System: r.System, Input: r.Input, Answer: r.Answer, Latency: r.Latency, Usage: r.Usage}
+	}
+
 	sigCtx, stop := a.io.Context()
 	defer stop()
 	sink := st.Sink(run.ID)
@@ -148,13 +173,26 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 			continue
 		}
 		g.Go(func() error {
-			sample := scorers.Sample{RowID: r.Row.ID, Vars: r.Row.Vars, Prompt: r.Prompt.Name, Model: r.Model.Ref.String(),
-				System: r.System, Input: r.Input, Answer: r.Answer, Latency: r.Latency, Usage: r.Usage}
+			sample := sampleOf(&r)
 			fresh := make([]scorers.Feedback, len(selected))
 			var wg sync.WaitGroup
 			for i, s := range selected {
 				wg.Go(func() {
-					fresh[i] = s.Score(gctx, sample)
+					if ps, ok := s.(scorers.PairScorer); ok {
+						k, isBase := pairKey(ps, &r)
+						switch base := bases[k]; {
+						case isBase:
+							fresh[i] = scorers.Feedback{Skipped: true, Rationale: "the baseline of this comparison"}
+						case base == nil:
+							fresh[i] = scorers.Feedback{Err: "the baseline cell is not in the run"}
+						case base.Err != nil:
+							fresh[i] = scorers.Feedback{Err: "the baseline's answer is missing: its generation failed"}
+						default:
+							fresh[i] = ps.ScorePair(gctx, sampleOf(base), sample)
+						}
+					} else {
+						fresh[i] = s.Score(gctx, sample)
+					}
 					fresh[i].Scorer = s.Name()
 				})
 			}

@@ -75,10 +75,21 @@ type common struct {
 	Judges []string `yaml:"judges"`
 	// Samples asks each judge model this many times (majority vote).
 	Samples int `yaml:"samples"`
+	// Temperature of this scorer's judge calls (default: the judge's, else
+	// 0). Samples differ only above 0.
+	Temperature *float64 `yaml:"temperature"`
 }
 
 func (c common) build(spec scorers.Spec, env scorers.Env, tplName string, keys, required []string) (*base, error) {
 	b := &base{name: spec.Name, salt: env.Salt, samples: max(1, c.Samples)}
+	params := env.JudgeParams
+	if c.Temperature != nil {
+		params.Temperature = c.Temperature
+	}
+	if params.Temperature == nil {
+		zero := 0.0
+		params.Temperature = &zero // judges decide, they do not create
+	}
 	if c.Samples < 0 || c.Samples > 15 {
 		return nil, scorers.SpecError(spec, "samples must be between 1 and 15 (got %d)", c.Samples)
 	}
@@ -97,7 +108,7 @@ func (c common) build(spec scorers.Spec, env scorers.Env, tplName string, keys, 
 		if err != nil {
 			return nil, scorers.SpecError(spec, "%v", err)
 		}
-		b.models = []judgeModel{{ref, env.Judge, env.JudgeParams}}
+		b.models = []judgeModel{{ref, env.Judge, params}}
 	}
 	seen := map[string]bool{}
 	for _, r := range refs {
@@ -116,7 +127,7 @@ func (c common) build(spec scorers.Spec, env scorers.Env, tplName string, keys, 
 		if err != nil {
 			return nil, err
 		}
-		b.models = append(b.models, judgeModel{ref, client, env.JudgeParams})
+		b.models = append(b.models, judgeModel{ref, client, params})
 	}
 	text, file := builtin(tplName), tplName+".txt (built in)"
 	if c.Template != "" {
