@@ -169,7 +169,8 @@ func (b *pairing) offer(ctx context.Context, res Result) []Result {
 		if j.base.Err != nil {
 			fb = scorers.Feedback{Err: "the baseline's answer is missing: its generation failed"}
 		} else {
-			fb = j.spec.s.ScorePair(ctx, sampleOf(j.base), sampleOf(&pc.res))
+			jctx := withCall(ctx, Call{Kind: "judge", Prompt: pc.res.Prompt.Name, Scorer: j.spec.s.Name()})
+			fb = j.spec.s.ScorePair(jctx, sampleOf(j.base), sampleOf(&pc.res))
 		}
 		fb.Scorer = j.spec.s.Name()
 		b.mu.Lock()
