@@ -28,9 +28,10 @@ const (
 
 const exitCodesHelp = `Exit codes:
   0    ok
-  1    a gate failed (--fail-under, --max-drop, --no-significant-drop, gates: in evalctl.yaml)
+  1    a gate failed, or was refused for a judge people disagree with (--fail-under, --max-drop,
+       --no-significant-drop, gates: in evalctl.yaml)
   2    usage, config or input error (before any model call), or credentials/model rejected by the provider
-  3    run incomplete: generation or scorer errors above max_error_rate
+  3    run incomplete: generation or scorer errors above max_error_rate, or --max-cost reached
   130  interrupted (Ctrl-C); finished cells are written`
 
 // ExitError is an error with an exit code and an optional one-line remedy.
