@@ -459,7 +459,6 @@ func (j *criteriaJudge) Score(ctx context.Context, s scorers.Sample) scorers.Fee
 // against each of its expected facts (one support check per fact).
 type correctnessJudge struct {
 	*base
-	fact     *prompts.Template
 	expected string // column of the expected answer
 	facts    string // column of expected facts, one per line (or ';')
 }
@@ -686,9 +685,8 @@ func (j *rubricJudge) Score(ctx context.Context, s scorers.Sample) scorers.Feedb
 // count as position bias.
 type pairJudge struct {
 	*base
-	criteria       string
-	prompt, model  string // the baseline
-	order1, order2 string
+	criteria      string
+	prompt, model string // the baseline
 }
 
 func newPairwise(spec scorers.Spec, env scorers.Env) (scorers.Scorer, error) {

@@ -19,7 +19,6 @@ func TestJudgeAgreementAndPositionBias(t *testing.T) {
 		{"no", "no"}, {"no", "no"}, {"yes", "no"}, {"yes", "no"}, {"no", "yes"}}
 	for i, p := range pairs {
 		r := results[0]
-		r.Row = &(*r.Row)
 		votes := []scorers.Vote{{Judge: "openai:a", Value: p[0]}, {Judge: "openai:b", Value: p[1]}}
 		if i == 0 { // a judge's samples fold into its majority
 			votes = append(votes, scorers.Vote{Judge: "openai:a", Sample: 1, Value: "yes"}, scorers.Vote{Judge: "openai:a", Sample: 2, Value: "no"})
