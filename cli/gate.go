@@ -173,16 +173,14 @@ func checkGates(a *app, st *store.Store, gates []gate.Gate, base *baseline, run 
 	var rc *reports.RunComparison
 	switch {
 	case base != nil && base.run != nil:
-		// A paired comparison needs both runs' answers.
-		baseResults, err := st.Results(context.Background(), base.run)
+		// A paired comparison needs both runs' outcomes, question by question.
+		ctx := context.Background()
+		var err error
+		rc, err = reports.CompareRuns(reportMeta(base.run), base.run.Spec.Layout, eachStored(ctx, st, base.run),
+			reportMeta(run), run.Spec.Layout, eachStored(ctx, st, run))
 		if err != nil {
 			return err
 		}
-		results, err := st.Results(context.Background(), run)
-		if err != nil {
-			return err
-		}
-		rc = reports.CompareRuns(reportMeta(base.run), base.run.Spec.Layout, baseResults, reportMeta(run), run.Spec.Layout, results)
 	case base != nil && base.report != nil:
 		rc = reports.CompareToReport(base.report, cmp)
 	}

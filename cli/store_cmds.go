@@ -573,16 +573,16 @@ func compareRuns(a *app, opts *CompareOptions) error {
 	defer st.Close()
 	ctx := context.Background()
 	var runs [2]*store.Run
-	var results [2][]eval.Result
 	for i, ref := range []string{opts.A, opts.B} {
 		if runs[i], err = findRun(st, ref, false); err != nil {
 			return err
 		}
-		if results[i], err = st.Results(ctx, runs[i]); err != nil {
-			return err
-		}
 	}
-	rc := reports.CompareRuns(reportMeta(runs[0]), runs[0].Spec.Layout, results[0], reportMeta(runs[1]), runs[1].Spec.Layout, results[1])
+	rc, err := reports.CompareRuns(reportMeta(runs[0]), runs[0].Spec.Layout, eachStored(ctx, st, runs[0]),
+		reportMeta(runs[1]), runs[1].Spec.Layout, eachStored(ctx, st, runs[1]))
+	if err != nil {
+		return err
+	}
 	if opts.Format == "json" {
 		return reports.WriteCompareJSON(a.io.Stdout, rc)
 	}

@@ -74,12 +74,12 @@ type cellKey struct{ prompt, model, scorer string }
 // outcomes aggregates a run's feedback per question: across repeats a
 // question passes when most of its decided outcomes pass, and a numeric score
 // is averaged. Errors and skips are left out.
-func outcomes(results []eval.Result) (map[cellKey]map[string]*outcome, map[string]string) {
+func outcomes(results Each) (map[cellKey]map[string]*outcome, map[string]string, error) {
 	out := map[cellKey]map[string]*outcome{}
 	texts := map[string]string{}
-	for _, r := range results {
+	err := results(func(r eval.Result) error {
 		if r.Err != nil {
-			continue
+			return nil
 		}
 		if _, ok := texts[r.Row.ID]; !ok {
 			texts[r.Row.ID] = questionText(r.Row.Vars)
@@ -106,8 +106,9 @@ func outcomes(results []eval.Result) (map[cellKey]map[string]*outcome, map[strin
 				o.scores = append(o.scores, *fb.Score)
 			}
 		}
-	}
-	return out, texts
+		return nil
+	})
+	return out, texts, err
 }
 
 func questionText(vars map[string]string) string {
@@ -128,10 +129,17 @@ func questionText(vars map[string]string) string {
 }
 
 // CompareRuns pairs run B's outcomes with run A's by prompt name, model,
-// scorer and question, for every combination present in both.
-func CompareRuns(a RunMeta, la eval.Layout, ra []eval.Result, b RunMeta, lb eval.Layout, rb []eval.Result) *RunComparison {
-	oa, texts := outcomes(ra)
-	ob, textsB := outcomes(rb)
+// scorer and question, for every combination present in both. The runs are
+// streamed: what is kept is one outcome per question, not the answers.
+func CompareRuns(a RunMeta, la eval.Layout, ra Each, b RunMeta, lb eval.Layout, rb Each) (*RunComparison, error) {
+	oa, texts, err := outcomes(ra)
+	if err != nil {
+		return nil, err
+	}
+	ob, textsB, err := outcomes(rb)
+	if err != nil {
+		return nil, err
+	}
 	for k, v := range textsB {
 		if _, ok := texts[k]; !ok {
 			texts[k] = v
@@ -166,7 +174,7 @@ func CompareRuns(a RunMeta, la eval.Layout, ra []eval.Result, b RunMeta, lb eval
 			}
 		}
 	}
-	return rc
+	return rc, nil
 }
 
 func difference(k cellKey, a, b map[string]*outcome, texts map[string]string) Difference {

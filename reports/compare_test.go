@@ -38,7 +38,7 @@ func synthetic(version string, n int, pass func(i int) bool, score func(i int) f
 func TestCompareRuns(t *testing.T) {
 	la, ra := synthetic("aaaa", 30, func(int) bool { return true }, func(i int) float64 { return 100 })
 	lb, rb := synthetic("bbbb", 30, func(i int) bool { return i >= 12 }, func(i int) float64 { return 80 + float64(i%3) })
-	rc := CompareRuns(RunMeta{ID: "A"}, la, ra, RunMeta{ID: "B"}, lb, rb)
+	rc, _ := CompareRuns(RunMeta{ID: "A"}, la, Slice(ra), RunMeta{ID: "B"}, lb, Slice(rb))
 	if len(rc.Differences) != 2 {
 		t.Fatalf("%d differences", len(rc.Differences))
 	}
@@ -65,7 +65,7 @@ func TestCompareRuns(t *testing.T) {
 	// Few pairs: no significance claimed.
 	la, ra = synthetic("aaaa", 5, func(int) bool { return true }, func(int) float64 { return 1 })
 	lb, rb = synthetic("aaaa", 5, func(int) bool { return false }, func(int) float64 { return 0 })
-	rc = CompareRuns(RunMeta{}, la, ra, RunMeta{}, lb, rb)
+	rc, _ = CompareRuns(RunMeta{}, la, Slice(ra), RunMeta{}, lb, Slice(rb))
 	if d := rc.Differences[0]; !d.TooFew || d.Significant || len(d.Regressed) != 5 {
 		t.Errorf("five pairs: %+v", d)
 	}
