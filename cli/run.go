@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -622,26 +623,52 @@ func resumeRun(a *app, opts *RunOptions) error {
 	if err := sameLayout(run.Spec.Layout, p.plan.Layout()); err != nil {
 		return usageErr("cannot resume run %s: %v (start a new run instead)", run.ID, err)
 	}
-	results, err := st.Results(ctx, run)
-	if err != nil {
-		return err
-	}
-	prior := map[cellKey]*eval.Result{}
-	for i := range results {
-		r := &results[i]
-		prior[keyOf(r.Cell)] = r
+	// The stored cells stream alongside the plan (both in cell order), so a
+	// resume holds one stored result at a time, not the run.
+	next, stopPrior := iter.Pull(func(yield func(eval.Result) bool) {
+		st.EachResult(ctx, run, true, func(r eval.Result) error {
+			if !yield(r) {
+				return errStopped
+			}
+			return nil
+		})
+	})
+	defer stopPrior()
+	var pending *eval.Result
+	prior := func(c eval.Cell) *eval.Result {
+		for {
+			if pending == nil {
+				r, ok := next()
+				if !ok {
+					return nil
+				}
+				pending = &r
+			}
+			switch {
+			case pending.Index < c.Index:
+				pending = nil // not in the plan any more
+			case pending.Index == c.Index && keyOf(pending.Cell) == keyOf(c):
+				r := pending
+				pending = nil
+				return r
+			default:
+				return nil
+			}
+		}
 	}
 	if err := st.MarkRunning(ctx, run.ID); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.io.Stderr, "evalctl: resuming %s: %d of %d cells stored\n", run.ID, len(results), run.Planned)
-	return execute(a, st, run, p, func(c eval.Cell) *eval.Result { return prior[keyOf(c)] })
+	fmt.Fprintf(a.io.Stderr, "evalctl: resuming %s: %d of %d cells stored\n", run.ID, run.Done, run.Planned)
+	return execute(a, st, run, p, prior)
 }
 
 type cellKey struct {
 	row, prompt, model string
 	repeat             int
 }
+
+var errStopped = errors.New("stopped")
 
 func keyOf(c eval.Cell) cellKey {
 	return cellKey{c.Row.ID, c.Prompt.Name, c.Model.Ref.String(), c.Repeat}

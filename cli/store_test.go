@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -456,4 +458,35 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A resume streams the stored cells beside the plan: it redoes exactly the
+// failed cells, and asks nothing for the complete ones.
+func TestResumeRedoesFailedCells(t *testing.T) {
+	flaky, _ := sim.Start("127.0.0.1:0", sim.Options{FailRate: 0.3, Seed: 4})
+	defer flaky.Close()
+	cfg := bigProject(t, "providers:\n  openai: {max_attempts: 1}\n")
+	os.WriteFile(filepath.Join(filepath.Dir(cfg), "questions.csv"), []byte(func() string {
+		var b strings.Builder
+		b.WriteString("id,question\n")
+		for i := range 40 {
+			fmt.Fprintf(&b, "q%03d,What is concept number %d?\n", i, i)
+		}
+		return b.String()
+	}()), 0o644)
+	r := run(t, nil, map[string]string{"OPENAI_BASE_URL": flaky.URL}, "run", "--config", cfg)
+	m := regexp.MustCompile(`(\d+) generation errors?`).FindStringSubmatch(r.stdout)
+	if r.code != ExitIncomplete || m == nil || m[1] == "0" {
+		t.Fatalf("flaky run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	failed, _ := strconv.Atoi(m[1])
+	healthy, _ := sim.Start("127.0.0.1:0", sim.Options{})
+	defer healthy.Close()
+	r = run(t, nil, map[string]string{"OPENAI_BASE_URL": healthy.URL}, "run", "--config", cfg, "--resume", "last")
+	if r.code != ExitOK || !strings.Contains(r.stdout, "160 of 160 cells; 0 generation errors") {
+		t.Fatalf("resume: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if got := healthy.Stats().Generation; got != int64(failed) {
+		t.Errorf("the resume asked for %d answers; %d cells had failed", got, failed)
+	}
 }
