@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"github.com/evalctl/evalctl/llm"
 
 	"github.com/evalctl/evalctl/config"
 	"github.com/evalctl/evalctl/eval"
@@ -24,8 +25,16 @@ func findRun(st *store.Store, ref string, idle bool) (*store.Run, error) {
 }
 
 // setJudge gives env the config's judge model, through the providers, with
-// temperature 0 unless the config says otherwise.
+// temperature 0 unless the config says otherwise, and the way to other judge
+// models (a scorer's judge: or judges:).
 func setJudge(ps *providers, cfg *config.Config, env *scorers.Env) error {
+	env.JudgeClient = func(ref string) (llm.Client, error) {
+		r, err := llm.ParseModelRef(ref)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		return ps.client(r)
+	}
 	if cfg.Judge == nil || cfg.Judge.Model == "" {
 		return nil
 	}

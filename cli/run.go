@@ -408,13 +408,6 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 	if err := setJudge(ps, cfg, &env); err != nil {
 		return nil, err
 	}
-	env.JudgeClient = func(ref string) (llm.Client, error) {
-		r, err := llm.ParseModelRef(ref)
-		if err != nil {
-			return nil, usageErr("%v", err)
-		}
-		return ps.client(r)
-	}
 	for _, sc := range cfg.Scorers {
 		where := ""
 		if cfg.Path != "" {

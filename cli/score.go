@@ -122,10 +122,6 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 		return usageErr("no scorers to run: %s defines none", cfg.Path)
 	}
 
-	results, err := st.Results(ctx, run)
-	if err != nil {
-		return err
-	}
 	order := append([]string(nil), run.Spec.Layout.Scorers...)
 	for _, s := range selected {
 		if !contains(order, s.Name()) {
@@ -135,26 +131,18 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 	if err := st.SetScorers(ctx, run, order); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.io.Stderr, "evalctl: scoring run %s: %d answers × %d scorers\n", run.ID, len(results), len(selected))
+	fmt.Fprintf(a.io.Stderr, "evalctl: scoring run %s: %d answers × %d scorers\n", run.ID, run.Done-run.GenErrors, len(selected))
 
-	// Pairwise scorers compare each answer with its baseline's, which the
-	// stored results hold: index them by row, repeat and the other dimension.
-	bases := map[string]*eval.Result{}
+	// Pairwise scorers compare each answer with its baseline's: the same row
+	// and repeat. Results stream in cell order, a row's cells together, so
+	// they are scored a row at a time and a row's baselines are at hand.
+	var bases map[string]*eval.Result
 	pairKey := func(ps scorers.PairScorer, r *eval.Result) (key string, isBase bool) {
 		prompt, model := ps.Baseline()
 		if prompt != "" {
 			return ps.Name() + "\x00" + r.Row.ID + "\x00" + strconv.Itoa(r.Repeat) + "\x00" + r.Model.Ref.String(), r.Prompt.Name == prompt
 		}
 		return ps.Name() + "\x00" + r.Row.ID + "\x00" + strconv.Itoa(r.Repeat) + "\x00" + r.Prompt.Name, r.Model.Ref.String() == model
-	}
-	for i := range results {
-		for _, s := range selected {
-			if ps, ok := s.(scorers.PairScorer); ok {
-				if k, isBase := pairKey(ps, &results[i]); isBase {
-					bases[k] = &results[i]
-				}
-			}
-		}
 	}
 	sampleOf := func(r *eval.Result) scorers.Sample {
 		return scorers.Sample{RowID: r.Row.ID, Vars: r.Row.Vars, Prompt: r.Prompt.Name, Model: r.Model.Ref.String(),
@@ -168,63 +156,91 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 	g, gctx := errgroup.WithContext(sigCtx)
 	g.SetLimit(2*cfg.Concurrency + 2)
 	start, done, scoreErrs := time.Now(), 0, 0
-	for _, r := range results {
-		if r.Err != nil {
-			continue
+	scoreRow := func(results []eval.Result) {
+		bases = map[string]*eval.Result{}
+		for i := range results {
+			for _, s := range selected {
+				if ps, ok := s.(scorers.PairScorer); ok {
+					if k, isBase := pairKey(ps, &results[i]); isBase {
+						bases[k] = &results[i]
+					}
+				}
+			}
 		}
-		g.Go(func() error {
-			sample := sampleOf(&r)
-			fresh := make([]scorers.Feedback, len(selected))
-			var wg sync.WaitGroup
-			for i, s := range selected {
-				wg.Go(func() {
-					if ps, ok := s.(scorers.PairScorer); ok {
-						k, isBase := pairKey(ps, &r)
-						switch base := bases[k]; {
-						case isBase:
-							fresh[i] = scorers.Feedback{Skipped: true, Rationale: "the baseline of this comparison"}
-						case base == nil:
-							fresh[i] = scorers.Feedback{Err: "the baseline cell is not in the run"}
-						case base.Err != nil:
-							fresh[i] = scorers.Feedback{Err: "the baseline's answer is missing: its generation failed"}
-						default:
-							fresh[i] = ps.ScorePair(gctx, sampleOf(base), sample)
+		bases := bases
+		for _, r := range results {
+			if r.Err != nil {
+				continue
+			}
+			g.Go(func() error {
+				sample := sampleOf(&r)
+				fresh := make([]scorers.Feedback, len(selected))
+				var wg sync.WaitGroup
+				for i, s := range selected {
+					wg.Go(func() {
+						if ps, ok := s.(scorers.PairScorer); ok {
+							k, isBase := pairKey(ps, &r)
+							switch base := bases[k]; {
+							case isBase:
+								fresh[i] = scorers.Feedback{Skipped: true, Rationale: "the baseline of this comparison"}
+							case base == nil:
+								fresh[i] = scorers.Feedback{Err: "the baseline cell is not in the run"}
+							case base.Err != nil:
+								fresh[i] = scorers.Feedback{Err: "the baseline's answer is missing: its generation failed"}
+							default:
+								fresh[i] = ps.ScorePair(gctx, sampleOf(base), sample)
+							}
+						} else {
+							fresh[i] = s.Score(gctx, sample)
 						}
-					} else {
-						fresh[i] = s.Score(gctx, sample)
+						fresh[i].Scorer = s.Name()
+					})
+				}
+				wg.Wait()
+				if gctx.Err() != nil {
+					return gctx.Err() // interrupted: keep what was stored
+				}
+				merged := make([]scorers.Feedback, 0, len(order))
+				for _, name := range order {
+					fb, ok := pickFeedback(fresh, name)
+					if !ok {
+						if fb, ok = pickFeedback(r.Feedback, name); ok {
+							fb.Reused = true
+						}
 					}
-					fresh[i].Scorer = s.Name()
-				})
-			}
-			wg.Wait()
-			if gctx.Err() != nil {
-				return gctx.Err() // interrupted: keep what was stored
-			}
-			merged := make([]scorers.Feedback, 0, len(order))
-			for _, name := range order {
-				fb, ok := pickFeedback(fresh, name)
-				if !ok {
-					if fb, ok = pickFeedback(r.Feedback, name); ok {
-						fb.Reused = true
+					if ok {
+						merged = append(merged, fb)
 					}
 				}
-				if ok {
-					merged = append(merged, fb)
+				r.Feedback, r.Resumed = merged, true
+				mu.Lock()
+				defer mu.Unlock()
+				for _, fb := range fresh {
+					if fb.Err != "" {
+						scoreErrs++
+					}
 				}
-			}
-			r.Feedback, r.Resumed = merged, true
-			mu.Lock()
-			defer mu.Unlock()
-			for _, fb := range fresh {
-				if fb.Err != "" {
-					scoreErrs++
-				}
-			}
-			done++
-			return sink.Put(r)
-		})
+				done++
+				return sink.Put(r)
+			})
+		}
+	}
+	var row []eval.Result
+	rerr := st.EachResult(gctx, run, true, func(r eval.Result) error {
+		if len(row) > 0 && row[0].Row.ID != r.Row.ID {
+			scoreRow(row)
+			row = nil
+		}
+		row = append(row, r)
+		return gctx.Err()
+	})
+	if rerr == nil && len(row) > 0 {
+		scoreRow(row)
 	}
 	werr := g.Wait()
+	if werr == nil && rerr != nil && sigCtx.Err() == nil {
+		werr = rerr
+	}
 	if err := st.Flush(); err != nil {
 		return err
 	}
