@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,26 +97,30 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 		want[n] = true
 	}
 	var selected []scorers.Scorer
+	found := map[string]bool{}
 	for _, sc := range cfg.Scorers {
 		name := sc.Name
 		if name == "" {
 			name = sc.Type
 		}
-		if len(want) > 0 && !want[name] {
+		if len(opts.Scorers) > 0 && !want[name] {
 			continue
 		}
-		delete(want, name)
+		found[name] = true
 		s, err := a.registry.Build(scorers.Spec{Name: sc.Name, Type: sc.Type, Where: fmt.Sprintf("%s:%d", cfg.Path, sc.Line), Decode: sc.Decode}, env)
 		if err != nil {
 			return exitErr(ExitUsage, err, "")
 		}
 		selected = append(selected, s)
 	}
-	if len(want) > 0 {
-		var missing []string
-		for n := range want {
+	var missing []string
+	for n := range want {
+		if !found[n] {
 			missing = append(missing, n)
 		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
 		return usageErr("no scorer named %s in %s", strings.Join(missing, ", "), cfg.Path)
 	}
 	if len(selected) == 0 {

@@ -316,7 +316,9 @@ judge: openai:judge
 scorers:
   - {name: enough_words, type: word_count, min: 11}
   - {name: english, type: guidelines, guidelines: The answer should be in English.}
+  - {name: relevance, type: relevance_to_query}
 `), 0o644)
+	// Only the scorer asked for runs (not relevance, listed after it).
 	r := run(t, nil, env, "score", "last", "--config", cfg, "--scorers", "english")
 	if r.code != 0 {
 		t.Fatalf("score: %d %s", r.code, r.stderr)
@@ -325,7 +327,7 @@ scorers:
 	if st.Generation != gen || st.Judge != 4 {
 		t.Errorf("score asked for %d generations and %d verdicts; want 0 and 4", st.Generation-gen, st.Judge)
 	}
-	if !strings.Contains(r.stdout, "english") || !strings.Contains(r.stdout, "enough_words") {
+	if !strings.Contains(r.stdout, "english") || !strings.Contains(r.stdout, "enough_words") || strings.Contains(r.stdout, "relevance") {
 		t.Errorf("table: %s", r.stdout)
 	}
 	rep := run(t, nil, env, "report", "--config", cfg)
