@@ -213,8 +213,11 @@ func block(text, name string) (string, bool) {
 var quoted = regexp.MustCompile(`"([^"]+)"|“([^”]+)”`)
 
 // judgeReply decides a verdict the way a careful but imperfect judge might.
-func judgeReply(model, user string, key [32]byte) string {
+func judgeReply(model, user string, key [32]byte, temperature float64) string {
 	r := newRNG("judge", model, string(key[:]))
+	// Judges are not perfect: 2% of verdicts flip, and more when sampled
+	// at a temperature (each sample is its own draw).
+	flip := 0.02 + 0.1*min(temperature, 1)
 	if a, ok := block(user, "ANSWER-A"); ok {
 		b, _ := block(user, "ANSWER-B")
 		q, _ := block(user, "QUESTION")
@@ -223,12 +226,12 @@ func judgeReply(model, user string, key [32]byte) string {
 	if exp, ok := block(user, "EXPECTED"); ok {
 		ans, _ := block(user, "ANSWER")
 		ov := overlap(exp, ans)
-		return verdictJSON(r, ov >= 0.3, fmt.Sprintf("The answer shares %.0f%% of the reference answer's key terms.", 100*ov))
+		return verdictJSON(r, flip, ov >= 0.3, fmt.Sprintf("The answer shares %.0f%% of the reference answer's key terms.", 100*ov))
 	}
 	if fact, ok := block(user, "FACT"); ok {
 		ans, _ := block(user, "ANSWER")
 		ov := overlap(fact, ans)
-		return verdictJSON(r, ov >= 0.5, fmt.Sprintf("%.0f%% of the fact's key terms appear in the answer.", 100*ov))
+		return verdictJSON(r, flip, ov >= 0.5, fmt.Sprintf("%.0f%% of the fact's key terms appear in the answer.", 100*ov))
 	}
 	crit, _ := block(user, "CRITERIA")
 	ans, ok := block(user, "ANSWER")
@@ -265,12 +268,12 @@ func judgeReply(model, user string, key [32]byte) string {
 	if scale, ok := block(user, "SCALE"); ok {
 		return rubricReply(r, scale, pass, ans, why)
 	}
-	return verdictJSON(r, pass, why)
+	return verdictJSON(r, flip, pass, why)
 }
 
-// verdictJSON is a yes/no verdict; 2% of them flip (judges are not perfect).
-func verdictJSON(r *rng, pass bool, why string) string {
-	if r.chance(0.02) {
+// verdictJSON is a yes/no verdict; a share of them flip.
+func verdictJSON(r *rng, flip float64, pass bool, why string) string {
+	if r.chance(flip) {
 		pass = !pass
 		why += " (On balance.)"
 	}

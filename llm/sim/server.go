@@ -301,13 +301,27 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if isJudgePrompt(user) {
 		judge = true
 		jkey := key
-		if s.opts.Seed != 0 { // the seed varies the judge's choices too
-			var b [40]byte
+		// The seed varies the judge's choices too; so does sampling: with a
+		// temperature above 0 the n-th identical request is the n-th draw.
+		variant := 0
+		if req.Temperature != nil && *req.Temperature > 0 {
+			s.mu.Lock()
+			variant = s.served[key]
+			s.served[key]++
+			s.mu.Unlock()
+		}
+		if s.opts.Seed != 0 || variant != 0 {
+			var b [48]byte
 			copy(b[:], key[:])
 			binary.LittleEndian.PutUint64(b[32:], s.opts.Seed)
+			binary.LittleEndian.PutUint64(b[40:], uint64(variant))
 			jkey = sha256.Sum256(b[:])
 		}
-		text, finish = judgeReply(req.Model, user, jkey), "stop"
+		temp := 0.0
+		if req.Temperature != nil {
+			temp = *req.Temperature
+		}
+		text, finish = judgeReply(req.Model, user, jkey, temp), "stop"
 		if s.opts.QuoteAnswer {
 			if ans, ok := block(user, "ANSWER"); ok {
 				text = "The answer under review reads:\n\n" + ans + "\n\nMy verdict:\n" + text
