@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // Mean is an average over stored calls.
 type Mean struct {
@@ -19,7 +22,9 @@ type History struct {
 }
 
 // CompletionHistory returns the mean completion tokens of the successful
-// calls stored so far (judge feedback counts once per call made).
+// calls stored so far. Judge feedback sums the calls behind it (samples,
+// several judge models, pairwise orders, facts): it counts once per vote,
+// and feedback of several judge models counts for each of them.
 func (s *Store) CompletionHistory(ctx context.Context) (History, error) {
 	h := History{Generation: map[[2]string]Mean{}, GenerationModel: map[string]Mean{},
 		Judge: map[[2]string]Mean{}, JudgeModel: map[string]Mean{}}
@@ -44,7 +49,8 @@ func (s *Store) CompletionHistory(ctx context.Context) (History, error) {
 	if err := rows.Err(); err != nil {
 		return h, err
 	}
-	rows, err = s.r.QueryContext(ctx, `SELECT judge_model, scorer, SUM(completion_tokens), COUNT(*) FROM feedback
+	rows, err = s.r.QueryContext(ctx, `SELECT judge_model, scorer, SUM(completion_tokens),
+		SUM(CASE WHEN votes = '' THEN 1 ELSE MAX(1, json_array_length(votes)) END) FROM feedback
 		WHERE judge_model <> '' AND error = '' AND completion_tokens > 0 GROUP BY judge_model, scorer`)
 	if err != nil {
 		return h, err
@@ -57,9 +63,11 @@ func (s *Store) CompletionHistory(ctx context.Context) (History, error) {
 		if err := rows.Scan(&model, &scorer, &sum, &n); err != nil {
 			return h, err
 		}
-		h.Judge[[2]string{model, scorer}] = Mean{sum / float64(n), n}
-		m := h.JudgeModel[model]
-		h.JudgeModel[model] = Mean{(m.Value*float64(m.N) + sum) / float64(m.N+n), m.N + n}
+		for _, jm := range strings.Split(model, "+") {
+			h.Judge[[2]string{jm, scorer}] = Mean{sum / float64(n), n}
+			m := h.JudgeModel[jm]
+			h.JudgeModel[jm] = Mean{(m.Value*float64(m.N) + sum) / float64(m.N+n), m.N + n}
+		}
 	}
 	return h, rows.Err()
 }
