@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -390,5 +391,38 @@ func TestOllamaProvider(t *testing.T) {
 	r := run(t, nil, map[string]string{"OLLAMA_HOST": host}, "run", "--config", cfg, "--models", "ollama:mistral")
 	if r.code != ExitUsage || !strings.Contains(r.stderr, "ollama:mistral: not_found (HTTP 404)") || strings.Contains(r.stderr, "REDACTED") {
 		t.Errorf("%d %s", r.code, r.stderr)
+	}
+}
+
+// Per-model limits hold for every use of the model: here at most 2 calls to
+// openai:a in flight though -j allows 16 (it is also the judge).
+func TestPerModelLimits(t *testing.T) {
+	vendor, _ := sim.Start("127.0.0.1:0", sim.Options{Latency: 5 * time.Millisecond})
+	defer vendor.Close()
+	var rows strings.Builder
+	rows.WriteString("id,question\n")
+	for i := range 30 {
+		fmt.Fprintf(&rows, "q%02d,What is concept number %d?\n", i, i)
+	}
+	cfg := project(t, map[string]string{"questions.csv": rows.String(), "prompts/basic.txt": "Question: {question}", "evalctl.yaml": `dataset: questions.csv
+prompts: {dir: prompts, use: [basic, concise], system: ''}
+models: [openai:a]
+judge: openai:a
+scorers:
+  - {name: english, type: guidelines, guidelines: The answer should be in English.}
+limits:
+  openai:a: {max_concurrency: 2, rpm: 60000}
+`})
+	r := run(t, nil, map[string]string{"OPENAI_BASE_URL": vendor.URL}, "run", "--config", cfg, "-j", "16")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d %s", r.code, r.stderr)
+	}
+	st := vendor.Stats()
+	if st.MaxInFlight > 2 || st.Requests != 120 {
+		t.Errorf("%d requests, at most %d in flight; want 120 and at most 2", st.Requests, st.MaxInFlight)
+	}
+	bad := project(t, map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [sim:a]\nlimits:\n  nonsense: {rpm: 1}\n"})
+	if r := run(t, nil, nil, "run", "--config", bad); r.code != ExitUsage || !strings.Contains(r.stderr, "limits") {
+		t.Errorf("bad limits: exit %d %s", r.code, r.stderr)
 	}
 }

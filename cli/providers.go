@@ -22,7 +22,8 @@ type providers struct {
 	a       *app
 	cfg     *config.Config
 	gate    *eval.Gate
-	clients map[string]llm.Client
+	clients map[string]providerClient // by provider
+	models  map[string]llm.Client     // by model ref
 	sims    []*sim.Running
 	// cache, when set, wraps each gated client with the response cache.
 	cache func(c llm.Client, endpoint string) llm.Client
@@ -34,7 +35,7 @@ type providers struct {
 }
 
 func newProviders(a *app, cfg *config.Config, gate *eval.Gate) *providers {
-	return &providers{a: a, cfg: cfg, gate: gate, clients: map[string]llm.Client{}}
+	return &providers{a: a, cfg: cfg, gate: gate, clients: map[string]providerClient{}, models: map[string]llm.Client{}}
 }
 
 func (p *providers) Close() {
@@ -45,8 +46,44 @@ func (p *providers) Close() {
 
 var builtinProviders = []string{"openai", "ollama", "sim"}
 
-// client returns the gated client for ref's provider.
+// client returns the client for a model: its provider's client, within the
+// model's own limits (limits: in evalctl.yaml), the response cache and the
+// run's gate. Every use of a model (generation, judging) gets the same one.
 func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
+	if c, ok := p.models[ref.String()]; ok {
+		return c, nil
+	}
+	pr, err := p.provider(ref)
+	if err != nil {
+		return nil, err
+	}
+	g := pr.client
+	if l, ok := p.cfg.Limits[ref.String()]; ok && p.dry == nil {
+		g = llm.Limit(g, l)
+	}
+	if p.cache != nil {
+		g = p.cache(g, pr.endpoint)
+	}
+	// The gate sits outside the cache, so a call holds its slot until its
+	// answer is committed to the cache: a crash loses at most the calls in
+	// flight (-j), never answers waiting for the writer.
+	g = p.gate.Wrap(g)
+	if p.tally != nil {
+		g = p.tally.Wrap(ref.Provider, g)
+	}
+	p.models[ref.String()] = g
+	return g, nil
+}
+
+// providerClient is a provider's own client (its transport, retries and
+// limits) and the endpoint its cache entries belong to.
+type providerClient struct {
+	client   llm.Client
+	endpoint string
+}
+
+// provider returns the client of ref's provider, built once.
+func (p *providers) provider(ref llm.ModelRef) (providerClient, error) {
 	if c, ok := p.clients[ref.Provider]; ok {
 		return c, nil
 	}
@@ -66,7 +103,7 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 		if base == "" {
 			base = "https://api.openai.com/v1"
 			if key == "" && p.dry == nil {
-				return nil, exitErr(ExitUsage, fmt.Errorf("model %s: no API key: OPENAI_API_KEY is not set", ref),
+				return providerClient{}, exitErr(ExitUsage, fmt.Errorf("model %s: no API key: OPENAI_API_KEY is not set", ref),
 					"set OPENAI_API_KEY, or OPENAI_BASE_URL for a local OpenAI-compatible server")
 			}
 		}
@@ -85,7 +122,7 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 		if p.dry == nil {
 			srv, err := sim.Start("127.0.0.1:0", opts)
 			if err != nil {
-				return nil, fmt.Errorf("starting the simulator: %w", err)
+				return providerClient{}, fmt.Errorf("starting the simulator: %w", err)
 			}
 			p.sims = append(p.sims, srv)
 			base = srv.URL
@@ -99,7 +136,7 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 				}
 			}
 			sort.Strings(names)
-			return nil, usageErr("model %s: unknown provider %q (known: %s; define others under providers: with a base_url)",
+			return providerClient{}, usageErr("model %s: unknown provider %q (known: %s; define others under providers: with a base_url)",
 				ref, ref.Provider, strings.Join(names, ", "))
 		}
 	}
@@ -142,24 +179,15 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 	if pc.TPM > 0 && p.dry == nil {
 		g = llm.NewTokenLimiter(pc.TPM).Wrap(g)
 	}
-	if p.cache != nil {
-		endpoint := ref.Provider + " " + base
-		if ref.Provider == "sim" {
-			// An in-process simulator gets a new port each run; its answers
-			// depend only on its options.
-			endpoint = fmt.Sprintf("sim %+v", pc.Simulate)
-		}
-		g = p.cache(g, endpoint)
+	endpoint := ref.Provider + " " + base
+	if ref.Provider == "sim" {
+		// An in-process simulator gets a new port each run; its answers
+		// depend only on its options.
+		endpoint = fmt.Sprintf("sim %+v", pc.Simulate)
 	}
-	// The gate sits outside the cache, so a call holds its slot until its
-	// answer is committed to the cache: a crash loses at most the calls in
-	// flight (-j), never answers waiting for the writer.
-	g = p.gate.Wrap(g)
-	if p.tally != nil {
-		g = p.tally.Wrap(ref.Provider, g)
-	}
-	p.clients[ref.Provider] = g
-	return g, nil
+	pr := providerClient{g, endpoint}
+	p.clients[ref.Provider] = pr
+	return pr, nil
 }
 
 // ollamaURL turns OLLAMA_HOST ("0.0.0.0:11434", "http://host:port") into the

@@ -44,6 +44,10 @@ type Config struct {
 	Providers map[string]ProviderConfig `yaml:"providers"`
 	// Gates are the conditions for exit 0 (see package reports/gate).
 	Gates []GateConfig `yaml:"gates"`
+	// Limits are per-model limits, by model ref (vendors such as OpenAI
+	// limit each model apart): max_concurrency, rpm, tpm. They apply to every
+	// use of the model, generation and judging.
+	Limits map[string]llm.Limits `yaml:"limits"`
 	// Labels is a CSV of human labels of judged answers (row_id, prompt,
 	// model, scorer, label), for gates with require_judge_kappa.
 	Labels string `yaml:"labels"`
@@ -294,6 +298,14 @@ func (c *Config) validate() error {
 		}
 		if p.Input < 0 || p.Output < 0 {
 			return fmt.Errorf("prices: %s: prices must not be negative", ref)
+		}
+	}
+	for ref, l := range c.Limits {
+		if _, err := llm.ParseModelRef(ref); err != nil {
+			return fmt.Errorf("limits: %v", err)
+		}
+		if l.RPM < 0 || l.TPM < 0 || l.MaxConcurrency < 0 {
+			return fmt.Errorf("limits: %s: limits must not be negative", ref)
 		}
 	}
 	for name, p := range c.Providers {
