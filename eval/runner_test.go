@@ -288,20 +288,22 @@ func TestCellsOrder(t *testing.T) {
 // TestFaultSoak runs against a vendor that fails like real ones: 10% of
 // attempts answered 500, 5% hanging, 5% malformed, and a requests-per-minute
 // limit that the client's own limiter respects. Every cell must end with a
-// result or an explicit error, once; and pacing must keep 429s rare.
-// Counts only: nothing here depends on how fast the machine is.
+// result or an explicit error, once; pacing must keep 429s rare; and the
+// requests the vendor admitted in each whole second must reach 90% of the
+// limit. Counts only, no timing asserted; the limit (50 a second) is far
+// below what even a loaded CI machine sends.
 func TestFaultSoak(t *testing.T) {
-	const rpm = 6000
+	const rpm = 3000
 	opts := sim.Options{FailRate: 0.10, HangRate: 0.05, GarbageRate: 0.05, RPM: rpm, Seed: 21}
 	policy := transport.Policy{MaxAttempts: 6, BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond,
 		MaxRetryAfter: 5 * time.Second, AttemptTimeout: 300 * time.Millisecond}
-	f := newFixture(t, 80, 16, opts, policy, limits{rpm: rate.NewLimiter(rate.Limit(float64(rpm)/60), rpm/60)})
+	f := newFixture(t, 50, 16, opts, policy, limits{rpm: rate.NewLimiter(rate.Limit(float64(rpm)/60), rpm/60)})
 	sink := &memSink{}
 	sum, err := (&eval.Runner{Gate: f.gate}).Run(context.Background(), f.plan, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkAccounted(t, f.plan, sink.results, 320)
+	checkAccounted(t, f.plan, sink.results, 200)
 	if sum.Status != eval.StatusComplete {
 		t.Errorf("status %s", sum.Status)
 	}
