@@ -335,6 +335,16 @@ func TestSelfPreferenceWarning(t *testing.T) {
 	if r.code != ExitOK || !strings.Contains(r.stderr, "warning: the judge sim:a is also a model under test") {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
+	// A scorer's own judges count too.
+	cfg = project(t, map[string]string{"evalctl.yaml": `dataset: questions.csv
+models: [sim:a, sim:b]
+scorers:
+  - {name: english, type: guidelines, guidelines: The answer should be in English., judges: [sim:judge, sim:b]}
+`})
+	r = run(t, nil, nil, "run", "--config", cfg, "--limit", "1")
+	if r.code != ExitOK || !strings.Contains(r.stderr, "warning: the judge sim:b is also a model under test") || strings.Contains(r.stderr, "judge sim:a") {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
 }
 
 func TestFlagsOverrideConfig(t *testing.T) {
