@@ -402,6 +402,12 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 	}
 
 	env := scorers.Env{Columns: ds.Columns, BaseDir: cfg.Dir}
+	for _, t := range plan.Prompts {
+		env.Prompts = append(env.Prompts, t.Name)
+	}
+	for _, m := range plan.Models {
+		env.Models = append(env.Models, m.Ref.String())
+	}
 	if st != nil {
 		env.Salt = st.Salt()
 	}

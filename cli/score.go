@@ -89,6 +89,12 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 	defer ps.Close()
 	ps.cache = func(c llm.Client, endpoint string) llm.Client { return st.Cached(c, endpoint, !opts.NoCache, nil) }
 	env := scorers.Env{Columns: run.Spec.Layout.Columns, BaseDir: cfg.Dir, Salt: st.Salt()}
+	for _, p := range run.Spec.Layout.Prompts {
+		env.Prompts = append(env.Prompts, p.Name)
+	}
+	for _, m := range run.Spec.Layout.Models {
+		env.Models = append(env.Models, m.Ref)
+	}
 	if err := setJudge(ps, cfg, &env); err != nil {
 		return err
 	}

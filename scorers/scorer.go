@@ -130,6 +130,9 @@ type Spec struct {
 type Env struct {
 	// Columns of the dataset (normalised names).
 	Columns []string
+	// Prompts and Models of the run (template names, model refs), for
+	// scorers that refer to them (a pairwise baseline). Empty when unknown.
+	Prompts, Models []string
 	// BaseDir resolves relative file paths in scorer settings (the config's directory).
 	BaseDir string
 	// Judge is the default LLM judge client and model ref.
