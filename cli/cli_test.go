@@ -436,3 +436,25 @@ limits:
 		t.Errorf("bad limits: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// azure:DEPLOYMENT models, from AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY.
+func TestAzureProvider(t *testing.T) {
+	const key = "azure-key-0123456789abcdef"
+	vendor, _ := sim.Start("127.0.0.1:0", sim.Options{APIKey: key})
+	defer vendor.Close()
+	cfg := project(t, map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [azure:gpt4o-prod]\nscorers:\n  - {name: enough_words, type: word_count, min: 11}\n"})
+	env := map[string]string{"AZURE_OPENAI_ENDPOINT": strings.TrimSuffix(vendor.URL, "/v1"), "AZURE_OPENAI_API_KEY": key}
+	r := run(t, nil, env, "run", "--config", cfg)
+	if r.code != ExitOK || vendor.Stats().Generation != 4 || strings.Contains(r.stdout+r.stderr, key) {
+		t.Fatalf("exit %d, %d answers\n%s%s", r.code, vendor.Stats().Generation, r.stdout, r.stderr)
+	}
+	r = run(t, nil, map[string]string{"AZURE_OPENAI_API_KEY": key}, "run", "--config", cfg)
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "AZURE_OPENAI_ENDPOINT") {
+		t.Errorf("no endpoint: exit %d %s", r.code, r.stderr)
+	}
+	env["AZURE_OPENAI_API_KEY"] = "wrong-key-0123456789"
+	r = run(t, nil, env, "run", "--config", cfg, "--no-cache")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "AZURE_OPENAI_API_KEY") || strings.Contains(r.stderr, "wrong-key-0123456789") {
+		t.Errorf("wrong key: exit %d %s", r.code, r.stderr)
+	}
+}

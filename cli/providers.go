@@ -44,7 +44,11 @@ func (p *providers) Close() {
 	}
 }
 
-var builtinProviders = []string{"openai", "ollama", "sim"}
+var builtinProviders = []string{"openai", "azure", "ollama", "sim"}
+
+// defaultAzureAPIVersion is a generally available Azure OpenAI API version
+// with structured outputs.
+const defaultAzureAPIVersion = "2024-10-21"
 
 // client returns the client for a model: its provider's client, within the
 // model's own limits (limits: in evalctl.yaml), the response cache and the
@@ -106,6 +110,22 @@ func (p *providers) provider(ref llm.ModelRef) (providerClient, error) {
 				return providerClient{}, exitErr(ExitUsage, fmt.Errorf("model %s: no API key: OPENAI_API_KEY is not set", ref),
 					"set OPENAI_API_KEY, or OPENAI_BASE_URL for a local OpenAI-compatible server")
 			}
+		}
+	case "azure":
+		// Azure OpenAI: azure:DEPLOYMENT, the resource endpoint and its key.
+		if base == "" {
+			base = p.a.io.getenv("AZURE_OPENAI_ENDPOINT")
+		}
+		if pc.APIKeyEnv == "" {
+			key = p.a.io.getenv("AZURE_OPENAI_API_KEY")
+		}
+		if base == "" {
+			return providerClient{}, exitErr(ExitUsage, fmt.Errorf("model %s: no Azure endpoint: AZURE_OPENAI_ENDPOINT is not set", ref),
+				"set AZURE_OPENAI_ENDPOINT (https://NAME.openai.azure.com) or providers.azure.base_url")
+		}
+		if key == "" && p.dry == nil {
+			return providerClient{}, exitErr(ExitUsage, fmt.Errorf("model %s: no API key: AZURE_OPENAI_API_KEY is not set", ref),
+				"set AZURE_OPENAI_API_KEY, or providers.azure.api_key_env")
 		}
 	case "ollama":
 		// Ollama ignores authentication: no key, unless api_key_env names one
@@ -170,7 +190,17 @@ func (p *providers) provider(ref llm.ModelRef) (providerClient, error) {
 	} else if pc.MaxConcurrency > 0 {
 		tr.Sem = make(chan struct{}, pc.MaxConcurrency)
 	}
-	c := openai.New(openai.Config{Provider: ref.Provider, BaseURL: base, APIKey: key,
+	apiVersion := ""
+	if ref.Provider == "azure" {
+		apiVersion = pc.APIVersion
+		if apiVersion == "" {
+			apiVersion = p.a.io.getenv("AZURE_OPENAI_API_VERSION")
+		}
+		if apiVersion == "" {
+			apiVersion = defaultAzureAPIVersion
+		}
+	}
+	c := openai.New(openai.Config{Provider: ref.Provider, BaseURL: base, APIKey: key, Azure: ref.Provider == "azure", APIVersion: apiVersion,
 		HTTPClient: &http.Client{Transport: tr}, Redactor: p.a.redactor})
 	var g llm.Client = c
 	if p.dry != nil {
@@ -180,6 +210,9 @@ func (p *providers) provider(ref llm.ModelRef) (providerClient, error) {
 		g = llm.NewTokenLimiter(pc.TPM).Wrap(g)
 	}
 	endpoint := ref.Provider + " " + base
+	if apiVersion != "" {
+		endpoint += " api-version=" + apiVersion
+	}
 	if ref.Provider == "sim" {
 		// An in-process simulator gets a new port each run; its answers
 		// depend only on its options.

@@ -67,8 +67,9 @@ sent to every model, and each answer is scored by every scorer in evalctl.yaml.
 The configuration is read from --config, or evalctl.yaml in the working directory if there is one;
 flags override it. Everything is validated before the first model call.
 
-Model refs: openai:MODEL (OPENAI_API_KEY, OPENAI_BASE_URL), ollama:MODEL (OLLAMA_HOST),
-sim:NAME (the built-in simulator, offline), or NAME:MODEL for a provider defined in evalctl.yaml.
+Model refs: openai:MODEL (OPENAI_API_KEY, OPENAI_BASE_URL), azure:DEPLOYMENT (AZURE_OPENAI_ENDPOINT,
+AZURE_OPENAI_API_KEY), ollama:MODEL (OLLAMA_HOST), sim:NAME (the built-in simulator, offline), or
+NAME:MODEL for a provider defined in evalctl.yaml.
 
 ` + exitCodesHelp,
 		Example: `  evalctl run --config examples/se-quiz/evalctl.yaml --models sim:a,sim:b --judge sim:judge

@@ -110,6 +110,9 @@ type ProviderConfig struct {
 	// APIKeyEnv names the environment variable holding the key (the key
 	// itself never goes in the file).
 	APIKeyEnv string `yaml:"api_key_env"`
+	// APIVersion is Azure OpenAI's api-version (provider azure; default
+	// $AZURE_OPENAI_API_VERSION, else 2024-10-21).
+	APIVersion string `yaml:"api_version"`
 	// Timeout bounds one attempt (default 120s).
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxAttempts per call, retries included (default 5).

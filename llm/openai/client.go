@@ -34,6 +34,12 @@ type Config struct {
 	HTTPClient *http.Client
 	// Redactor scrubs secrets from error messages; the APIKey is added to it.
 	Redactor *transport.Redactor
+	// Azure selects Azure OpenAI: BaseURL is the resource endpoint
+	// (https://NAME.openai.azure.com), the model of a request is a
+	// deployment name, the key goes in an api-key header, and APIVersion is
+	// sent as the api-version query parameter.
+	Azure      bool
+	APIVersion string
 }
 
 // Client is an llm.Client for an OpenAI-compatible chat completions API.
@@ -54,7 +60,11 @@ func New(cfg Config) *Client {
 	}
 	cfg.Redactor.Add(cfg.APIKey)
 	oc := goopenai.DefaultConfig(cfg.APIKey)
-	if cfg.BaseURL != "" {
+	if cfg.Azure {
+		oc = goopenai.DefaultAzureConfig(cfg.APIKey, strings.TrimRight(cfg.BaseURL, "/"))
+		oc.APIVersion = cfg.APIVersion
+		oc.AzureModelMapperFunc = func(model string) string { return model } // azure:DEPLOYMENT
+	} else if cfg.BaseURL != "" {
 		oc.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	}
 	oc.HTTPClient = patchDoer{cfg.HTTPClient}
@@ -188,8 +198,11 @@ func (c *Client) classify(ctx context.Context, model string, err error) *llm.Err
 }
 
 func hintAuth(provider string) string {
-	if provider == "openai" {
+	switch provider {
+	case "openai":
 		return " (check OPENAI_API_KEY)"
+	case "azure":
+		return " (check AZURE_OPENAI_API_KEY and the deployment name)"
 	}
 	return ""
 }

@@ -300,3 +300,31 @@ func TestUnknownHostIsFatal(t *testing.T) {
 		t.Fatalf("err = %#v", err)
 	}
 }
+
+// Azure OpenAI: the deployment goes in the path, the api-version in the
+// query, the key in an api-key header; against the simulator's Azure route.
+func TestAzure(t *testing.T) {
+	const key = "azure-key-0123456789abcdef"
+	srv, err := sim.Start("127.0.0.1:0", sim.Options{APIKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	endpoint := strings.TrimSuffix(srv.URL, "/v1")
+	newAzure := func(k, version string) *openai.Client {
+		return openai.New(openai.Config{Provider: "azure", BaseURL: endpoint, APIKey: k, Azure: true, APIVersion: version,
+			HTTPClient: &http.Client{Transport: transport.New(nil, fastPolicy)}, Redactor: &transport.Redactor{}})
+	}
+	req := llm.Request{Model: "my-gpt-4o", Messages: []llm.Message{{Role: "user", Content: "Question: What is a commit?"}}}
+	resp, err := newAzure(key, "2024-10-21").Complete(context.Background(), req)
+	if err != nil || resp.Text == "" || resp.Usage.PromptTokens == 0 {
+		t.Fatalf("azure: %+v %v", resp, err)
+	}
+	_, err = newAzure("wrong-key-0123456789", "2024-10-21").Complete(context.Background(), req)
+	if e := llm.AsError(err); e == nil || e.Kind != llm.KindAuth || strings.Contains(e.Error(), "wrong-key-0123456789") {
+		t.Errorf("wrong key: %v", err)
+	}
+	if _, err := newAzure(key, "").Complete(context.Background(), req); llm.AsError(err) == nil || llm.AsError(err).Kind != llm.KindClient {
+		t.Errorf("no api-version: %v", err)
+	}
+}

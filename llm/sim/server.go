@@ -37,7 +37,8 @@ type Options struct {
 	// at all (the connection hangs until the client gives up), or a malformed
 	// 200 body. They add up to at most 1.
 	FailRate, RateLimitRate, HangRate, GarbageRate float64
-	// APIKey, when set, must come as "Authorization: Bearer KEY"; other keys
+	// APIKey, when set, must come as "Authorization: Bearer KEY" (Azure
+	// routes: "api-key: KEY"); other keys
 	// get 401 with the presented key echoed back, as hostile as a vendor can be.
 	APIKey string
 	// Models, when set, lists the model names served; others get 404.
@@ -107,6 +108,9 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("POST /v1/chat/completions", s.chat)
 	s.mux.HandleFunc("POST /chat/completions", s.chat)
 	s.mux.HandleFunc("GET /v1/models", s.models)
+	// Azure OpenAI: the deployment in the path, an api-version query, the key
+	// in an api-key header.
+	s.mux.HandleFunc("POST /openai/deployments/{deployment}/chat/completions", s.chat)
 	return s
 }
 
@@ -188,8 +192,17 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	deployment := r.PathValue("deployment")
+	if deployment != "" && r.URL.Query().Get("api-version") == "" {
+		s.apiError(w, http.StatusBadRequest, "invalid_request_error", "missing_api_version",
+			"Missing required query parameter: api-version.")
+		return
+	}
 	if s.opts.APIKey != "" {
 		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if deployment != "" {
+			got = r.Header.Get("api-key")
+		}
 		if got != s.opts.APIKey {
 			s.apiError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key",
 				fmt.Sprintf("Incorrect API key provided: %s. You can find your API key in your account settings.", got))
@@ -200,6 +213,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if err := json.Unmarshal(body, &req); err != nil {
 		s.apiError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request: "+err.Error())
 		return
+	}
+	if deployment != "" {
+		req.Model = deployment // Azure answers with the deployment's model
 	}
 	if req.Model == "" || len(req.Messages) == 0 {
 		s.apiError(w, http.StatusBadRequest, "invalid_request_error", "", "'model' and 'messages' are required")
