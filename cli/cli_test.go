@@ -155,7 +155,7 @@ func TestExitCodeTwoBeforeAnyCall(t *testing.T) {
 		{name: "template with {missing}", files: map[string]string{"prompts/basic.txt": "Q: {question}\nNote: {missing}"},
 			want: `basic.txt:2:7: template "basic" uses {missing} but the dataset has no such column (columns: category, question, weight, expectations)`},
 		{name: "unknown provider", args: []string{"--models", "opnai:gpt-4.1-mini"},
-			want: `model opnai:gpt-4.1-mini: unknown provider "opnai" (known: ollama, openai, sim;`},
+			want: `model opnai:gpt-4.1-mini: unknown provider "opnai" (known: azure, ollama, openai, sim;`},
 		{name: "unknown scorer type", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:x]\nscorers:\n  - name: w\n    type: wordcount\n    min: 3\n"},
 			want: `evalctl.yaml:4: scorer "w": unknown scorer type "wordcount"`},
 		{name: "misspelt key", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:x]\nconcurency: 4\n"},
