@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -151,7 +152,7 @@ func (p *providers) provider(ref llm.ModelRef) (providerClient, error) {
 		if base == "" {
 			names := append([]string(nil), builtinProviders...)
 			for n := range p.cfg.Providers {
-				if !contains(names, n) {
+				if !slices.Contains(names, n) {
 					names = append(names, n)
 				}
 			}
@@ -235,13 +236,4 @@ func ollamaURL(host string) string {
 	}
 	host = strings.Replace(host, "://0.0.0.0", "://localhost", 1)
 	return strings.TrimRight(host, "/") + "/v1"
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

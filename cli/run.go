@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -286,7 +287,7 @@ func (p *prepared) withBudget(usd float64) error {
 	}
 	refs = append(refs, judgeModels(p.plan)...)
 	for _, r := range refs {
-		if _, ok := p.plan.Price(r, llm.Usage{PromptTokens: 1}); !ok && !contains(missing, r) {
+		if _, ok := p.plan.Price(r, llm.Usage{PromptTokens: 1}); !ok && !slices.Contains(missing, r) {
 			missing = append(missing, r)
 		}
 	}
@@ -454,7 +455,7 @@ func judgeModels(p *eval.Plan) []string {
 	for _, s := range p.Scorers {
 		if j, ok := s.(interface{ JudgeModels() []string }); ok {
 			for _, m := range j.JudgeModels() {
-				if !contains(out, m) {
+				if !slices.Contains(out, m) {
 					out = append(out, m)
 				}
 			}

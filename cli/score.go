@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -135,7 +136,7 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 
 	order := append([]string(nil), run.Spec.Layout.Scorers...)
 	for _, s := range selected {
-		if !contains(order, s.Name()) {
+		if !slices.Contains(order, s.Name()) {
 			order = append(order, s.Name())
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -85,7 +86,7 @@ heatmaps with intervals, charts, every answer with filters and a drill-down; wor
 			if len(args) == 1 {
 				opts.Run = args[0]
 			}
-			if !contains(reportFormats, opts.Format) {
+			if !slices.Contains(reportFormats, opts.Format) {
 				return usageErr("--format %q: want one of %s", opts.Format, strings.Join(reportFormats, ", "))
 			}
 			if runF != nil {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -41,7 +42,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, allowed []string) error {
 			k, val := n.Content[i], n.Content[i+1]
 			ft, ok := fields[k.Value]
 			if !ok {
-				if contains(allowed, k.Value) {
+				if slices.Contains(allowed, k.Value) {
 					continue
 				}
 				return &lineError{k.Line, fmt.Sprintf("unknown key %q (known here: %s)", k.Value, strings.Join(keys(fields), ", "))}
@@ -108,13 +109,4 @@ func keys(m map[string]reflect.Type) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

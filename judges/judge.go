@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -146,7 +147,7 @@ func (c common) build(spec scorers.Spec, env scorers.Env, tplName string, keys, 
 		return nil, err
 	}
 	for _, k := range required {
-		if !contains(tpl.Keys(), k) {
+		if !slices.Contains(tpl.Keys(), k) {
 			return nil, scorers.SpecError(spec, "judge template %s must use {%s}", file, k)
 		}
 	}
@@ -704,10 +705,10 @@ func newPairwise(spec scorers.Spec, env scorers.Env) (scorers.Scorer, error) {
 	if (p.Baseline.Prompt == "") == (p.Baseline.Model == "") {
 		return nil, scorers.SpecError(spec, "pairwise needs a baseline: {prompt: NAME} (compare each prompt with it, model by model) or {model: REF} (compare each model with it, prompt by prompt)")
 	}
-	if p.Baseline.Prompt != "" && len(env.Prompts) > 0 && !contains(env.Prompts, p.Baseline.Prompt) {
+	if p.Baseline.Prompt != "" && len(env.Prompts) > 0 && !slices.Contains(env.Prompts, p.Baseline.Prompt) {
 		return nil, scorers.SpecError(spec, "baseline prompt %q is not in the run (prompts: %s)", p.Baseline.Prompt, strings.Join(env.Prompts, ", "))
 	}
-	if p.Baseline.Model != "" && len(env.Models) > 0 && !contains(env.Models, p.Baseline.Model) {
+	if p.Baseline.Model != "" && len(env.Models) > 0 && !slices.Contains(env.Models, p.Baseline.Model) {
 		return nil, scorers.SpecError(spec, "baseline model %q is not in the run (models: %s)", p.Baseline.Model, strings.Join(env.Models, ", "))
 	}
 	if p.Criteria == "" {

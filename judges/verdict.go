@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/evalctl/evalctl/llm"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,10 +117,10 @@ func verdictFrom(rawResult, rawRationale json.RawMessage, allowed []string) (Ver
 	default:
 		return Verdict{}, fmt.Errorf("%w: result %s is not one of %s", ErrNoVerdict, rawResult, strings.Join(allowed, ", "))
 	}
-	if canon, ok := synonyms[s]; ok && contains(allowed, canon) {
+	if canon, ok := synonyms[s]; ok && slices.Contains(allowed, canon) {
 		s = canon
 	}
-	if !contains(allowed, s) {
+	if !slices.Contains(allowed, s) {
 		return Verdict{}, fmt.Errorf("%w: result %q is not one of %s", ErrNoVerdict, s, strings.Join(allowed, ", "))
 	}
 	var rationale string
@@ -129,15 +130,6 @@ func verdictFrom(rawResult, rawRationale json.RawMessage, allowed []string) (Ver
 		}
 	}
 	return Verdict{Result: s, Rationale: strings.TrimSpace(rationale)}, nil
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // VerdictSchema is the JSON Schema of a verdict whose result is one of

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -95,7 +96,7 @@ func (a *agreement) add(fb scorers.Feedback) {
 			}
 		}
 		item[j] = best
-		if !contains(a.judges[fb.Scorer], j) {
+		if !slices.Contains(a.judges[fb.Scorer], j) {
 			if len(a.judges[fb.Scorer]) == 0 {
 				a.order = append(a.order, fb.Scorer)
 			}
@@ -103,15 +104,6 @@ func (a *agreement) add(fb scorers.Feedback) {
 		}
 	}
 	a.items[fb.Scorer] = append(a.items[fb.Scorer], item)
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // JudgeAgreements returns the agreement between judges, per scorer with

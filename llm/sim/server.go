@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -225,7 +226,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, http.StatusBadRequest, "invalid_request_error", "", "the simulator does not stream")
 		return
 	}
-	if len(s.opts.Models) > 0 && !contains(s.opts.Models, req.Model) {
+	if len(s.opts.Models) > 0 && !slices.Contains(s.opts.Models, req.Model) {
 		s.apiError(w, http.StatusNotFound, "invalid_request_error", "model_not_found",
 			fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model))
 		return
@@ -446,13 +447,4 @@ func (s *Server) uniform(key [32]byte, try, purpose int) float64 {
 	binary.LittleEndian.PutUint32(b[44:], uint32(purpose))
 	h := sha256.Sum256(b[:])
 	return float64(binary.LittleEndian.Uint64(h[:])>>11) / (1 << 53)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -3,6 +3,7 @@ package gate
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -164,11 +165,11 @@ func (g Gate) Validate(p Plan) error {
 		return nil
 	case g.Scorer == "":
 		return fmt.Errorf("%sname a scorer (or %q)", where, Overall)
-	case g.Scorer != Overall && !contains(p.Scorers, g.Scorer):
+	case g.Scorer != Overall && !slices.Contains(p.Scorers, g.Scorer):
 		return fmt.Errorf("%sno scorer %q in this run (scorers: %s, or %s)", where, g.Scorer, strings.Join(p.Scorers, ", "), Overall)
-	case g.Prompt != "" && !contains(p.Prompts, g.Prompt):
+	case g.Prompt != "" && !slices.Contains(p.Prompts, g.Prompt):
 		return fmt.Errorf("%sno prompt %q in this run (prompts: %s)", where, g.Prompt, strings.Join(p.Prompts, ", "))
-	case g.Model != "" && !contains(p.Models, g.Model):
+	case g.Model != "" && !slices.Contains(p.Models, g.Model):
 		return fmt.Errorf("%sno model %q in this run (models: %s)", where, g.Model, strings.Join(p.Models, ", "))
 	case g.MaxDrop != nil && (*g.MaxDrop < 0 || *g.MaxDrop > 1):
 		return fmt.Errorf("%smax_drop %v is not between 0 and 1", where, *g.MaxDrop)
@@ -178,15 +179,6 @@ func (g Gate) Validate(p Plan) error {
 		return fmt.Errorf("%srequire_judge_kappa %v is not between -1 and 1", where, *g.RequireJudgeKappa)
 	}
 	return nil
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Failure is a gate that did not hold for one prompt × model (or the run).
