@@ -3,12 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/evalctl/evalctl/config"
 	"github.com/evalctl/evalctl/eval"
 	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/reports"
 	"github.com/evalctl/evalctl/store"
 )
 
@@ -25,13 +25,9 @@ const (
 // cache already holds are counted as free.
 func dryRun(a *app, cfg *config.Config, st *store.Store, opts *RunOptions) error {
 	ctx := context.Background()
-	var hist store.History
-	if st != nil {
-		h, err := st.CompletionHistory(ctx)
-		if err != nil {
-			return err
-		}
-		hist = h
+	hist, err := st.CompletionHistory(ctx)
+	if err != nil {
+		return err
 	}
 	var mu sync.Mutex
 	basis := map[eval.TallyKey]string{}
@@ -42,32 +38,37 @@ func dryRun(a *app, cfg *config.Config, st *store.Store, opts *RunOptions) error
 		}
 		mu.Unlock()
 	}
+	// Where completion lengths come from, by kind of call: the mean for the
+	// model with this prompt (or scorer), else for the model, else assumed.
+	type source struct {
+		exact      map[[2]string]store.Mean
+		model      map[string]store.Mean
+		exactNote  string
+		modelNote  string
+		assume     int
+		assumeNote string
+	}
+	sources := map[string]source{
+		"generation": {hist.Generation, hist.GenerationModel, "mean of stored answers", "mean of stored answers (other prompts)",
+			assumeAnswerTokens, fmt.Sprintf("assumed %d an answer (no history)", assumeAnswerTokens)},
+		"judge": {hist.Judge, hist.JudgeModel, "mean of stored verdicts", "mean of stored verdicts",
+			assumeVerdictTokens, fmt.Sprintf("assumed %d a verdict (no history)", assumeVerdictTokens)},
+	}
 	completion := func(model string, c eval.Call, req llm.Request) int {
-		var n float64
+		kind, detail := "generation", c.Prompt
 		if c.Kind == "judge" {
-			k := eval.TallyKey{Kind: "judge", Model: model}
-			if m, ok := hist.Judge[[2]string{model, c.Scorer}]; ok {
-				n = m.Value
-				note(k, "mean of stored verdicts")
-			} else if m, ok := hist.JudgeModel[model]; ok {
-				n = m.Value
-				note(k, "mean of stored verdicts")
-			} else {
-				n = assumeVerdictTokens
-				note(k, fmt.Sprintf("assumed %d a verdict (no history)", assumeVerdictTokens))
-			}
+			kind, detail = "judge", c.Scorer
+		}
+		src, k := sources[kind], eval.TallyKey{Kind: kind, Model: model}
+		n := float64(src.assume)
+		if m, ok := src.exact[[2]string{model, detail}]; ok {
+			n = m.Value
+			note(k, src.exactNote)
+		} else if m, ok := src.model[model]; ok {
+			n = m.Value
+			note(k, src.modelNote)
 		} else {
-			k := eval.TallyKey{Kind: "generation", Model: model}
-			if m, ok := hist.Generation[[2]string{model, c.Prompt}]; ok {
-				n = m.Value
-				note(k, "mean of stored answers")
-			} else if m, ok := hist.GenerationModel[model]; ok {
-				n = m.Value
-				note(k, "mean of stored answers (other prompts)")
-			} else {
-				n = assumeAnswerTokens
-				note(k, fmt.Sprintf("assumed %d an answer (no history)", assumeAnswerTokens))
-			}
+			note(k, src.assumeNote)
 		}
 		if mt := req.Params.MaxTokens; mt > 0 && n > float64(mt) {
 			n = float64(mt)
@@ -113,8 +114,8 @@ func dryRun(a *app, cfg *config.Config, st *store.Store, opts *RunOptions) error
 		} else {
 			gen += l.Calls
 		}
-		rows = append(rows, []string{k.Kind, k.Model, commas(l.Calls), commas(l.Cached),
-			commas(l.Usage.PromptTokens), commas(l.Usage.CompletionTokens), price, basis[k]})
+		rows = append(rows, []string{k.Kind, k.Model, reports.FormatInt(l.Calls), reports.FormatInt(l.Cached),
+			reports.FormatInt(l.Usage.PromptTokens), reports.FormatInt(l.Usage.CompletionTokens), price, basis[k]})
 	}
 	if err := writeListing(a, []string{"KIND", "MODEL", "CALLS", "CACHED", "PROMPT_TOKENS", "COMPLETION_TOKENS", "COST_USD", "COMPLETION_ESTIMATE"}, rows); err != nil {
 		return err
@@ -124,27 +125,11 @@ func dryRun(a *app, cfg *config.Config, st *store.Store, opts *RunOptions) error
 		costText += " (some models have no price: add them under prices:)"
 	}
 	fmt.Fprintf(a.io.Stderr, "dry run: %s cells (%d rows × %d prompts × %d models × %d repeat); %s LLM calls (%s generation, %s judge), %s from the cache; estimated %s prompt + %s completion tokens, %s. Nothing was sent.\n",
-		commas(sum.Total), len(p.plan.Rows), len(p.plan.Prompts), len(p.plan.Models), max(1, p.plan.Repeat),
-		commas(calls), commas(gen), commas(judge), commas(cached),
-		commas(total.PromptTokens), commas(total.CompletionTokens), costText)
+		reports.FormatInt(sum.Total), len(p.plan.Rows), len(p.plan.Prompts), len(p.plan.Models), max(1, p.plan.Repeat),
+		reports.FormatInt(calls), reports.FormatInt(gen), reports.FormatInt(judge), reports.FormatInt(cached),
+		reports.FormatInt(total.PromptTokens), reports.FormatInt(total.CompletionTokens), costText)
 	if p.budget > 0 && cost > p.budget {
 		fmt.Fprintf(a.io.Stderr, "the estimate exceeds --max-cost %.2f: the run would stop when the budget is spent\n", p.budget)
 	}
 	return nil
-}
-
-// commas formats n with thousands separators.
-func commas(n int) string {
-	s := fmt.Sprint(n)
-	if n < 0 {
-		return "-" + commas(-n)
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }

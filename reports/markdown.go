@@ -49,7 +49,7 @@ func WriteMarkdown(w io.Writer, meta RunMeta, c *Comparison) error {
 		if d, ok := g.P50(); ok {
 			p50 = formatDuration(d)
 		}
-		row = append(row, fmt.Sprint(g.GenErrors), formatInt(g.Usage.Total()), formatInt(g.JudgeUsage.Total()), p50)
+		row = append(row, fmt.Sprint(g.GenErrors), FormatInt(g.Usage.Total()), FormatInt(g.JudgeUsage.Total()), p50)
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
 	}
 	fmt.Fprintln(w)

@@ -46,7 +46,7 @@ func WriteTable(w io.Writer, c *Comparison) error {
 		if d, ok := g.P50(); ok {
 			p50 = formatDuration(d)
 		}
-		row = append(row, fmt.Sprint(g.GenErrors), formatInt(g.Usage.Total()), formatInt(g.JudgeUsage.Total()), p50)
+		row = append(row, fmt.Sprint(g.GenErrors), FormatInt(g.Usage.Total()), FormatInt(g.JudgeUsage.Total()), p50)
 		if showCost {
 			row = append(row, costText(g, g.Cost), costText(g, g.JudgeCost))
 		}
@@ -158,7 +158,11 @@ func formatDuration(d time.Duration) string {
 	}
 }
 
-func formatInt(n int) string {
+// FormatInt formats n with thousands separators: 1,234,567.
+func FormatInt(n int) string {
+	if n < 0 {
+		return "-" + FormatInt(-n)
+	}
 	s := fmt.Sprint(n)
 	var b strings.Builder
 	for i, c := range s {
