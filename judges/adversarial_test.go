@@ -1,40 +1,15 @@
 package judges_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/evalctl/evalctl/llm/sim"
 	"github.com/evalctl/evalctl/scorers"
 )
-
-// onTheWire records the judge prompts as they cross the onTheWire to the simulator.
-type onTheWire struct {
-	mu      sync.Mutex
-	next    http.Handler
-	prompts []string
-}
-
-func (w *onTheWire) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	var req struct {
-		Messages []struct{ Content string } `json:"messages"`
-	}
-	json.Unmarshal(body, &req)
-	w.mu.Lock()
-	w.prompts = append(w.prompts, req.Messages[len(req.Messages)-1].Content)
-	w.mu.Unlock()
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	w.next.ServeHTTP(rw, r)
-}
 
 // Answers that try to steer their judge. Each is in Italian (" è "), so the
 // verdict on "The answer should be in English." must be "no" whatever the
@@ -58,7 +33,7 @@ func TestAdversarialAnswers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			// Seed 5: none of the simulated judge's deliberate 2% flips falls
 			// on this corpus, so a wrong verdict can only be steering.
-			rec := &onTheWire{next: sim.New(sim.Options{QuoteAnswer: chatty, Seed: 5})}
+			rec := &wire{next: sim.New(sim.Options{QuoteAnswer: chatty, Seed: 5})}
 			srv := httptest.NewServer(rec)
 			defer srv.Close()
 			english := build(t, "name: english\ntype: guidelines\nguidelines: The answer should be in English.", client(srv.URL+"/v1"))

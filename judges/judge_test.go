@@ -1,6 +1,7 @@
 package judges_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -83,11 +84,14 @@ func TestGuidelinesOnSimulator(t *testing.T) {
 	}
 }
 
-// wire records judge requests and answers from a script.
+// wire records the last message of each judge request as it crossed the
+// wire, then hands the request to next (the simulator), or answers from a
+// script (the last reply repeats).
 type wire struct {
 	mu      sync.Mutex
 	prompts []string
 	replies []string
+	next    http.Handler
 }
 
 func (w *wire) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
@@ -98,6 +102,12 @@ func (w *wire) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	json.Unmarshal(b, &req)
 	w.mu.Lock()
 	w.prompts = append(w.prompts, req.Messages[len(req.Messages)-1].Content)
+	if w.next != nil {
+		w.mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		w.next.ServeHTTP(rw, r)
+		return
+	}
 	reply := w.replies[0]
 	if len(w.replies) > 1 {
 		w.replies = w.replies[1:]

@@ -2,43 +2,13 @@ package judges_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/evalctl/evalctl/scorers"
 )
-
-// scripted is a vendor that answers every chat completion with the same
-// recorded judge reply, and keeps the prompts it was sent.
-type scripted struct {
-	mu      sync.Mutex
-	reply   func(prompt string) string
-	prompts []string
-}
-
-func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Messages []struct{ Content string } `json:"messages"`
-	}
-	body, _ := io.ReadAll(r.Body)
-	json.Unmarshal(body, &req)
-	prompt := req.Messages[0].Content
-	s.mu.Lock()
-	s.prompts = append(s.prompts, prompt)
-	s.mu.Unlock()
-	out, _ := json.Marshal(map[string]any{"id": "x", "object": "chat.completion", "model": "judge",
-		"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
-			"message": map[string]any{"role": "assistant", "content": s.reply(prompt)}}},
-		"usage": map[string]int{"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}})
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(out)
-}
 
 // The recorded shapes of judge replies, for every built-in judge: a valid
 // verdict decides; fenced and prose-wrapped ones too; a missing field, a
@@ -84,7 +54,7 @@ func TestJudgesOnRecordedShapes(t *testing.T) {
 	for _, j := range judgesUnderTest {
 		for _, sh := range j.shapes {
 			t.Run(strings.SplitN(j.spec, "\n", 3)[1]+"/"+sh.name, func(t *testing.T) {
-				vendor := &scripted{reply: func(string) string { return sh.reply }}
+				vendor := &wire{replies: []string{sh.reply}}
 				srv := httptest.NewServer(vendor)
 				defer srv.Close()
 				sc := build(t, j.spec, client(srv.URL+"/v1"), j.columns...)
