@@ -19,13 +19,8 @@ import (
 // with the scorer on a chosen number of its passes and fails, so the 2×2
 // table is known and kappa is computed here by the textbook formula.
 func TestJudgeCalibrateAndRequireKappa(t *testing.T) {
-	var rows strings.Builder
-	rows.WriteString("id,question\n")
-	for i := range 12 {
-		fmt.Fprintf(&rows, "q%02d,What is concept number %d?\n", i, i)
-	}
 	files := map[string]string{
-		"questions.csv":     rows.String(),
+		"questions.csv":     numberedQuestions(12),
 		"prompts/basic.txt": "Question: {question}",
 		"evalctl.yaml": `dataset: questions.csv
 prompts: {dir: prompts, use: [basic, concise], system: ''}

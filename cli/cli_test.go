@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -409,12 +408,7 @@ func TestOllamaProvider(t *testing.T) {
 func TestPerModelLimits(t *testing.T) {
 	vendor, _ := sim.Start("127.0.0.1:0", sim.Options{Latency: 5 * time.Millisecond})
 	defer vendor.Close()
-	var rows strings.Builder
-	rows.WriteString("id,question\n")
-	for i := range 30 {
-		fmt.Fprintf(&rows, "q%02d,What is concept number %d?\n", i, i)
-	}
-	cfg := project(t, map[string]string{"questions.csv": rows.String(), "prompts/basic.txt": "Question: {question}", "evalctl.yaml": `dataset: questions.csv
+	cfg := project(t, map[string]string{"questions.csv": numberedQuestions(30), "prompts/basic.txt": "Question: {question}", "evalctl.yaml": `dataset: questions.csv
 prompts: {dir: prompts, use: [basic, concise], system: ''}
 models: [openai:a]
 judge: openai:a

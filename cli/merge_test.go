@@ -42,14 +42,7 @@ func storedAnswers(t *testing.T, path string) (map[string]string, *store.Run) {
 // The merged run holds exactly the cells of an unsharded run.
 func TestShardsMerge(t *testing.T) {
 	cfg := project(t, map[string]string{
-		"questions.csv": func() string {
-			var b strings.Builder
-			b.WriteString("id,question\n")
-			for i := range 40 {
-				fmt.Fprintf(&b, "q%02d,What is concept number %d?\n", i, i)
-			}
-			return b.String()
-		}(),
+		"questions.csv": numberedQuestions(40),
 		"evalctl.yaml": `dataset: questions.csv
 prompts: {dir: prompts, use: [concise], system: ''}
 models: [sim:a, sim:b]

@@ -45,15 +45,20 @@ func binary(t *testing.T) string {
 	return binPath
 }
 
-// bigProject is 500 rows × 2 prompts × 2 models = 2,000 cells with a code scorer.
-func bigProject(t *testing.T, extra string) string {
+// numberedQuestions is a dataset of n questions with ids q000, q001, ...
+func numberedQuestions(n int) string {
 	var rows strings.Builder
 	rows.WriteString("id,question\n")
-	for i := range 500 {
+	for i := range n {
 		fmt.Fprintf(&rows, "q%03d,What is concept number %d?\n", i, i)
 	}
+	return rows.String()
+}
+
+// bigProject is 500 rows × 2 prompts × 2 models = 2,000 cells with a code scorer.
+func bigProject(t *testing.T, extra string) string {
 	return project(t, map[string]string{
-		"questions.csv":       rows.String(),
+		"questions.csv":       numberedQuestions(500),
 		"prompts/basic.txt":   "Question: {question}",
 		"prompts/concise.txt": "Question: {question}\nAnswer the question above.",
 		"evalctl.yaml": `dataset: questions.csv
@@ -468,14 +473,7 @@ func TestResumeRedoesFailedCells(t *testing.T) {
 	flaky, _ := sim.Start("127.0.0.1:0", sim.Options{FailRate: 0.3, Seed: 4})
 	defer flaky.Close()
 	cfg := bigProject(t, "providers:\n  openai: {max_attempts: 1}\n")
-	os.WriteFile(filepath.Join(filepath.Dir(cfg), "questions.csv"), []byte(func() string {
-		var b strings.Builder
-		b.WriteString("id,question\n")
-		for i := range 40 {
-			fmt.Fprintf(&b, "q%03d,What is concept number %d?\n", i, i)
-		}
-		return b.String()
-	}()), 0o644)
+	os.WriteFile(filepath.Join(filepath.Dir(cfg), "questions.csv"), []byte(numberedQuestions(40)), 0o644)
 	r := run(t, nil, map[string]string{"OPENAI_BASE_URL": flaky.URL}, "run", "--config", cfg)
 	m := regexp.MustCompile(`(\d+) generation errors?`).FindStringSubmatch(r.stdout)
 	if r.code != ExitIncomplete || m == nil || m[1] == "0" {
