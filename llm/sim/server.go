@@ -315,18 +315,19 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	var text, finish string
 	var judge bool
 	user := req.Messages[len(req.Messages)-1].Content
+	// Sampling: with a temperature above 0, the n-th identical request is
+	// the n-th draw, as a sampling model would vary.
+	variant := 0
+	if req.Temperature != nil && *req.Temperature > 0 {
+		s.mu.Lock()
+		variant = s.served[key]
+		s.served[key]++
+		s.mu.Unlock()
+	}
 	if isJudgePrompt(user) {
 		judge = true
 		jkey := key
-		// The seed varies the judge's choices too; so does sampling: with a
-		// temperature above 0 the n-th identical request is the n-th draw.
-		variant := 0
-		if req.Temperature != nil && *req.Temperature > 0 {
-			s.mu.Lock()
-			variant = s.served[key]
-			s.served[key]++
-			s.mu.Unlock()
-		}
+		// The seed varies the judge's choices too, and so does the draw.
 		if s.opts.Seed != 0 || variant != 0 {
 			var b [48]byte
 			copy(b[:], key[:])
@@ -352,15 +353,6 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		maxTok := req.MaxCompletionTokens
 		if maxTok == 0 {
 			maxTok = req.MaxTokens
-		}
-		// Sampling: with a temperature above 0, the n-th identical request
-		// gets the n-th variant of the answer, as a sampling model would vary.
-		variant := 0
-		if req.Temperature != nil && *req.Temperature > 0 {
-			s.mu.Lock()
-			variant = s.served[key]
-			s.served[key]++
-			s.mu.Unlock()
 		}
 		text, finish = answer(req.Model, system, user, maxTok, variant)
 	}
