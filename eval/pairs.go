@@ -121,14 +121,11 @@ func (b *pairing) offer(ctx context.Context, res Result) []Result {
 	b.mu.Lock()
 	waits := 0
 	for _, s := range b.specs {
-		if res.Err != nil && !s.isBase(res.Cell) {
-			continue // a failed candidate has nothing to compare
-		}
 		k := s.key(res.Cell)
-		e := b.bases[k]
-		if e == nil {
-			e = &baseEntry{}
-			b.bases[k] = e
+		e := b.entry(k)
+		if res.Err != nil && !s.isBase(res.Cell) {
+			b.judged(s, k, 1) // a failed candidate has nothing to compare
+			continue
 		}
 		if s.isBase(res.Cell) {
 			if res.Err == nil && res.Feedback[s.idx].Scorer == "" {
@@ -140,10 +137,11 @@ func (b *pairing) offer(ctx context.Context, res Result) []Result {
 				jobs = append(jobs, pairJob{s, e.res, ci})
 			}
 			e.waiting = nil
+			b.judged(s, k, 0) // forgotten now if no candidate is left
 			continue
 		}
 		if res.Feedback[s.idx].Scorer != "" {
-			e.judged++ // kept from an earlier attempt of the run
+			b.judged(s, k, 1) // kept from an earlier attempt of the run
 			continue
 		}
 		waits++
@@ -180,16 +178,30 @@ func (b *pairing) offer(ctx context.Context, res Result) []Result {
 			delete(b.pending, j.cand)
 			out = append(out, pc.res)
 		}
-		k := j.spec.key(pc.res.Cell)
-		if e := b.bases[k]; e != nil {
-			e.judged++
-			if e.judged >= j.spec.cands {
-				delete(b.bases, k) // every candidate judged
-			}
-		}
+		b.judged(j.spec, j.spec.key(pc.res.Cell), 1)
 		b.mu.Unlock()
 	}
 	return out
+}
+
+// entry returns the baseline entry of key k, made when first seen.
+func (b *pairing) entry(k string) *baseEntry {
+	e := b.bases[k]
+	if e == nil {
+		e = &baseEntry{}
+		b.bases[k] = e
+	}
+	return e
+}
+
+// judged counts n more candidates of key k as done, and forgets the entry
+// once its baseline has come and every candidate is done. Callers hold b.mu.
+func (b *pairing) judged(s pairSpec, k string, n int) {
+	e := b.entry(k)
+	e.judged += n
+	if e.res != nil && len(e.waiting) == 0 && e.judged >= s.cands {
+		delete(b.bases, k)
+	}
 }
 
 // leftovers returns the candidates whose baseline never came (it was not
