@@ -235,9 +235,9 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 					sum.ScorerErrors++
 				}
 			}
-			if it.put {
-				sum.Cost += p.spent(res)
-			}
+			budget.Lock()
+			sum.Cost = spent // charged by the workers as cells end
+			budget.Unlock()
 			sum.Elapsed = time.Since(start)
 			if r.Progress != nil {
 				r.Progress(sum.Progress)
