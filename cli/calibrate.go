@@ -25,7 +25,6 @@ type humanLabel struct {
 	Row, Prompt, Model, Scorer string
 	Repeat                     int
 	Pass                       bool
-	Line                       int
 }
 
 func (l humanLabel) key() string {
@@ -77,7 +76,7 @@ func readLabels(path string) ([]humanLabel, error) {
 			}
 			return ""
 		}
-		l := humanLabel{Row: get("row_id"), Prompt: get("prompt"), Model: get("model"), Scorer: get("scorer"), Line: line}
+		l := humanLabel{Row: get("row_id"), Prompt: get("prompt"), Model: get("model"), Scorer: get("scorer")}
 		if l.Row == "" || l.Prompt == "" || l.Model == "" || l.Scorer == "" {
 			return nil, fmt.Errorf("%s:%d: row_id, prompt, model and scorer must all be set", path, line)
 		}
