@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/reports"
 	"github.com/evalctl/evalctl/stats"
 	"github.com/evalctl/evalctl/store"
 )
@@ -312,7 +313,7 @@ func runCalibrate(a *app, opts *CalibrateOptions) error {
 		fmt.Fprintf(w, "\n  accuracy %s · fail precision %s · fail recall %s · Cohen's κ %s [%s, %s]\n",
 			fmtNum(c.Accuracy), fmtNum(c.Precision), fmtNum(c.Recall), fmtNum(c.Kappa), fmtNum(c.KappaLo), fmtNum(c.KappaHi))
 		for _, d := range c.Disagreements {
-			fmt.Fprintf(w, "  %s %s × %s: human %s, judge %s: %s\n", d.Row, d.Prompt, d.Model, d.Human, d.Judge, oneLine(d.Rationale, 120))
+			fmt.Fprintf(w, "  %s %s × %s: human %s, judge %s: %s\n", d.Row, d.Prompt, d.Model, d.Human, d.Judge, reports.OneLine(d.Rationale, 120))
 		}
 	}
 	return nil
@@ -323,12 +324,4 @@ func nanNil(f float64) *float64 {
 		return nil
 	}
 	return &f
-}
-
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = strings.ToValidUTF8(s[:n], "") + "…"
-	}
-	return s
 }

@@ -293,7 +293,7 @@ func WriteCompareTable(w io.Writer, rc *RunComparison) error {
 				fmt.Fprintf(w, "  … and %d more\n", len(d.Regressed)-10)
 				break
 			}
-			fmt.Fprintf(w, "  %s  %s\n", q.ID, oneLine(q.Text, 90))
+			fmt.Fprintf(w, "  %s  %s\n", q.ID, OneLine(q.Text, 90))
 		}
 	}
 	return nil
@@ -338,7 +338,9 @@ func verdict(d Difference) string {
 	return "CI includes 0"
 }
 
-func oneLine(s string, n int) string {
+// OneLine folds s onto one line of at most n characters (an ellipsis marks
+// a cut).
+func OneLine(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len([]rune(s)) > n {
 		return string([]rune(s)[:n-1]) + "…"
