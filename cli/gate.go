@@ -163,6 +163,13 @@ func checkGates(a *app, st *store.Store, gates []gate.Gate, base *baseline, run 
 	if len(gates) == 0 {
 		return nil
 	}
+	if run.Status != eval.StatusComplete {
+		// A pass rate over part of the answers, or over answers whose
+		// verdicts failed, is not evidence: never gate on it.
+		e := run.Errors()
+		return exitErr(ExitGate, fmt.Errorf("gates refused: run %s is %s (%d of %d cells; %d generation errors, %d of %d verdicts are errors)",
+			run.ID, run.Status, run.Done, run.Planned, e.GenErrors, e.VerdictErrors, e.Verdicts), "finish it with: evalctl run --resume "+run.ID)
+	}
 	var refused []string
 	if base != nil && base.labels != nil {
 		var err error

@@ -17,7 +17,9 @@ import (
 type progress struct {
 	w     io.Writer
 	calls func() int64
-	start time.Time
+	// pacing says which models are paced and at what rate ("" for none).
+	pacing func() string
+	start  time.Time
 
 	mu   sync.Mutex
 	last eval.Progress
@@ -29,8 +31,8 @@ type progress struct {
 
 const plainEvery = 10 * time.Second
 
-func newProgress(w io.Writer, tty bool, calls func() int64) *progress {
-	pr := &progress{w: w, calls: calls, start: time.Now(), next: time.Now().Add(plainEvery)}
+func newProgress(w io.Writer, tty bool, calls func() int64, pacing func() string) *progress {
+	pr := &progress{w: w, calls: calls, pacing: pacing, start: time.Now(), next: time.Now().Add(plainEvery)}
 	if tty {
 		pr.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond))
 		pr.bar = pr.p.New(0, mpb.BarStyle(),
@@ -58,7 +60,13 @@ func (pr *progress) status() string {
 	if p.Cost > 0 {
 		cost = fmt.Sprintf("  $%.2f", p.Cost)
 	}
-	return fmt.Sprintf("%.0f calls/s  eta %s  %s tokens%s  %d errors", rate, eta, formatCount(p.Usage.Total()), cost, p.GenErrors+p.ScorerErrors)
+	paced := ""
+	if pr.pacing != nil {
+		if s := pr.pacing(); s != "" {
+			paced = "  " + s
+		}
+	}
+	return fmt.Sprintf("%.0f calls/s  eta %s  %s tokens%s  %d errors%s", rate, eta, formatCount(p.Usage.Total()), cost, p.GenErrors+p.ScorerErrors, paced)
 }
 
 func (pr *progress) update(p eval.Progress) {

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -26,6 +27,7 @@ type providers struct {
 	clients map[string]providerClient // by provider
 	models  map[string]llm.Client     // by model ref
 	sims    []*sim.Running
+	pacers  []pacer
 	// cache, when set, wraps each gated client with the response cache.
 	cache func(c llm.Client, endpoint string) llm.Client
 	// dry, when set, makes a dry run: it returns the client standing for a
@@ -78,6 +80,49 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 	}
 	p.models[ref.String()] = g
 	return g, nil
+}
+
+// pacer is a provider's pacing of its models.
+type pacer struct {
+	provider string
+	p        *transport.Pacer
+}
+
+// pacing says which models are being paced and at what rate, for the
+// progress line ("" when none is).
+func (p *providers) pacing() string {
+	var parts []string
+	for _, pc := range p.pacers {
+		for _, m := range pc.p.Paced() {
+			name := pc.provider + ":" + m.Model
+			if m.Model == "" {
+				name = pc.provider // the endpoint as one
+			}
+			s := fmt.Sprintf("%s at %.0f rpm", name, m.RPM)
+			if m.Held {
+				s = name + " held (rate limited)"
+			}
+			parts = append(parts, s)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "paced: " + strings.Join(parts, ", ")
+}
+
+// checkBaseURL says what is wrong with a base URL, if anything.
+func checkBaseURL(base string) error {
+	u, err := url.Parse(base)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a URL: %v", base, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q is not an http:// or https:// URL", base)
+	case u.Host == "":
+		return fmt.Errorf("%q has no host", base)
+	}
+	return nil
 }
 
 // providerClient is a provider's own client (its transport, retries and
@@ -138,7 +183,8 @@ func (p *providers) provider(ref llm.ModelRef) (providerClient, error) {
 		opts := sim.Options{}
 		if s := pc.Simulate; s != nil {
 			opts = sim.Options{Latency: s.Latency, Jitter: s.Jitter, RPM: s.RPM, TPM: s.TPM, FailRate: s.FailRate,
-				RateLimitRate: s.RateLimitRate, HangRate: s.HangRate, GarbageRate: s.GarbageRate, Seed: s.Seed}
+				RateLimitRate: s.RateLimitRate, HangRate: s.HangRate, GarbageRate: s.GarbageRate, Seed: s.Seed,
+				RateLimitHeaders: s.RateLimitHeaders, RetryAfter: s.RetryAfter}
 		}
 		if p.dry == nil {
 			srv, err := sim.Start("127.0.0.1:0", opts)
@@ -162,6 +208,10 @@ func (p *providers) provider(ref llm.ModelRef) (providerClient, error) {
 		}
 	}
 	p.a.redactor.Add(key)
+	if err := checkBaseURL(base); err != nil && p.dry == nil {
+		return providerClient{}, exitErr(ExitUsage, fmt.Errorf("model %s: base URL %v", ref, err),
+			"set OPENAI_BASE_URL (or providers."+ref.Provider+".base_url) to the API's http:// or https:// URL, including /v1")
+	}
 
 	policy := transport.DefaultPolicy
 	if pc.MaxAttempts > 0 {
@@ -173,6 +223,9 @@ func (p *providers) provider(ref llm.ModelRef) (providerClient, error) {
 	if pc.RetryBaseDelay > 0 {
 		policy.BaseDelay = pc.RetryBaseDelay
 	}
+	if pc.MaxWait > 0 {
+		policy.MaxWait = pc.MaxWait
+	}
 	base0 := http.DefaultTransport.(*http.Transport).Clone()
 	base0.MaxIdleConns = 1024
 	base0.MaxIdleConnsPerHost = 1024
@@ -182,14 +235,13 @@ func (p *providers) provider(ref llm.ModelRef) (providerClient, error) {
 		perSec := float64(pc.RPM) / 60
 		tr.Limiter = rate.NewLimiter(rate.Limit(perSec), max(1, int(perSec)))
 	}
-	ceiling := p.cfg.Concurrency
+	ceiling := pc.MaxConcurrency
 	if pc.MaxConcurrency > 0 {
-		ceiling = pc.MaxConcurrency
+		tr.Sem = make(chan struct{}, ceiling)
 	}
 	if pc.Adaptive == nil || *pc.Adaptive {
-		tr.Adaptive = transport.NewAdaptive(max(1, ceiling))
-	} else if pc.MaxConcurrency > 0 {
-		tr.Sem = make(chan struct{}, pc.MaxConcurrency)
+		tr.Pacer = transport.NewPacer()
+		p.pacers = append(p.pacers, pacer{ref.Provider, tr.Pacer})
 	}
 	apiVersion := ""
 	if ref.Provider == "azure" {

@@ -725,8 +725,8 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(ev
 
 	ctx, stop := a.io.Context()
 	defer stop()
-	prog := newProgress(stderr, a.io.StderrIsTerminal, p.gate.Calls)
-	runner := &eval.Runner{Gate: p.gate, Progress: prog.update, Prior: prior, Budget: p.budget}
+	prog := newProgress(stderr, a.io.StderrIsTerminal, p.gate.Calls, p.providers.pacing)
+	runner := &eval.Runner{Gate: p.gate, Progress: prog.update, Prior: prior, Budget: p.budget, MaxErrorRate: cfg.MaxErrorRate}
 	sum, runErr := runner.Run(ctx, p.plan, st.Sink(run.ID))
 	prog.done()
 	if runErr != nil {
@@ -824,23 +824,10 @@ func exitStatus(sum eval.Summary, plan *eval.Plan, maxRate float64) error {
 	case sum.BudgetReached && sum.Done < sum.Total:
 		return exitErr(ExitIncomplete, fmt.Errorf("budget reached: $%.4f spent, %d of %d cells done", sum.Spent, sum.Done, sum.Total), "")
 	case sum.Status != eval.StatusComplete:
+		if over := sum.Errors(len(plan.Scorers)).Over(maxRate); over != "" {
+			return exitErr(ExitIncomplete, fmt.Errorf("run incomplete: %s", over), "")
+		}
 		return exitErr(ExitIncomplete, fmt.Errorf("run incomplete: %d of %d cells done", sum.Done, sum.Total), "")
-	}
-	var problems []string
-	if sum.Done > 0 {
-		if r := float64(sum.GenErrors) / float64(sum.Done); r > maxRate {
-			problems = append(problems, fmt.Sprintf("%d of %d generation calls failed (%.1f%%)", sum.GenErrors, sum.Done, 100*r))
-		}
-		scored := (sum.Done - sum.GenErrors) * len(plan.Scorers)
-		if scored > 0 {
-			if r := float64(sum.ScorerErrors) / float64(scored); r > maxRate {
-				problems = append(problems, fmt.Sprintf("%d of %d scores are errors (%.1f%%)", sum.ScorerErrors, scored, 100*r))
-			}
-		}
-	}
-	if len(problems) > 0 {
-		return exitErr(ExitIncomplete,
-			fmt.Errorf("run incomplete: %s, above max_error_rate %.1f%%", strings.Join(problems, "; "), 100*maxRate), "")
 	}
 	return nil
 }

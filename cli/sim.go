@@ -47,8 +47,8 @@ models, which start a private simulator inside evalctl.`,
 				o.FailRate+o.RateLimitRate+o.HangRate+o.GarbageRate > 1 {
 				return usageErr("fault rates must be between 0 and 1 and add up to at most 1")
 			}
-			if o.Latency < 0 || o.RPM < 0 || o.TPM < 0 || o.Jitter < 0 || o.Jitter > 1 {
-				return usageErr("--latency and --rpm must not be negative; --jitter is between 0 and 1")
+			if o.Latency < 0 || o.RPM < 0 || o.TPM < 0 || o.RetryAfter < 0 || o.Jitter < 0 || o.Jitter > 1 {
+				return usageErr("--latency, --rpm, --tpm and --retry-after must not be negative; --jitter is between 0 and 1")
 			}
 			if opts.APIKeyEnv != "" {
 				opts.Opts.APIKey = a.io.getenv(opts.APIKeyEnv)
@@ -69,6 +69,8 @@ models, which start a private simulator inside evalctl.`,
 	f.Float64Var(&opts.Opts.Jitter, "jitter", 0.2, "± fraction of latency")
 	f.IntVar(&opts.Opts.RPM, "rpm", 0, "requests per minute before 429 (0: no limit)")
 	f.IntVar(&opts.Opts.TPM, "tpm", 0, "tokens per minute before 429 (0: no limit)")
+	f.BoolVar(&opts.Opts.RateLimitHeaders, "rate-limit-headers", false, "announce the rpm and tpm limits in x-ratelimit-* headers, as OpenAI does")
+	f.DurationVar(&opts.Opts.RetryAfter, "retry-after", 0, "Retry-After of 429s for the limits, in whole seconds (default: exact, with retry-after-ms)")
 	f.Float64Var(&opts.Opts.FailRate, "fail-rate", 0, "share of attempts answered 500")
 	f.Float64Var(&opts.Opts.RateLimitRate, "rate-limit-rate", 0, "share of attempts answered 429 with Retry-After")
 	f.Float64Var(&opts.Opts.HangRate, "hang-rate", 0, "share of attempts that never answer")
@@ -90,7 +92,7 @@ func simServe(a *app, opts *SimServeOptions) error {
 	defer stop()
 	<-ctx.Done()
 	st := srv.Stats()
-	fmt.Fprintf(a.io.Stderr, "evalctl sim: %d requests (%d answers, %d verdicts) in all; by status %v\n",
-		st.Requests, st.Generation, st.Judge, st.Status)
+	fmt.Fprintf(a.io.Stderr, "evalctl sim: %d requests (%d answers, %d verdicts) in all; by status %v; %d hangs, %d malformed\n",
+		st.Requests, st.Generation, st.Judge, st.Status, st.Hangs, st.Garbage)
 	return nil
 }

@@ -210,7 +210,7 @@ func newCmdRunsList(a *app) *cobra.Command {
 			if opts.JSON {
 				return writeRunsJSON(a.io.Stdout, runs)
 			}
-			header := []string{"id", "name", "status", "started", "cells", "errors", "prompts", "models", "tags"}
+			header := []string{"id", "name", "status", "started", "cells", "gen errors", "verdict errors", "prompts", "models", "tags"}
 			var rows [][]string
 			for _, r := range runs {
 				var ps, ms []string
@@ -221,7 +221,7 @@ func newCmdRunsList(a *app) *cobra.Command {
 					ms = append(ms, m.Ref)
 				}
 				rows = append(rows, []string{r.ID, r.Name, string(r.Status), r.StartedAt.Local().Format("2006-01-02 15:04"),
-					fmt.Sprintf("%d/%d", r.Done, r.Planned), fmt.Sprint(r.GenErrors), strings.Join(ps, ","), strings.Join(ms, ","), tagText(r.Tags)})
+					fmt.Sprintf("%d/%d", r.Done, r.Planned), fmt.Sprint(r.GenErrors), fmt.Sprint(r.VerdictErrors), strings.Join(ps, ","), strings.Join(ms, ","), tagText(r.Tags)})
 			}
 			return writeListing(a, header, rows)
 		},
@@ -289,17 +289,19 @@ type runJSON struct {
 	Planned   int               `json:"cells_planned"`
 	Done      int               `json:"cells_done"`
 	GenErrors int               `json:"generation_errors"`
-	GitCommit string            `json:"git_commit"`
-	GitDirty  bool              `json:"git_dirty"`
-	Dataset   string            `json:"dataset"`
-	Hash      string            `json:"dataset_sha256"`
-	Version   string            `json:"evalctl_version"`
-	Layout    any               `json:"layout"`
+	// VerdictErrors are judge, scorer and parse errors.
+	VerdictErrors int    `json:"verdict_errors"`
+	GitCommit     string `json:"git_commit"`
+	GitDirty      bool   `json:"git_dirty"`
+	Dataset       string `json:"dataset"`
+	Hash          string `json:"dataset_sha256"`
+	Version       string `json:"evalctl_version"`
+	Layout        any    `json:"layout"`
 }
 
 func toRunJSON(r *store.Run) runJSON {
 	j := runJSON{ID: r.ID, Name: r.Name, Tags: r.Tags, Status: string(r.Status), StartedAt: r.StartedAt.UTC(), Planned: r.Planned,
-		Done: r.Done, GenErrors: r.GenErrors, GitCommit: r.GitCommit, GitDirty: r.GitDirty, Dataset: r.DatasetPath,
+		Done: r.Done, GenErrors: r.GenErrors, VerdictErrors: r.VerdictErrors, GitCommit: r.GitCommit, GitDirty: r.GitDirty, Dataset: r.DatasetPath,
 		Hash: r.DatasetHash, Version: r.Version, Layout: r.Spec.Layout}
 	if !r.EndedAt.IsZero() {
 		e := r.EndedAt.UTC()
@@ -356,7 +358,7 @@ func newCmdRunsShow(a *app) *cobra.Command {
 			if !r.EndedAt.IsZero() {
 				fmt.Fprintf(w, "ended    %s (%s)\n", r.EndedAt.Local().Format(time.RFC3339), r.EndedAt.Sub(r.StartedAt).Round(time.Second))
 			}
-			fmt.Fprintf(w, "cells    %d of %d (%d generation errors)\n", r.Done, r.Planned, r.GenErrors)
+			fmt.Fprintf(w, "cells    %d of %d (%d generation errors, %d verdict errors)\n", r.Done, r.Planned, r.GenErrors, r.VerdictErrors)
 			fmt.Fprintf(w, "dataset  %s (sha256 %s)\n", r.DatasetPath, short(r.DatasetHash, 12))
 			if r.GitCommit != "" {
 				dirty := ""

@@ -129,9 +129,14 @@ type ProviderConfig struct {
 	// are estimated before it goes (offline tokenizer) and corrected by the
 	// usage the provider reports.
 	TPM int `yaml:"tpm"`
-	// Adaptive halves the attempts in flight to this provider on a 429 and
-	// grows them back slowly (default true; at most max_concurrency, or -j).
+	// Adaptive paces the requests to each of this provider's models at the
+	// rate the endpoint allows, learnt from its 429s and x-ratelimit-*
+	// headers (default true); rpm and tpm stay ceilings.
 	Adaptive *bool `yaml:"adaptive"`
+	// MaxWait bounds the time one call waits for rate limits (pacing and
+	// Retry-After) before it ends as rate_limited (default 10m). A 429 does
+	// not spend one of max_attempts.
+	MaxWait time.Duration `yaml:"max_wait"`
 	// Simulate configures the built-in simulator (provider "sim" only).
 	Simulate *SimConfig `yaml:"simulate"`
 }
@@ -147,6 +152,10 @@ type SimConfig struct {
 	HangRate      float64       `yaml:"hang_rate"`
 	GarbageRate   float64       `yaml:"garbage_rate"`
 	Seed          uint64        `yaml:"seed"`
+	// RateLimitHeaders announces rpm and tpm in x-ratelimit-* headers.
+	RateLimitHeaders bool `yaml:"rate_limit_headers"`
+	// RetryAfter is the Retry-After of 429s for the limits (whole seconds).
+	RetryAfter time.Duration `yaml:"retry_after"`
 }
 
 // GateConfig is one gate with the line it was written on.
@@ -315,7 +324,7 @@ func (c *Config) validate() error {
 		if p.Simulate != nil && name != "sim" {
 			return fmt.Errorf("providers.%s: simulate applies only to the sim provider", name)
 		}
-		if p.MaxAttempts < 0 || p.MaxConcurrency < 0 || p.RPM < 0 || p.TPM < 0 || p.Timeout < 0 {
+		if p.MaxAttempts < 0 || p.MaxConcurrency < 0 || p.RPM < 0 || p.TPM < 0 || p.Timeout < 0 || p.MaxWait < 0 {
 			return fmt.Errorf("providers.%s: limits must not be negative", name)
 		}
 	}

@@ -167,9 +167,18 @@ type Runner struct {
 	Budget float64
 	// Prior, when set, returns what an earlier attempt of the same run stored
 	// for a cell (nil for nothing): a complete cell is not run again, a cell
-	// with an answer but missing feedback is scored by the missing scorers
-	// only, and a failed cell is redone.
+	// with an answer but missing or failed verdicts is scored again by those
+	// scorers only, and a failed cell is redone.
 	Prior func(Cell) *Result
+	// MaxErrorRate, when set, makes a run whose generation or verdict
+	// errors are above it incomplete (see Errors).
+	MaxErrorRate *float64
+}
+
+// Errors counts the progress's errors as max_error_rate reads them, for a
+// plan of the given number of scorers.
+func (p Progress) Errors(scorers int) Errors {
+	return ErrorsOf(p.Done, p.GenErrors, p.ScorerErrors, scorers)
 }
 
 // item is a result on its way to the collector; put is false for results
@@ -323,6 +332,8 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 		sum.Status = StatusInterrupted
 	case fatal != nil || sum.Done < sum.Total:
 		sum.Status = StatusIncomplete
+	case r.MaxErrorRate != nil && sum.Errors(len(p.Scorers)).Over(*r.MaxErrorRate) != "":
+		sum.Status = StatusIncomplete
 	default:
 		sum.Status = StatusComplete
 	}
@@ -400,13 +411,14 @@ func CallOf(ctx context.Context) (Call, bool) {
 // Feedback is scorers.Feedback, named here for brevity.
 type Feedback = scorers.Feedback
 
-// missing returns the indexes of plan scorers without feedback in res.
+// missing returns the indexes of plan scorers without feedback in res, or
+// whose feedback is an error (a resume asks again).
 func missing(p *Plan, res *Result) []int {
 	var out []int
 	for i, s := range p.Scorers {
 		found := false
 		for _, fb := range res.Feedback {
-			if fb.Scorer == s.Name() {
+			if fb.Scorer == s.Name() && fb.Err == "" {
 				found = true
 				break
 			}
@@ -419,7 +431,7 @@ func missing(p *Plan, res *Result) []int {
 }
 
 // rescore completes a stored cell: its answer is kept, and only the scorers
-// without stored feedback run.
+// without stored feedback, or whose feedback was an error, run.
 func (r *Runner) rescore(ctx context.Context, p *Plan, c Cell, prior *Result) (Result, bool) {
 	res := *prior
 	res.Cell, res.Resumed = c, true
@@ -427,7 +439,7 @@ func (r *Runner) rescore(ctx context.Context, p *Plan, c Cell, prior *Result) (R
 	res.Feedback = make([]Feedback, len(p.Scorers))
 	for i, s := range p.Scorers {
 		for _, fb := range old {
-			if fb.Scorer == s.Name() {
+			if fb.Scorer == s.Name() && fb.Err == "" {
 				fb.Reused = true
 				res.Feedback[i] = fb
 			}

@@ -115,7 +115,7 @@ func newFixture(t *testing.T, rows, concurrency int, opts sim.Options, policy tr
 	return &fixture{srv: srv, plan: plan, gate: gate}
 }
 
-var fast = transport.Policy{MaxAttempts: 6, BaseDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond, MaxRetryAfter: time.Second, AttemptTimeout: 5 * time.Second}
+var fast = transport.Policy{MaxAttempts: 6, BaseDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond, MaxWait: time.Second, AttemptTimeout: 5 * time.Second}
 
 // checkAccounted asserts that every cell has exactly one result.
 func checkAccounted(t *testing.T, plan *eval.Plan, results []eval.Result, want int) {
@@ -296,7 +296,7 @@ func TestFaultSoak(t *testing.T) {
 	const rpm = 3000
 	opts := sim.Options{FailRate: 0.10, HangRate: 0.05, GarbageRate: 0.05, RPM: rpm, Seed: 21}
 	policy := transport.Policy{MaxAttempts: 6, BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond,
-		MaxRetryAfter: 5 * time.Second, AttemptTimeout: 300 * time.Millisecond}
+		MaxWait: 5 * time.Second, AttemptTimeout: 300 * time.Millisecond}
 	f := newFixture(t, 50, 16, opts, policy, limits{rpm: rate.NewLimiter(rate.Limit(float64(rpm)/60), rpm/60)})
 	sink := &memSink{}
 	sum, err := (&eval.Runner{Gate: f.gate}).Run(context.Background(), f.plan, sink)

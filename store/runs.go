@@ -35,8 +35,14 @@ type Run struct {
 	Host        string
 	PID         int
 
-	// Counts, filled by Runs and Run.
-	Done, GenErrors int
+	// Counts, filled by Runs and Run: cells done, their generation errors,
+	// and the verdicts that are errors (judge, scorer and parse errors).
+	Done, GenErrors, VerdictErrors int
+}
+
+// Errors counts the run's errors as max_error_rate reads them.
+func (r *Run) Errors() eval.Errors {
+	return eval.ErrorsOf(r.Done, r.GenErrors, r.VerdictErrors, len(r.Spec.Layout.Scorers))
 }
 
 // Spec is what a run planned, and what the command line needs to plan it again.
@@ -92,7 +98,8 @@ var ErrNoRun = errors.New("no such run")
 const runColumns = `r.id, r.name, r.tags, r.status, r.started_at, r.ended_at, r.spec, r.config, r.git_commit, r.git_dirty,
 	r.dataset_path, r.dataset_hash, r.evalctl_version, r.planned, r.host, r.pid,
 	(SELECT count(*) FROM cells c WHERE c.run_id = r.id),
-	(SELECT count(*) FROM cells c WHERE c.run_id = r.id AND c.error_kind != '')`
+	(SELECT count(*) FROM cells c WHERE c.run_id = r.id AND c.error_kind != ''),
+	(SELECT count(*) FROM feedback f WHERE f.run_id = r.id AND f.error != '')`
 
 func scanRun(row interface{ Scan(...any) error }) (*Run, error) {
 	var r Run
@@ -100,7 +107,7 @@ func scanRun(row interface{ Scan(...any) error }) (*Run, error) {
 	var started int64
 	var ended sql.NullInt64
 	if err := row.Scan(&r.ID, &r.Name, &tags, &status, &started, &ended, &spec, &r.Config, &r.GitCommit, &r.GitDirty,
-		&r.DatasetPath, &r.DatasetHash, &r.Version, &r.Planned, &r.Host, &r.PID, &r.Done, &r.GenErrors); err != nil {
+		&r.DatasetPath, &r.DatasetHash, &r.Version, &r.Planned, &r.Host, &r.PID, &r.Done, &r.GenErrors, &r.VerdictErrors); err != nil {
 		return nil, err
 	}
 	json.Unmarshal([]byte(tags), &r.Tags)

@@ -112,7 +112,7 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	if len(patch) > 0 {
 		ctx = context.WithValue(ctx, patchKey{}, patch)
 	}
-	ctx, trace := transport.WithTrace(ctx)
+	ctx, trace := transport.WithTrace(transport.WithModel(ctx, req.Model))
 	start := time.Now()
 	resp, err := c.api.CreateChatCompletion(ctx, cr)
 	attempts, _, queued := trace.Snapshot()
@@ -160,6 +160,7 @@ func (c *Client) classify(ctx context.Context, model string, err error) *llm.Err
 	var apiErr *goopenai.APIError
 	var reqErr *goopenai.RequestError
 	var attErr *transport.AttemptError
+	var deadErr *transport.EndpointError
 	var synErr *json.SyntaxError
 	var typErr *json.UnmarshalTypeError
 	switch {
@@ -176,6 +177,10 @@ func (c *Client) classify(ctx context.Context, model string, err error) *llm.Err
 		if e.Msg == "" {
 			e.Msg = reqErr.HTTPStatus
 		}
+	case errors.As(err, &deadErr):
+		e.Kind, e.Msg = llm.KindUnreachable, deadErr.Error()
+	case errors.As(err, &attErr) && attErr.RateLimited:
+		e.Kind, e.Msg = llm.KindRateLimited, "still rate limited after waiting max_wait"
 	case errors.As(err, &attErr) && transport.HostNotFound(attErr.Err):
 		e.Kind, e.Msg = llm.KindUnreachable, "no such host: "+attErr.Err.Error()
 	case errors.As(err, &attErr):

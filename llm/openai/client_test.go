@@ -20,7 +20,7 @@ import (
 	"github.com/evalctl/evalctl/llm/transport"
 )
 
-var fastPolicy = transport.Policy{MaxAttempts: 4, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, MaxRetryAfter: time.Second, AttemptTimeout: 2 * time.Second}
+var fastPolicy = transport.Policy{MaxAttempts: 4, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, MaxWait: time.Second, AttemptTimeout: 2 * time.Second}
 
 func newClient(url, key string, p transport.Policy) (*openai.Client, *transport.Redactor) {
 	red := &transport.Redactor{}
@@ -223,7 +223,7 @@ func TestCancel(t *testing.T) {
 func TestSimulatorRoundTrip(t *testing.T) {
 	srv, _ := sim.Start("127.0.0.1:0", sim.Options{RateLimitRate: 0.3, FailRate: 0.2, Seed: 3})
 	defer srv.Close()
-	c, _ := newClient(srv.URL, "", transport.Policy{MaxAttempts: 10, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, MaxRetryAfter: time.Second})
+	c, _ := newClient(srv.URL, "", transport.Policy{MaxAttempts: 10, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, MaxWait: time.Second})
 	req := llm.Request{Model: "a", Messages: []llm.Message{{Role: "system", Content: "You are a professor."}, {Role: "user", Content: "Question: What is an algorithm?\n\nAnswer the question above."}}}
 	first, err := c.Complete(context.Background(), req)
 	if err != nil {

@@ -34,6 +34,15 @@ type Options struct {
 	// (else 429 with Retry-After), and its completion tokens are charged when
 	// it is answered.
 	TPM int
+	// RateLimitHeaders sends OpenAI's x-ratelimit-limit-, -remaining- and
+	// -reset-requests (and -tokens with TPM) on every answer; without it
+	// the limits are unannounced, as many compatible servers keep them.
+	RateLimitHeaders bool
+	// RetryAfter, when set, is the Retry-After of every 429 for the RPM and
+	// TPM limits, in whole seconds and without retry-after-ms, as plain
+	// servers send it; by default the 429 says exactly when a request would
+	// pass (Retry-After rounded up, and retry-after-ms).
+	RetryAfter time.Duration
 	// Fault rates: the share of attempts answered with a 500, a 429, no answer
 	// at all (the connection hangs until the client gives up), or a malformed
 	// 200 body. They add up to at most 1.
@@ -89,6 +98,7 @@ type Server struct {
 	tokens                atomic.Int64
 	lines                 lineCounts
 	tpm                   *rate.Limiter
+	perModel              map[string]struct{ rpm, tpm *rate.Limiter }
 	start                 time.Time
 	perSec                []int64
 	mux                   *http.ServeMux
@@ -97,14 +107,9 @@ type Server struct {
 // New returns a simulator.
 func New(opts Options) *Server {
 	tokens.Load() // not on the first request's time
-	s := &Server{opts: opts, tries: map[[32]byte]int{}, served: map[[32]byte]int{}, status: map[int]int64{}}
-	if opts.RPM > 0 {
-		perSec := float64(opts.RPM) / 60
-		s.limiter = rate.NewLimiter(rate.Limit(perSec), max(1, int(math.Ceil(perSec))))
-	}
-	if opts.TPM > 0 {
-		s.tpm = rate.NewLimiter(rate.Limit(float64(opts.TPM)/60), max(1, opts.TPM/60))
-	}
+	s := &Server{opts: opts, tries: map[[32]byte]int{}, served: map[[32]byte]int{}, status: map[int]int64{},
+		perModel: map[string]struct{ rpm, tpm *rate.Limiter }{}}
+	s.limiter, s.tpm = s.newLimits()
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /v1/chat/completions", s.chat)
 	s.mux.HandleFunc("POST /chat/completions", s.chat)
@@ -113,6 +118,36 @@ func New(opts Options) *Server {
 	// in an api-key header.
 	s.mux.HandleFunc("POST /openai/deployments/{deployment}/chat/completions", s.chat)
 	return s
+}
+
+// newLimits returns the request and token buckets of one scope (the
+// server, or a model), nil where there is no limit.
+func (s *Server) newLimits() (rpm, tpm *rate.Limiter) {
+	if s.opts.RPM > 0 {
+		perSec := float64(s.opts.RPM) / 60
+		rpm = rate.NewLimiter(rate.Limit(perSec), max(1, int(math.Ceil(perSec))))
+	}
+	if s.opts.TPM > 0 {
+		tpm = rate.NewLimiter(rate.Limit(float64(s.opts.TPM)/60), max(1, s.opts.TPM/60))
+	}
+	return rpm, tpm
+}
+
+// limits returns the buckets a request to model draws from: OpenAI limits
+// each model apart and says so in its headers; a server that announces
+// nothing is limited as a whole.
+func (s *Server) limits(model string) (rpm, tpm *rate.Limiter) {
+	if !s.opts.RateLimitHeaders {
+		return s.limiter, s.tpm
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.perModel[model]
+	if !ok {
+		l.rpm, l.tpm = s.newLimits()
+		s.perModel[model] = l
+	}
+	return l.rpm, l.tpm
 }
 
 // ServeHTTP implements http.Handler.
@@ -254,12 +289,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	try := s.tries[key]
 	s.mu.Unlock()
 
-	if s.limiter != nil {
-		res := s.limiter.Reserve()
+	rpmLim, tpmLim := s.limits(req.Model)
+	s.limitHeaders(w, rpmLim, tpmLim)
+	if rpmLim != nil {
+		res := rpmLim.Reserve()
 		if d := res.Delay(); d > 0 {
 			res.Cancel()
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
-			w.Header().Set("Retry-After-Ms", strconv.FormatInt(max(1, d.Milliseconds()), 10))
+			s.retryAfter(w, d)
 			s.apiError(w, http.StatusTooManyRequests, "requests", "rate_limit_exceeded",
 				fmt.Sprintf("Rate limit reached for requests (limit %d RPM). Please try again in %dms.", s.opts.RPM, d.Milliseconds()))
 			return
@@ -271,13 +307,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		contents[i] = m.Content
 	}
 	promptTok := s.lines.chat(contents)
-	if s.tpm != nil {
-		n := min(promptTok, s.tpm.Burst())
-		res := s.tpm.ReserveN(time.Now(), n)
+	if tpmLim != nil {
+		n := min(promptTok, tpmLim.Burst())
+		res := tpmLim.ReserveN(time.Now(), n)
 		if d := res.Delay(); d > 0 {
 			res.Cancel()
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
-			w.Header().Set("Retry-After-Ms", strconv.FormatInt(max(1, d.Milliseconds()), 10))
+			s.retryAfter(w, d)
 			s.apiError(w, http.StatusTooManyRequests, "tokens", "rate_limit_exceeded",
 				fmt.Sprintf("Rate limit reached for tokens (limit %d TPM, requested %d). Please try again in %dms.", s.opts.TPM, promptTok, d.Milliseconds()))
 			return
@@ -376,8 +411,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 
 	completionTok := s.lines.count(text)
-	if s.tpm != nil {
-		s.tpm.ReserveN(time.Now(), min(completionTok, s.tpm.Burst())) // charged, not refused
+	if tpmLim != nil {
+		tpmLim.ReserveN(time.Now(), min(completionTok, tpmLim.Burst())) // charged, not refused
 	}
 	resp := map[string]any{
 		"id":                 fmt.Sprintf("chatcmpl-sim-%x", key[:8]),
@@ -405,6 +440,39 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	s.count(http.StatusOK)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)
+}
+
+// retryAfter tells a refused request when to come back: exactly (d), or
+// the configured whole seconds.
+func (s *Server) retryAfter(w http.ResponseWriter, d time.Duration) {
+	if s.opts.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Round(s.opts.RetryAfter.Seconds())))))
+		return
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+	w.Header().Set("Retry-After-Ms", strconv.FormatInt(max(1, d.Milliseconds()), 10))
+}
+
+// limitHeaders announces the limits as OpenAI does, when told to.
+func (s *Server) limitHeaders(w http.ResponseWriter, rpm, tpm *rate.Limiter) {
+	if !s.opts.RateLimitHeaders {
+		return
+	}
+	h := w.Header()
+	now := time.Now()
+	announce := func(kind string, perMinute int, l *rate.Limiter) {
+		tok := max(0, l.TokensAt(now))
+		refill := time.Duration((float64(l.Burst()) - tok) / float64(l.Limit()) * float64(time.Second))
+		h.Set("X-Ratelimit-Limit-"+kind, strconv.Itoa(perMinute))
+		h.Set("X-Ratelimit-Remaining-"+kind, strconv.Itoa(int(tok)))
+		h.Set("X-Ratelimit-Reset-"+kind, refill.Round(time.Millisecond).String())
+	}
+	if rpm != nil {
+		announce("Requests", s.opts.RPM, rpm)
+	}
+	if tpm != nil {
+		announce("Tokens", s.opts.TPM, tpm)
+	}
 }
 
 func (s *Server) models(w http.ResponseWriter, r *http.Request) {

@@ -27,9 +27,11 @@ type Policy struct {
 	BaseDelay time.Duration
 	// MaxDelay caps one backoff computed by the policy.
 	MaxDelay time.Duration
-	// MaxRetryAfter is the longest server-requested wait (Retry-After) that is
-	// honoured; a longer one ends the call with the 429 instead.
-	MaxRetryAfter time.Duration
+	// MaxWait bounds the time one call spends waiting for rate limits: the
+	// pacing of its model and the Retry-After of its 429s. A 429 does not
+	// spend an attempt; a call still refused after MaxWait ends with the 429.
+	// 0 means no bound.
+	MaxWait time.Duration
 	// AttemptTimeout bounds one attempt, reading the body included. 0 = none.
 	AttemptTimeout time.Duration
 }
@@ -39,7 +41,7 @@ var DefaultPolicy = Policy{
 	MaxAttempts:    5,
 	BaseDelay:      500 * time.Millisecond,
 	MaxDelay:       20 * time.Second,
-	MaxRetryAfter:  2 * time.Minute,
+	MaxWait:        10 * time.Minute,
 	AttemptTimeout: 120 * time.Second,
 }
 
@@ -52,9 +54,11 @@ type Transport struct {
 	Limiter *rate.Limiter
 	// Sem, when set, bounds the attempts in flight (its capacity).
 	Sem chan struct{}
-	// Adaptive, when set, bounds the attempts in flight and halves the bound
-	// on 429s.
-	Adaptive *Adaptive
+	// Pacer, when set, paces attempts per model at the rate the endpoint
+	// allows, learnt from its 429s and rate-limit headers.
+	Pacer *Pacer
+
+	health health
 }
 
 // New returns a Transport with policy p over base.
@@ -108,11 +112,22 @@ func WithTrace(ctx context.Context) (context.Context, *Trace) {
 	return context.WithValue(ctx, traceKey{}, tr), tr
 }
 
+type modelKey struct{}
+
+// WithModel returns a context whose requests are paced as calls to model
+// (vendors limit each model apart).
+func WithModel(ctx context.Context, model string) context.Context {
+	return context.WithValue(ctx, modelKey{}, model)
+}
+
 // AttemptError is returned when the last attempt failed without a response.
 type AttemptError struct {
 	Attempts int
 	Timeout  bool // the last attempt ran out of time
-	Err      error
+	// RateLimited is set when the call waited MaxWait for its model's rate
+	// limit without being sent.
+	RateLimited bool
+	Err         error
 }
 
 func (e *AttemptError) Error() string {
@@ -151,14 +166,46 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		MaxInterval:         t.Policy.MaxDelay,
 	}
 	bo.Reset()
-	for attempt := 1; ; attempt++ {
-		resp, retryAfter, reason, err := t.attempt(ctx, tr, base, req, body)
+	var deadline time.Time
+	if t.Policy.MaxWait > 0 {
+		deadline = time.Now().Add(t.Policy.MaxWait)
+	}
+	var refused *http.Response // the last 429, returned when waiting ends
+	for attempt := 1; ; {
+		resp, retryAfter, reason, err := t.attempt(ctx, tr, base, req, body, deadline)
 		if ctx.Err() != nil {
 			tr.add("")
 			return nil, ctx.Err()
 		}
-		last := attempt >= t.Policy.MaxAttempts
-		if reason == "" || last || (t.Policy.MaxRetryAfter > 0 && retryAfter > t.Policy.MaxRetryAfter) {
+		if errors.Is(err, errWaitTooLong) {
+			tr.add("")
+			if refused != nil {
+				return refused, nil
+			}
+			return nil, &AttemptError{Attempts: attempt, RateLimited: true, Err: err}
+		}
+		if reason == "429" {
+			// A refusal for the rate is not a failed attempt: wait as told
+			// (or back off) and try again, within MaxWait.
+			refused = resp
+			delay := retryAfter
+			if delay <= 0 {
+				delay = bo.NextBackOff()
+			}
+			delay += time.Duration(float64(delay) * 0.1 * jitter())
+			if !deadline.IsZero() && time.Now().Add(delay).After(deadline) {
+				tr.add("")
+				return resp, nil
+			}
+			tr.add(reason)
+			t0 := time.Now()
+			if err := sleep(ctx, delay); err != nil {
+				return nil, err
+			}
+			tr.queued(time.Since(t0))
+			continue
+		}
+		if reason == "" || attempt >= t.Policy.MaxAttempts || errors.Is(err, errDeadEndpoint) {
 			tr.add("")
 			if err != nil {
 				var ne interface{ Timeout() bool }
@@ -177,16 +224,29 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err := sleep(ctx, delay); err != nil {
 			return nil, err
 		}
+		attempt++
 	}
 }
 
 // attempt performs one try. It returns the response (body fully read), the
 // server's requested wait, and a non-empty reason when the try should be
-// retried.
-func (t *Transport) attempt(ctx context.Context, tr *Trace, base http.RoundTripper, req *http.Request, body []byte) (*http.Response, time.Duration, string, error) {
+// retried ("429" for a refusal for the rate).
+func (t *Transport) attempt(ctx context.Context, tr *Trace, base http.RoundTripper, req *http.Request, body []byte, deadline time.Time) (*http.Response, time.Duration, string, error) {
+	if err := t.health.check(); err != nil {
+		return nil, 0, "", err
+	}
 	waitStart := time.Now()
+	var tk ticket
+	if t.Pacer != nil {
+		model, _ := ctx.Value(modelKey{}).(string)
+		var err error
+		if tk, err = t.Pacer.acquire(ctx, model, deadline); err != nil {
+			return nil, 0, "", err
+		}
+	}
 	if t.Limiter != nil {
 		if err := t.Limiter.Wait(ctx); err != nil {
+			t.Pacer.done(tk, 0, nil, 0)
 			return nil, 0, "", err
 		}
 	}
@@ -195,15 +255,11 @@ func (t *Transport) attempt(ctx context.Context, tr *Trace, base http.RoundTripp
 		case t.Sem <- struct{}{}:
 			defer func() { <-t.Sem }()
 		case <-ctx.Done():
+			t.Pacer.done(tk, 0, nil, 0)
 			return nil, 0, "", ctx.Err()
 		}
 	}
-	if t.Adaptive != nil {
-		if err := t.Adaptive.acquire(ctx); err != nil {
-			return nil, 0, "", err
-		}
-	}
-	if t.Limiter != nil || t.Sem != nil || t.Adaptive != nil {
+	if t.Limiter != nil || t.Sem != nil || t.Pacer != nil {
 		tr.queued(time.Since(waitStart))
 	}
 	actx, cancel := ctx, context.CancelFunc(func() {})
@@ -218,27 +274,44 @@ func (t *Transport) attempt(ctx context.Context, tr *Trace, base http.RoundTripp
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	resp, err := base.RoundTrip(r)
-	if t.Adaptive != nil {
-		defer func() {
-			t.Adaptive.release(resp != nil && resp.StatusCode == http.StatusTooManyRequests, err == nil && resp != nil && resp.StatusCode/100 == 2)
-		}()
-	}
 	if err != nil {
+		t.Pacer.done(tk, 0, nil, 0)
+		if cause := deadCause(err); cause != "" {
+			if dead := t.health.bad(req.URL, cause); dead != nil {
+				return nil, 0, "", dead
+			}
+		}
 		return nil, 0, reasonFor(err), err
 	}
 	data, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
+		t.Pacer.done(tk, 0, nil, 0)
 		return nil, 0, reasonFor(err), err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(data))
 	resp.ContentLength = int64(len(data))
+	retryAfter := RetryAfter(resp.Header, time.Now())
+	t.Pacer.done(tk, resp.StatusCode, resp.Header, retryAfter)
+	valid := json.Valid(data)
+	if valid {
+		t.health.good()
+	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
-		return resp, RetryAfter(resp.Header, time.Now()), "429", nil
+		return resp, retryAfter, "429", nil
 	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500:
-		return resp, RetryAfter(resp.Header, time.Now()), strconv.Itoa(resp.StatusCode), nil
-	case resp.StatusCode/100 == 2 && isJSON(resp.Header) && !json.Valid(data):
+		return resp, retryAfter, strconv.Itoa(resp.StatusCode), nil
+	case resp.StatusCode/100 == 2 && resp.StatusCode != http.StatusNoContent && !valid && !isJSON(resp.Header):
+		ct := resp.Header.Get("Content-Type")
+		if ct == "" {
+			ct = "no content type"
+		}
+		if dead := t.health.bad(req.URL, fmt.Sprintf("answered HTTP %d with %s, not the API's JSON", resp.StatusCode, ct)); dead != nil {
+			return nil, 0, "", dead
+		}
+		return resp, 0, "", nil
+	case resp.StatusCode/100 == 2 && !valid:
 		return resp, 0, "malformed", nil
 	}
 	return resp, 0, "", nil

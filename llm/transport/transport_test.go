@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,85 +78,3 @@ func TestQueuedTimeIsTraced(t *testing.T) {
 	}
 }
 
-// A vendor that refuses more than two requests at once: with adaptation the
-// client learns to send about two, and far fewer requests are refused.
-func TestAdaptiveConcurrency(t *testing.T) {
-	refused := func(adaptive bool) (int64, *Adaptive) {
-		var inFlight, n429 atomic.Int64
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			defer inFlight.Add(-1)
-			if inFlight.Add(1) > 2 {
-				n429.Add(1)
-				w.Header().Set("Retry-After-Ms", "2")
-				w.WriteHeader(429)
-				return
-			}
-			time.Sleep(3 * time.Millisecond)
-			w.WriteHeader(204)
-		}))
-		defer srv.Close()
-		tr := New(nil, Policy{MaxAttempts: 1000, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, MaxRetryAfter: time.Second})
-		var a *Adaptive
-		if adaptive {
-			a = NewAdaptive(16)
-			tr.Adaptive = a
-		}
-		client := &http.Client{Transport: tr}
-		var wg sync.WaitGroup
-		for range 16 {
-			wg.Go(func() {
-				for range 10 {
-					resp, err := client.Get(srv.URL)
-					if err != nil || resp.StatusCode != 204 {
-						t.Errorf("request failed: %v %v", err, resp)
-						return
-					}
-					resp.Body.Close()
-				}
-			})
-		}
-		wg.Wait()
-		return n429.Load(), a
-	}
-	fixed, _ := refused(false)
-	adapted, a := refused(true)
-	t.Logf("429s for 160 requests: %d at a fixed 16 in flight, %d adaptive (bound now %d after %d cuts)", fixed, adapted, a.Limit(), a.Cuts())
-	if a.Cuts() == 0 || a.Limit() >= 16 {
-		t.Errorf("the bound never came down: %d after %d cuts", a.Limit(), a.Cuts())
-	}
-	if adapted*2 > fixed {
-		t.Errorf("adaptation did not halve the refusals: %d vs %d", adapted, fixed)
-	}
-}
-
-func TestAdaptiveBounds(t *testing.T) {
-	a := NewAdaptive(8)
-	ctx := context.Background()
-	for range 3 {
-		a.acquire(ctx)
-		a.release(true, false)
-	}
-	if a.Limit() != 1 {
-		t.Errorf("after three cuts from 8: %d", a.Limit())
-	}
-	a.acquire(ctx)
-	a.release(true, false)
-	if a.Limit() != 1 {
-		t.Errorf("the bound went under Min: %d", a.Limit())
-	}
-	for range 200 {
-		a.acquire(ctx)
-		a.release(false, true)
-	}
-	if a.Limit() != 8 {
-		t.Errorf("after many successes the bound is %d, want back at 8", a.Limit())
-	}
-	// A waiter gives up when its context ends.
-	a.Max, a.limit = 1, 1
-	a.acquire(ctx)
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
-	defer cancel()
-	if err := a.acquire(cctx); err == nil {
-		t.Error("acquired a slot that was taken")
-	}
-}

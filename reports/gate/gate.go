@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/evalctl/evalctl/eval"
 	"github.com/evalctl/evalctl/reports"
 )
 
@@ -23,7 +24,9 @@ type Gate struct {
 	// Min is the lowest pass rate (or mean, for numeric scorers) allowed in
 	// every matching prompt × model.
 	Min *float64 `yaml:"min"`
-	// MaxErrorRate caps the share of generation and scorer errors.
+	// MaxErrorRate caps the share of generation errors among the cells, and
+	// of verdict errors among the verdicts, each apart (eval.Errors): the
+	// same definition as a run's own max_error_rate.
 	MaxErrorRate *float64 `yaml:"max_error_rate"`
 	// MaxDrop is the largest fall from the baseline allowed (0.05 = 5 points).
 	MaxDrop *float64 `yaml:"max_drop"`
@@ -206,13 +209,8 @@ func Check(gates []Gate, c *reports.Comparison, rc *reports.RunComparison) []Fai
 		switch {
 		case g.MaxErrorRate != nil:
 			cells, genErr, scErr := c.Totals()
-			calls := cells + (cells-genErr)*len(c.Scorers)
-			if calls == 0 {
-				continue
-			}
-			rate := float64(genErr+scErr) / float64(calls)
-			if rate > *g.MaxErrorRate {
-				out = append(out, Failure{Gate: g, Detail: fmt.Sprintf("%.2f%% of %d calls failed (%d generation, %d scorer)", 100*rate, calls, genErr, scErr)})
+			if over := eval.ErrorsOf(cells, genErr, scErr, len(c.Scorers)).Over(*g.MaxErrorRate); over != "" {
+				out = append(out, Failure{Gate: g, Detail: over})
 			}
 		case g.MaxCost != nil:
 			total, all := c.TotalCost()

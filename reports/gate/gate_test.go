@@ -81,7 +81,7 @@ func TestCheck(t *testing.T) {
 		{[]Gate{{Scorer: "length", Min: f(6)}}, []string{"for basic × sim:a: mean 5 over 10 < 6"}},
 		{[]Gate{{Scorer: "overall", Min: f(0.8)}}, []string{"for basic × sim:b: overall pass rate 0.75 (6/8) < 0.8"}},
 		// 2 generation errors of 20 cells + 18 × 2 scores = 56 calls: 3.57%.
-		{[]Gate{{MaxErrorRate: f(0.01)}}, []string{"gate error rate ≤ 0.01 failed: 3.57% of 56 calls failed (2 generation, 0 scorer)"}},
+		{[]Gate{{MaxErrorRate: f(0.01)}}, []string{"gate error rate ≤ 0.01 failed: 2 of 20 generation calls failed (10.0%), above max_error_rate 1.0%"}},
 	}
 	for _, tc := range tests {
 		got := Check(tc.gates, c, nil)
