@@ -229,5 +229,3 @@ func TestDeadEndpoint(t *testing.T) {
 		}
 	})
 }
-
-

@@ -77,4 +77,3 @@ func TestQueuedTimeIsTraced(t *testing.T) {
 		t.Errorf("queueing behind the rate limiter not traced: %v", queued)
 	}
 }
-
