@@ -28,10 +28,11 @@ const (
 
 const exitCodesHelp = `Exit codes:
   0    ok
-  1    a gate failed, or was refused for a judge people disagree with (--fail-under, --max-drop,
-       --no-significant-drop, gates: in evalctl.yaml)
-  2    usage, config or input error (before any model call), or credentials/model rejected by the provider
-  3    run incomplete: generation or scorer errors above max_error_rate, or --max-cost reached
+  1    a gate failed, or was refused: a judge people disagree with, or a run that is not complete
+       (--fail-under, --max-drop, --no-significant-drop, gates: in evalctl.yaml)
+  2    usage, config or input error (before any model call), credentials/model rejected by the
+       provider, or an endpoint that never answered (connection refused, not JSON)
+  3    run incomplete: failed answers or failed verdicts above max_error_rate, or --max-cost reached
   130  interrupted (Ctrl-C); finished cells are written`
 
 // ExitError is an error with an exit code and an optional one-line remedy.
