@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/evalctl/evalctl/llm/sim"
 )
@@ -169,6 +170,17 @@ func TestExitCodeTwoBeforeAnyCall(t *testing.T) {
 		{name: "judge scorer without judge", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:x]\nscorers:\n  - name: e\n    type: guidelines\n    guidelines: Be brief.\n"},
 			want: `scorer "e": is an LLM judge: set a judge model`},
 		{name: "unknown flag", args: []string{"--modles", "x"}, want: "unknown flag: --modles"},
+		{name: "dataset not UTF-8", files: map[string]string{"questions.csv": "Category,Question,Weight,Expectations\nDefinition,What is computer science?,1,\nGit,What is a caf\xe9?,2,\n"},
+			want: "questions.csv:3:18: invalid UTF-8 (the column counts bytes): save the file as UTF-8, or declare its encoding with dataset_encoding: in evalctl.yaml"},
+		{name: "JSONL dataset not UTF-8", files: map[string]string{"questions.jsonl": "{\"question\": \"na\xefve?\", \"category\": \"x\", \"weight\": 1}\n",
+			"evalctl.yaml": "dataset: questions.jsonl\nmodels: [openai:x]\nprompts: {use: [concise]}\n"},
+			want: "questions.jsonl:1:17: invalid UTF-8"},
+		{name: "unknown dataset_encoding", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\ndataset_encoding: klingon\nmodels: [openai:x]\n"},
+			want: `evalctl.yaml:2: dataset_encoding: unknown encoding "klingon"`},
+		{name: "a 10 MB cell", files: map[string]string{"questions.csv": "Category,Question,Weight,Expectations\nGit," + strings.Repeat("q", 10<<20) + ",1,\n"},
+			want: `questions.csv:2:5: field "Question": cell is 10485760 bytes, over max_cell_bytes 1048576 (raise max_cell_bytes in evalctl.yaml`},
+		{name: "a cell over max_cell_bytes", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:x]\nmax_cell_bytes: 20\n"},
+			want: `questions.csv:2:12: field "Question": cell is 25 bytes, over max_cell_bytes 20`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,6 +205,29 @@ func TestExitCodeTwoBeforeAnyCall(t *testing.T) {
 	}
 	if n := vendor.Stats().Requests; n != 0 {
 		t.Errorf("the vendor saw %d requests; bad input must be rejected before any call", n)
+	}
+}
+
+// A dataset in a declared encoding is decoded: the reports hold its text as
+// UTF-8. Without the declaration the same file is refused (see
+// TestExitCodeTwoBeforeAnyCall).
+func TestDatasetEncoding(t *testing.T) {
+	cfg := project(t, map[string]string{
+		"questions.csv":     "Question\nQu'est-ce qu'un caf\xe9 cr\xe8me?\n",
+		"prompts/basic.txt": "Question: {question}",
+		"evalctl.yaml":      "dataset: questions.csv\ndataset_encoding: windows-1252\nprompts: {use: [basic], system: ''}\nmodels: [sim:a]\n",
+	})
+	out := t.TempDir()
+	r := run(t, nil, nil, "run", "--config", cfg, "--out", out)
+	if r.code != ExitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "answers.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.Valid(b) || !strings.Contains(string(b), "Qu'est-ce qu'un café crème?") {
+		t.Errorf("answers.csv is not the decoded text in UTF-8:\n%q", b)
 	}
 }
 

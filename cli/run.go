@@ -304,7 +304,7 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 	if cfg.Dataset == "" {
 		return nil, usageErr("no dataset: set dataset: in evalctl.yaml or pass --dataset")
 	}
-	ds, err := datasets.Load(cfg.Resolve(cfg.Dataset))
+	ds, err := datasets.Load(cfg.Resolve(cfg.Dataset), datasets.Options{Encoding: cfg.DatasetEncoding, MaxCellBytes: cfg.MaxCellBytes})
 	if err != nil {
 		return nil, exitErr(ExitUsage, err, "")
 	}

@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/evalctl/evalctl/datasets"
 	"github.com/evalctl/evalctl/llm"
 	"github.com/evalctl/evalctl/reports/gate"
 )
@@ -19,6 +20,14 @@ import (
 type Config struct {
 	// Dataset is a .csv, .tsv or .jsonl file.
 	Dataset string `yaml:"dataset"`
+	// DatasetEncoding is the dataset file's character encoding when it is
+	// not UTF-8: an IANA charset name such as latin1, windows-1252,
+	// shift_jis or utf-16 (decoded to UTF-8 before parsing). Default utf-8,
+	// where bytes that are not UTF-8 are an error.
+	DatasetEncoding string `yaml:"dataset_encoding"`
+	// MaxCellBytes caps one dataset cell in bytes (0: the default, 1 MiB):
+	// a larger cell is refused before any call.
+	MaxCellBytes int `yaml:"max_cell_bytes"`
 	// Limit evaluates only the first N rows (0: all).
 	Limit int `yaml:"limit"`
 	// Shard is "i/n" from --shard (a run over the i-th of n parts of the
@@ -61,6 +70,8 @@ type Config struct {
 	Dir string `yaml:"-"`
 	// Raw is the file as written, before ${VAR} expansion.
 	Raw []byte `yaml:"-"`
+	// lines holds the line of each top-level key, for errors.
+	lines map[string]int
 }
 
 // PromptsConfig selects prompt templates.
@@ -251,10 +262,14 @@ func Parse(path string, raw []byte, getenv func(string) (string, bool)) (*Config
 	if err := yaml.Unmarshal(expanded, &root); err != nil {
 		return nil, prefixFile(path, cleanYAMLError(err))
 	}
-	cfg := &Config{}
+	cfg := &Config{lines: map[string]int{}}
 	if len(root.Content) > 0 {
-		if err := decodeStrict(root.Content[0], cfg); err != nil {
+		top := root.Content[0]
+		if err := decodeStrict(top, cfg); err != nil {
 			return nil, prefixFile(path, cleanYAMLError(err))
+		}
+		for i := 0; i+1 < len(top.Content); i += 2 {
+			cfg.lines[top.Content[i].Value] = top.Content[i].Line
 		}
 	}
 	cfg.Path, cfg.Raw = path, raw
@@ -284,6 +299,12 @@ func (c *Config) validate() error {
 	}
 	if r := c.MaxErrorRate; r != nil && (*r < 0 || *r > 1) {
 		return fmt.Errorf("max_error_rate: %v is not between 0 and 1", *r)
+	}
+	if c.MaxCellBytes < 0 {
+		return c.at("max_cell_bytes", fmt.Sprintf("%d is negative (leave it out for the default, %d)", c.MaxCellBytes, datasets.DefaultMaxCellBytes))
+	}
+	if err := datasets.CheckEncoding(c.DatasetEncoding); err != nil {
+		return c.at("dataset_encoding", err.Error())
 	}
 	for _, m := range c.Models {
 		if _, err := m.Ref(); err != nil {
@@ -320,6 +341,14 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// at is an error about a top-level key, on its line when the file has it.
+func (c *Config) at(key, msg string) error {
+	if line := c.lines[key]; line > 0 {
+		return &lineError{line, key + ": " + msg}
+	}
+	return errors.New(key + ": " + msg)
 }
 
 // Resolve returns p relative to the config's directory, unless absolute.

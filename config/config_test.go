@@ -44,6 +44,9 @@ scorers:
 	if cfg.Dataset != "q.csv" || cfg.Resolve(cfg.Dataset) != filepath.Join("dir", "q.csv") {
 		t.Errorf("dataset %q", cfg.Dataset)
 	}
+	if cfg.DatasetEncoding != "" || cfg.MaxCellBytes != 0 {
+		t.Errorf("dataset_encoding %q, max_cell_bytes %d: want the defaults", cfg.DatasetEncoding, cfg.MaxCellBytes)
+	}
 	if len(cfg.Models) != 2 || cfg.Models[1].Model != "ollama:llama3.2:3b" || *cfg.Models[1].Temperature != 0 || cfg.Models[1].MaxTokens != 300 {
 		t.Errorf("models %+v", cfg.Models)
 	}
@@ -82,6 +85,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad price ref", "prices:\n  gpt-4: {input: 1, output: 2}\n", `prices: model "gpt-4": want provider:model`},
 		{"misspelt price key", "prices:\n  openai:x: {inptu: 1}\n", `c.yaml:2: unknown key "inptu" (known here: input, output)`},
 		{"simulate elsewhere", "providers:\n  openai:\n    simulate: {latency: 1s}\n", "simulate applies only to the sim provider"},
+		{"unknown dataset encoding", "dataset: q.csv\ndataset_encoding: latin-9000\n", `c.yaml:2: dataset_encoding: unknown encoding "latin-9000" (use utf-8, or an IANA charset name such as latin1, windows-1252`},
+		{"negative max_cell_bytes", "dataset: q.csv\n\nmax_cell_bytes: -1\n", "c.yaml:3: max_cell_bytes: -1 is negative (leave it out for the default, 1048576)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
