@@ -106,7 +106,36 @@ func (m *ModelConfig) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*m = ModelConfig(p)
 	m.Line = n.Line
-	return nil
+	return m.checkParams(n)
+}
+
+// checkParams refuses sampling parameters out of range, on their key's line.
+func (m *ModelConfig) checkParams(n *yaml.Node) error {
+	var pe *llm.ParamError
+	if err := m.Params.Validate(); err != nil && !errors.As(err, &pe) {
+		return err
+	}
+	if pe == nil && m.MaxTokens == 0 && keyLine(n, "max_tokens") > 0 {
+		pe = &llm.ParamError{Param: "max_tokens", Msg: "0 is not a limit: set at least 1, or leave it out for the provider's default"}
+	}
+	if pe == nil {
+		return nil
+	}
+	line := keyLine(n, pe.Param)
+	if line == 0 {
+		line = n.Line
+	}
+	return &lineError{line, fmt.Sprintf("model %s: %v", m.Model, pe)}
+}
+
+// keyLine returns the line of key in mapping n, or 0.
+func keyLine(n *yaml.Node, key string) int {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i].Line
+		}
+	}
+	return 0
 }
 
 // Ref parses the model reference.

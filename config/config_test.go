@@ -85,6 +85,14 @@ func TestParseErrors(t *testing.T) {
 		{"bad price ref", "prices:\n  gpt-4: {input: 1, output: 2}\n", `prices: model "gpt-4": want provider:model`},
 		{"misspelt price key", "prices:\n  openai:x: {inptu: 1}\n", `c.yaml:2: unknown key "inptu" (known here: input, output)`},
 		{"simulate elsewhere", "providers:\n  openai:\n    simulate: {latency: 1s}\n", "simulate applies only to the sim provider"},
+		{"NaN temperature", "models:\n  - model: openai:x\n    temperature: .nan\n", "c.yaml:3: model openai:x: temperature: NaN is not between 0 and 2"},
+		{"temperature above 2", "models:\n  - openai:y\n  - model: openai:x\n    seed: 1\n    temperature: 2.5\n", "c.yaml:5: model openai:x: temperature: 2.5 is not between 0 and 2"},
+		{"infinite temperature", "models:\n  - {model: openai:x, temperature: -.inf}\n", "c.yaml:2: model openai:x: temperature: -Inf is not between 0 and 2"},
+		{"top_p above 1", "models:\n  - model: openai:x\n    top_p: 1.5\n", "c.yaml:3: model openai:x: top_p: 1.5 is not between 0 and 1"},
+		{"infinite top_p", "models:\n  - model: openai:x\n    top_p: .inf\n", "c.yaml:3: model openai:x: top_p: +Inf is not between 0 and 1"},
+		{"negative max_tokens", "models:\n  - model: openai:x\n    max_tokens: -5\n", "c.yaml:3: model openai:x: max_tokens: -5 is negative"},
+		{"max_tokens 0", "models:\n  - model: openai:x\n    max_tokens: 0\n", "c.yaml:3: model openai:x: max_tokens: 0 is not a limit: set at least 1, or leave it out"},
+		{"judge NaN temperature", "judge:\n  model: sim:j\n  temperature: .NaN\n", "c.yaml:3: model sim:j: temperature: NaN is not between 0 and 2"},
 		{"unknown dataset encoding", "dataset: q.csv\ndataset_encoding: latin-9000\n", `c.yaml:2: dataset_encoding: unknown encoding "latin-9000" (use utf-8, or an IANA charset name such as latin1, windows-1252`},
 		{"negative max_cell_bytes", "dataset: q.csv\n\nmax_cell_bytes: -1\n", "c.yaml:3: max_cell_bytes: -1 is negative (leave it out for the default, 1048576)"},
 	}
@@ -95,6 +103,18 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The ends of every range are allowed, and any seed.
+func TestParamRangesAccepted(t *testing.T) {
+	src := "models:\n  - {model: openai:a, temperature: 0, top_p: 0, seed: -7, max_tokens: 1}\n  - {model: openai:b, temperature: 2, top_p: 1}\njudge: {model: openai:j, temperature: 0}\n"
+	cfg, err := Parse("c.yaml", []byte(src), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *cfg.Models[0].TopP != 0 || *cfg.Models[0].Seed != -7 || *cfg.Models[1].Temperature != 2 {
+		t.Errorf("%+v", cfg.Models)
 	}
 }
 
