@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,11 +88,14 @@ NAME:MODEL for a provider defined in evalctl.yaml.
 			if cmd.Flags().Changed("repeat") && opts.Repeat < 1 {
 				return usageErr("--repeat must be at least 1 (got %d)", opts.Repeat)
 			}
-			if opts.MaxCost < 0 {
-				return usageErr("--max-cost must not be negative (got %v)", opts.MaxCost)
+			if !(opts.MaxCost >= 0) || math.IsInf(opts.MaxCost, 1) { // NaN too
+				return usageErr("--max-cost must be a cost in USD, 0 or more (got %v)", opts.MaxCost)
 			}
-			if cmd.Flags().Changed("max-error-rate") && (opts.MaxErrorRate < 0 || opts.MaxErrorRate > 1) {
+			if cmd.Flags().Changed("max-error-rate") && !(opts.MaxErrorRate >= 0 && opts.MaxErrorRate <= 1) {
 				return usageErr("--max-error-rate must be between 0 and 1 (got %v)", opts.MaxErrorRate)
+			}
+			if err := opts.GateFlags.check(); err != nil {
+				return err
 			}
 			for _, t := range opts.Tags {
 				if k, _, ok := strings.Cut(t, "="); !ok || k == "" {

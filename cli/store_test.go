@@ -367,8 +367,13 @@ func TestGates(t *testing.T) {
 	if r := run(t, nil, nil, "run", "--config", cfg, "--name", "A"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	r := run(t, nil, nil, "gate", "A", "--config", cfg, "--fail-under", "english=1.01")
-	if r.code != ExitGate || !strings.Contains(r.stderr, "gate english ≥ 1.01 failed for basic × sim:a: pass rate") {
+	r := run(t, nil, nil, "gate", "A", "--config", cfg, "--fail-under", "english=1")
+	if r.code != ExitGate || !strings.Contains(r.stderr, "gate english ≥ 1 failed for basic × sim:a: pass rate") {
+		t.Errorf("english=1: %d %s", r.code, r.stderr)
+	}
+	// A rate above 1 could never hold: a usage error, not a failed gate.
+	r = run(t, nil, nil, "gate", "A", "--config", cfg, "--fail-under", "english=1.01")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, `--fail-under "english=1.01": MIN 1.01 is not between 0 and 1`) {
 		t.Errorf("english=1.01: %d %s", r.code, r.stderr)
 	}
 	if r := run(t, nil, nil, "gate", "A", "--config", cfg, "--fail-under", "english=0"); r.code != 0 || !strings.Contains(r.stderr, "all 1 gates passed") {
@@ -386,9 +391,13 @@ func TestGates(t *testing.T) {
 	}
 	// Gates in evalctl.yaml are checked too, and named by their line.
 	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, append(b, []byte("gates:\n  - {scorer: english, min: 1.01}\n")...), 0o644)
-	if r := run(t, nil, nil, "gate", "A", "--config", cfg); r.code != ExitGate || !strings.Contains(r.stderr, "gate english ≥ 1.01 failed") {
+	os.WriteFile(cfg, append(b, []byte("gates:\n  - {scorer: english, min: 1}\n")...), 0o644)
+	if r := run(t, nil, nil, "gate", "A", "--config", cfg); r.code != ExitGate || !strings.Contains(r.stderr, "gate english ≥ 1 failed") {
 		t.Errorf("config gate: %d %s", r.code, r.stderr)
+	}
+	os.WriteFile(cfg, append(b, []byte("gates:\n  - {scorer: english, min: 1.01}\n")...), 0o644)
+	if r := run(t, nil, nil, "gate", "A", "--config", cfg); r.code != ExitUsage || !strings.Contains(r.stderr, "evalctl.yaml:10: gates: min 1.01 is not between 0 and 1") {
+		t.Errorf("config gate over 1: %d %s", r.code, r.stderr)
 	}
 	os.WriteFile(cfg, append(b, []byte("gates:\n  - {scorer: english, mni: 1}\n")...), 0o644)
 	if r := run(t, nil, nil, "gate", "A", "--config", cfg); r.code != ExitUsage || !strings.Contains(r.stderr, `evalctl.yaml:10: unknown key "mni"`) {

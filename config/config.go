@@ -326,8 +326,13 @@ func (c *Config) validate() error {
 	if c.Repeat < 0 {
 		return errors.New("repeat: must be at least 1")
 	}
-	if r := c.MaxErrorRate; r != nil && (*r < 0 || *r > 1) {
-		return fmt.Errorf("max_error_rate: %v is not between 0 and 1", *r)
+	if r := c.MaxErrorRate; r != nil && !(*r >= 0 && *r <= 1) { // NaN too
+		return c.at("max_error_rate", fmt.Sprintf("%v is not between 0 and 1", *r))
+	}
+	for _, g := range c.Gates {
+		if err := g.Check(); err != nil {
+			return &lineError{g.Line, "gates: " + err.Error()}
+		}
 	}
 	if c.MaxCellBytes < 0 {
 		return c.at("max_cell_bytes", fmt.Sprintf("%d is negative (leave it out for the default, %d)", c.MaxCellBytes, datasets.DefaultMaxCellBytes))
