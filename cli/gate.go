@@ -160,6 +160,18 @@ func (p *prepared) withGates(st *store.Store, cfg *config.Config, flags *GateFla
 	if err != nil {
 		return err
 	}
+	for _, g := range gates {
+		if g.MaxCost == nil {
+			continue
+		}
+		what := "a max_cost gate"
+		if g.Source != "" {
+			what = g.Source + ": max_cost"
+		}
+		if err := p.needPrices(what); err != nil {
+			return err // the gate could only fail with "cannot tell"
+		}
+	}
 	p.gates, p.baseline = gates, base
 	return nil
 }

@@ -284,6 +284,16 @@ func (p *prepared) withBudget(usd float64) error {
 	if usd <= 0 {
 		return nil
 	}
+	if err := p.needPrices("--max-cost"); err != nil {
+		return err
+	}
+	p.budget = usd
+	return nil
+}
+
+// needPrices refuses a cost limit (what names it: --max-cost, or a max_cost
+// gate's config line) unless every model and judge of the run has a price.
+func (p *prepared) needPrices(what string) error {
 	var missing []string
 	refs := []string{}
 	for _, m := range p.plan.Models {
@@ -296,9 +306,8 @@ func (p *prepared) withBudget(usd float64) error {
 		}
 	}
 	if len(missing) > 0 {
-		return usageErr("--max-cost needs a price for %s: add it under prices: in evalctl.yaml", strings.Join(missing, ", "))
+		return usageErr("%s needs a price for %s: add it under prices: in evalctl.yaml", what, strings.Join(missing, ", "))
 	}
-	p.budget = usd
 	return nil
 }
 
