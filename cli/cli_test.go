@@ -246,6 +246,61 @@ func TestDatasetEncoding(t *testing.T) {
 	}
 }
 
+// Dataset text that a spreadsheet would run is neutralised in every CSV file
+// evalctl writes, unless --csv-raw asks for the raw text (run --out, report).
+func TestCSVFormulasNeutralised(t *testing.T) {
+	formula := `=HYPERLINK("http://x","y")`
+	cfg := project(t, map[string]string{
+		"questions.csv":     "id,question\n@q1,\"" + strings.ReplaceAll(formula, `"`, `""`) + "\"\n",
+		"prompts/basic.txt": "Question: {question}",
+		"evalctl.yaml":      "dataset: questions.csv\nprompts: {use: [basic], system: ''}\nmodels: [sim:a]\nscorers:\n  - {name: short, type: word_count, max: 1000}\n",
+	})
+	cell := func(path, column string) string {
+		t.Helper()
+		recs := readCSV(t, path)
+		for i, h := range recs[0] {
+			if h == column {
+				return recs[1][i]
+			}
+		}
+		t.Fatalf("%s has no column %s: %v", path, column, recs[0])
+		return ""
+	}
+	safe, raw := t.TempDir(), t.TempDir()
+	if r := run(t, nil, nil, "run", "--config", cfg, "--out", safe); r.code != ExitOK {
+		t.Fatalf("exit %d %s", r.code, r.stderr)
+	}
+	if r := run(t, nil, nil, "run", "--config", cfg, "--out", raw, "--csv-raw"); r.code != ExitOK {
+		t.Fatalf("exit %d %s", r.code, r.stderr)
+	}
+	for _, c := range []struct{ file, column, want string }{
+		{"answers.csv", "data_question", formula}, {"answers.csv", "row_id", "@q1"},
+		{"feedback.csv", "row_id", "@q1"}, {"scores.csv", "row_id", "@q1"},
+	} {
+		if got := cell(filepath.Join(safe, c.file), c.column); got != "'"+c.want {
+			t.Errorf("%s %s = %q, want it neutralised", c.file, c.column, got)
+		}
+		if got := cell(filepath.Join(raw, c.file), c.column); got != c.want {
+			t.Errorf("--csv-raw: %s %s = %q, want %q", c.file, c.column, got, c.want)
+		}
+	}
+	for _, format := range []string{"csv", "csv-wide"} {
+		out := filepath.Join(t.TempDir(), "r.csv")
+		if r := run(t, nil, nil, "report", "last", "--config", cfg, "--format", format, "-o", out); r.code != ExitOK || cell(out, "row_id") != "'@q1" {
+			t.Errorf("report --format %s: exit %d %s", format, r.code, r.stderr)
+		}
+		if r := run(t, nil, nil, "report", "last", "--config", cfg, "--format", format, "-o", out, "--csv-raw"); r.code != ExitOK || cell(out, "row_id") != "@q1" {
+			t.Errorf("report --format %s --csv-raw: exit %d %s", format, r.code, r.stderr)
+		}
+	}
+	if r := run(t, nil, nil, "report", "last", "--config", cfg, "--format", "json", "--csv-raw"); r.code != ExitUsage || !strings.Contains(r.stderr, "--csv-raw applies to --format csv and csv-wide") {
+		t.Errorf("--csv-raw with json: exit %d %s", r.code, r.stderr)
+	}
+	if r := run(t, nil, nil, "run", "--help"); !strings.Contains(r.stdout, "--csv-raw") || !strings.Contains(r.stdout, "OWASP") {
+		t.Errorf("run --help lacks --csv-raw:\n%s", r.stdout)
+	}
+}
+
 func TestFaultyVendorErrorsCountedApart(t *testing.T) {
 	vendor, err := sim.Start("127.0.0.1:0", sim.Options{FailRate: 0.10, RateLimitRate: 0.10, Seed: 5})
 	if err != nil {

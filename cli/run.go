@@ -48,6 +48,7 @@ type RunOptions struct {
 	Tags         []string
 	MaxCost      float64
 	DryRun       bool
+	CSVRaw       bool
 	Shard        string
 	Group        string
 	GateFlags
@@ -142,6 +143,7 @@ NAME:MODEL for a provider defined in evalctl.yaml.
 	f.StringVar(&opts.Shard, "shard", "", "run only the i-th of n parts of the rows (i/n, split by row id), for CI matrix jobs; combine them with evalctl merge")
 	f.StringVar(&opts.Group, "group", "", "the shard group (default: derived from the plan, equal for every shard of the same evaluation)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (cells, LLM calls by kind, estimated tokens and cost per model) and send nothing")
+	f.BoolVar(&opts.CSVRaw, "csv-raw", false, csvRawHelp+" (the CSV files of --out)")
 	f.Float64Var(&opts.MaxCost, "max-cost", 0, "stop scheduling when this run's model and judge calls have cost this many USD (the run stays resumable; exit 3)")
 	addGateFlags(cmd, &opts.GateFlags)
 	return cmd
@@ -276,6 +278,7 @@ type prepared struct {
 	gates     []gate.Gate
 	baseline  *baseline
 	budget    float64
+	csv       reports.CSVOptions // how --out writes its CSV files
 }
 
 // withBudget checks that a spending limit can be enforced: every model and
@@ -515,6 +518,7 @@ func prepareRun(a *app, cfg *config.Config, st *store.Store, opts *RunOptions) (
 		p.providers.Close()
 		return nil, err
 	}
+	p.csv.Raw = opts.CSVRaw
 	return p, nil
 }
 
@@ -762,7 +766,7 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(ev
 		run.ID, sum.Status, sum.Done, sum.Total, sum.Elapsed.Round(10*time.Millisecond), p.gate.Calls(), hits, sum.Usage.Total(), sum.Spent)
 	if cfg.Out != "" {
 		out := cfg.Resolve(cfg.Out)
-		names, err := writeOut(out, stored, eachStored(bg, st, stored), cmp)
+		names, err := writeOut(out, stored, eachStored(bg, st, stored), cmp, p.csv)
 		if err != nil {
 			return err
 		}
