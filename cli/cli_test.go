@@ -2,8 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -393,6 +400,114 @@ func TestSecretsNeverWritten(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// echoKey is a vendor in front of the simulator that puts the API key it
+// was sent into every 200 answer, and into the rationale of every verdict.
+func echoKey(t *testing.T, key string) *httptest.Server {
+	t.Helper()
+	vendor := sim.New(sim.Options{APIKey: key})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		vendor.ServeHTTP(rec, r)
+		var body map[string]any
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &body) != nil {
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+			return
+		}
+		sent := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		msg := body["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)
+		content := msg["content"].(string)
+		var verdict map[string]any
+		if json.Unmarshal([]byte(content), &verdict) == nil {
+			verdict["rationale"] = fmt.Sprintf("%v (checked with key %s)", verdict["rationale"], sent)
+			b, _ := json.Marshal(verdict)
+			content = string(b)
+		} else {
+			content += "\n\nDebug: request authorised with " + sent
+		}
+		msg["content"] = content
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// An API key echoed inside normal answers and verdicts is redacted before
+// anything keeps it: the store file, every report of --out, the output.
+func TestKeyEchoedInAnswersIsNeverWritten(t *testing.T) {
+	const key = "sk-evalctl-ECHO-0123456789abcdef"
+	srv := echoKey(t, key)
+	cfg := project(t, map[string]string{"evalctl.yaml": `dataset: questions.csv
+models: [openai:m]
+judge: openai:j
+scorers:
+  - {name: english, type: guidelines, guidelines: The answer should be in English.}
+  - {name: two_judges, type: relevance_to_query, judges: [openai:j, openai:k]}
+`})
+	out := t.TempDir()
+	r := run(t, nil, map[string]string{"OPENAI_API_KEY": key, "OPENAI_BASE_URL": srv.URL + "/v1"}, "run", "--config", cfg, "--out", out, "--csv-raw")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	files := map[string][]byte{"stdout": []byte(r.stdout), "stderr": []byte(r.stderr)}
+	for _, dir := range []string{filepath.Dir(cfg), out} {
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				files[p], _ = os.ReadFile(p)
+			}
+			return nil
+		})
+	}
+	// The HTML report keeps its data compressed: read it as the page does.
+	html := string(files[filepath.Join(out, "report.html")])
+	start := strings.Index(html, `id="evalctl-data">`) + len(`id="evalctl-data">`)
+	data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(html[start : start+strings.Index(html[start:], "</script>")]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["report.html data"], _ = io.ReadAll(zr)
+	for _, want := range []string{"store", "answers.csv", "feedback.csv", "report.json", "report.html data"} {
+		found := false
+		for name := range files {
+			found = found || strings.HasSuffix(name, want) || (want == "store" && strings.HasSuffix(name, "evalctl.db"))
+		}
+		if !found {
+			t.Errorf("no %s was written", want)
+		}
+	}
+	for name, b := range files {
+		if bytes.Contains(b, []byte(key)) || bytes.Contains(b, []byte("ECHO-0123456789")) {
+			t.Errorf("the API key appears in %s", name)
+		}
+	}
+	// The echoes were there, and were redacted: answers, rationales and the
+	// raw replies of every judge.
+	answers := readCSV(t, filepath.Join(out, "answers.csv"))
+	for _, rec := range answers[1:] {
+		if !strings.HasSuffix(rec[8], "Debug: request authorised with [REDACTED]") {
+			t.Errorf("answer %q: the echo is not redacted in place", rec[8])
+		}
+	}
+	feedback := readCSV(t, filepath.Join(out, "feedback.csv"))
+	for _, rec := range feedback[1:] {
+		rationale, raw := rec[11], rec[16]
+		if rec[5] == "english" && (!strings.Contains(rationale, "(checked with key [REDACTED])") || !strings.Contains(raw, "[REDACTED]")) {
+			t.Errorf("english verdict: rationale %q, raw %q", rationale, raw)
+		}
+		if rec[7] == "" || rec[10] != "" {
+			t.Errorf("%s: a redacted verdict still decides (pass %q, error %q)", rec[5], rec[7], rec[10])
+		}
+	}
+	if !bytes.Contains(files["report.html data"], []byte("(checked with key [REDACTED])")) {
+		t.Error("the HTML data lacks the redacted rationales")
 	}
 }
 
