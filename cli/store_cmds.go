@@ -100,7 +100,7 @@ heatmaps with intervals, charts, every answer with filters and a drill-down; wor
 		},
 	}
 	addStoreFlags(cmd, &opts.StoreOptions)
-	cmd.Flags().StringVarP(&opts.Format, "format", "f", "table", "table, csv or json")
+	cmd.Flags().StringVarP(&opts.Format, "format", "f", "table", "table, csv, csv-wide, json, junit, md or html")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write to this file (atomically) instead of stdout")
 	cmd.Flags().BoolVar(&opts.CSVRaw, "csv-raw", false, csvRawHelp)
 	return cmd
