@@ -40,8 +40,8 @@ func ReadCSV(name string, in io.Reader, comma rune, opts Options) (*Dataset, err
 	index := make(map[string]int, len(header))
 	for i, h := range header {
 		line, col := r.FieldPos(i)
-		if len(h) > maxCell {
-			return nil, &FieldError{File: name, Line: line, Col: col, Err: fmt.Errorf("header of column %d: %w", i+1, cellTooBig(len(h), maxCell))}
+		if err := src.checkCell(h, maxCell); err != nil {
+			return nil, &FieldError{File: name, Line: line, Col: col, Err: fmt.Errorf("header of column %d: %w", i+1, err)}
 		}
 		key := NormalizeName(h)
 		if key == "" {
@@ -80,9 +80,9 @@ func ReadCSV(name string, in io.Reader, comma rune, opts Options) (*Dataset, err
 		}
 		vars := make(map[string]string, len(rec))
 		for i, v := range rec {
-			if len(v) > maxCell {
+			if err := src.checkCell(v, maxCell); err != nil {
 				l, c := r.FieldPos(i)
-				return nil, &FieldError{File: name, Line: l, Col: c, Field: header[i], Err: cellTooBig(len(v), maxCell)}
+				return nil, &FieldError{File: name, Line: l, Col: c, Field: header[i], Err: err}
 			}
 			vars[ds.Columns[i]] = v
 		}

@@ -417,6 +417,25 @@ func TestEncoding(t *testing.T) {
 	if _, err := Load(filepath.Join(dir, "bad.csv"), Options{Encoding: "utf8"}); !errors.Is(err, errNotUTF8) {
 		t.Errorf("declared utf8 over latin-1 bytes: %v", err)
 	}
+	// A byte the declared encoding does not define is an error at its cell,
+	// not a silent U+FFFD; a U+FFFD the encoding can decode to is kept.
+	for _, tc := range []struct{ enc, file, in, want string }{
+		{"windows-1252", "w.csv", "q,r\nok,a\x81b\n", `w.csv:2:4: field "r": holds a byte that windows-1252 does not define (decoding made it U+FFFD): check dataset_encoding in evalctl.yaml`},
+		{"windows-1252", "w.csv", "q\x8d\nx\n", `w.csv:1:1: header of column 1: holds a byte that windows-1252 does not define`},
+		{"shift_jis", "s.csv", "q\n\x81\xff\n", `s.csv:2:1: field "q": holds a byte that shift_jis does not define`},
+		{"windows-1252", "w.jsonl", "{\"q\": \"\x90\"}\n", `w.jsonl:1:2: field "q": holds a byte that windows-1252 does not define`},
+		{"windows-1252", "w.jsonl", "{\"\x9d\": 1}\n", `w.jsonl:1:2: a key: holds a byte that windows-1252 does not define`},
+	} {
+		p := filepath.Join(dir, tc.file)
+		os.WriteFile(p, []byte(tc.in), 0o644)
+		if _, err := Load(p, Options{Encoding: tc.enc}); err == nil || !strings.HasPrefix(err.Error(), filepath.Join(dir, tc.want)) {
+			t.Errorf("%s %q: %v, want %q", tc.enc, tc.in, err, tc.want)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "u16.csv"), []byte("\xff\xfeq\x00\n\x00\xfd\xff\n\x00"), 0o644)
+	if ds, err := Load(filepath.Join(dir, "u16.csv"), Options{Encoding: "utf-16"}); err != nil || ds.Rows[0].Vars["q"] != "\ufffd" {
+		t.Errorf("a U+FFFD written in UTF-16: %v", err)
+	}
 	for _, bad := range []string{"latin-9000", "klingon", "ebcdic-xx"} {
 		err := CheckEncoding(bad)
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("unknown encoding %q (use utf-8, or an IANA charset name", bad)) {

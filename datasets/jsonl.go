@@ -49,7 +49,7 @@ func ReadJSONL(name string, r io.Reader, opts Options) (*Dataset, error) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		vars, perr := parseObject(line, maxCell)
+		vars, perr := parseObject(line, func(v string) error { return src.checkCell(v, maxCell) })
 		if perr != nil {
 			var je *jsonErr
 			if errors.As(perr, &je) {
@@ -92,7 +92,7 @@ type object struct {
 	order []string
 }
 
-func parseObject(line []byte, maxCell int) (object, error) {
+func parseObject(line []byte, checkCell func(string) error) (object, error) {
 	obj := object{m: map[string]string{}}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
@@ -119,6 +119,9 @@ func parseObject(line []byte, maxCell int) (object, error) {
 			return obj, &jsonErr{col: col(), err: syntaxMsg(err)}
 		}
 		rawKey := tok.(string)
+		if err := checkCell(rawKey); err != nil {
+			return obj, &jsonErr{col: keyCol, err: fmt.Errorf("a key: %w", err)}
+		}
 		key := NormalizeName(rawKey)
 		if key == "" {
 			return obj, &jsonErr{col: keyCol, field: rawKey, err: errors.New("empty key")}
@@ -134,8 +137,8 @@ func parseObject(line []byte, maxCell int) (object, error) {
 		if err != nil {
 			return obj, &jsonErr{col: keyCol, field: rawKey, err: err}
 		}
-		if len(v) > maxCell {
-			return obj, &jsonErr{col: keyCol, field: rawKey, err: cellTooBig(len(v), maxCell)}
+		if err := checkCell(v); err != nil {
+			return obj, &jsonErr{col: keyCol, field: rawKey, err: err}
 		}
 		obj.m[key] = v
 		obj.order = append(obj.order, key)

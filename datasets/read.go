@@ -27,7 +27,8 @@ type Options struct {
 	// default), or an IANA charset name such as "latin1" (ISO-8859-1),
 	// "windows-1252", "shift_jis" or "utf-16le", which is decoded to UTF-8
 	// before parsing. Without a declared encoding, bytes that are not UTF-8
-	// are an error naming their line and column.
+	// are an error naming their line and column; with one, a cell holding a
+	// byte the encoding does not define (0x81 in windows-1252) is an error.
 	Encoding string
 	// MaxCellBytes refuses a cell (a CSV field, a JSONL value's text) longer
 	// than this many bytes, after decoding. 0 means DefaultMaxCellBytes.
@@ -73,6 +74,9 @@ type source struct {
 	raw  io.Reader // the file, through the hash
 	h    hash.Hash
 	pos  *posReader
+	// undefined is set for a declared encoding that has no U+FFFD of its
+	// own: a U+FFFD in its decoded text is a byte it does not define.
+	undefined string
 }
 
 func newSource(name string, r io.Reader, opts Options) (*source, error) {
@@ -85,6 +89,9 @@ func newSource(name string, r io.Reader, opts Options) (*source, error) {
 	text := s.raw
 	if enc != nil {
 		text = transform.NewReader(text, enc.NewDecoder())
+		if _, err := enc.NewEncoder().String("\ufffd"); err != nil {
+			s.undefined = opts.Encoding
+		}
 	}
 	br := bufio.NewReaderSize(text, 64<<10)
 	if b, _ := br.Peek(3); bytes.Equal(b, []byte("\ufeff")) {
@@ -129,6 +136,18 @@ func (p *posReader) Read(b []byte) (int, error) {
 		err = &FieldError{File: p.name, Line: p.line, Col: p.col, Err: errNotUTF8}
 	}
 	return n, err
+}
+
+// checkCell refuses a cell over the cap, or one holding a byte its declared
+// encoding does not define (decoders turn those into U+FFFD, silently).
+func (s *source) checkCell(v string, maxCell int) error {
+	if len(v) > maxCell {
+		return cellTooBig(len(v), maxCell)
+	}
+	if s.undefined != "" && strings.Contains(v, "\ufffd") {
+		return fmt.Errorf("holds a byte that %s does not define (decoding made it U+FFFD): check dataset_encoding in evalctl.yaml", s.undefined)
+	}
+	return nil
 }
 
 // cellTooBig is the error for a cell over the cap.
