@@ -2,13 +2,21 @@ package cli
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/evalctl/evalctl/llm/sim"
 )
@@ -169,6 +177,32 @@ func TestExitCodeTwoBeforeAnyCall(t *testing.T) {
 		{name: "judge scorer without judge", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:x]\nscorers:\n  - name: e\n    type: guidelines\n    guidelines: Be brief.\n"},
 			want: `scorer "e": is an LLM judge: set a judge model`},
 		{name: "unknown flag", args: []string{"--modles", "x"}, want: "unknown flag: --modles"},
+		{name: "NaN temperature", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels:\n  - model: openai:x\n    temperature: .nan\n"},
+			want: "evalctl.yaml:4: model openai:x: temperature: NaN is not between 0 and 2"},
+		{name: "judge top_p over 1", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:x]\njudge:\n  model: openai:j\n  top_p: 1.5\n"},
+			want: "evalctl.yaml:5: model openai:j: top_p: 1.5 is not between 0 and 1"},
+		{name: "a scorer's judge temperature", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:x]\njudge: openai:j\nscorers:\n  - name: e\n    type: guidelines\n    guidelines: Be brief.\n    temperature: .inf\n"},
+			want: `evalctl.yaml:5: scorer "e": temperature: +Inf is not between 0 and 2`},
+		{name: "--fail-under over 1", args: []string{"--fail-under", "english=1.5"},
+			want: `--fail-under "english=1.5": MIN 1.5 is not between 0 and 1`},
+		{name: "--max-drop over 1", args: []string{"--max-drop", "overall=5"}, want: `--max-drop "overall=5": DROP 5 is not between 0 and 1`},
+		{name: "--max-cost NaN", args: []string{"--max-cost", "NaN"}, want: "--max-cost must be a cost in USD, 0 or more (got NaN)"},
+		{name: "--max-error-rate NaN", args: []string{"--max-error-rate", "NaN"}, want: "--max-error-rate must be between 0 and 1 (got NaN)"},
+		{name: "gate min over 1 in the config", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:x]\ngates:\n  - {scorer: english, min: 1.5}\n"},
+			want: "evalctl.yaml:4: gates: min 1.5 is not between 0 and 1"},
+		{name: "gate max_error_rate NaN in the config", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:x]\ngates:\n  - max_error_rate: .nan\n"},
+			want: "evalctl.yaml:4: gates: max_error_rate NaN is not between 0 and 1"},
+		{name: "dataset not UTF-8", files: map[string]string{"questions.csv": "Category,Question,Weight,Expectations\nDefinition,What is computer science?,1,\nGit,What is a caf\xe9?,2,\n"},
+			want: "questions.csv:3:18: invalid UTF-8 (the column counts bytes): save the file as UTF-8, or declare its encoding with dataset_encoding: in evalctl.yaml"},
+		{name: "JSONL dataset not UTF-8", files: map[string]string{"questions.jsonl": "{\"question\": \"na\xefve?\", \"category\": \"x\", \"weight\": 1}\n",
+			"evalctl.yaml": "dataset: questions.jsonl\nmodels: [openai:x]\nprompts: {use: [concise]}\n"},
+			want: "questions.jsonl:1:17: invalid UTF-8"},
+		{name: "unknown dataset_encoding", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\ndataset_encoding: klingon\nmodels: [openai:x]\n"},
+			want: `evalctl.yaml:2: dataset_encoding: unknown encoding "klingon"`},
+		{name: "a 10 MB cell", files: map[string]string{"questions.csv": "Category,Question,Weight,Expectations\nGit," + strings.Repeat("q", 10<<20) + ",1,\n"},
+			want: `questions.csv:2:5: field "Question": cell is 10485760 bytes, over max_cell_bytes 1048576 (raise max_cell_bytes in evalctl.yaml`},
+		{name: "a cell over max_cell_bytes", files: map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:x]\nmax_cell_bytes: 20\n"},
+			want: `questions.csv:2:12: field "Question": cell is 25 bytes, over max_cell_bytes 20`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,6 +227,84 @@ func TestExitCodeTwoBeforeAnyCall(t *testing.T) {
 	}
 	if n := vendor.Stats().Requests; n != 0 {
 		t.Errorf("the vendor saw %d requests; bad input must be rejected before any call", n)
+	}
+}
+
+// A dataset in a declared encoding is decoded: the reports hold its text as
+// UTF-8. Without the declaration the same file is refused (see
+// TestExitCodeTwoBeforeAnyCall).
+func TestDatasetEncoding(t *testing.T) {
+	cfg := project(t, map[string]string{
+		"questions.csv":     "Question\nQu'est-ce qu'un caf\xe9 cr\xe8me?\n",
+		"prompts/basic.txt": "Question: {question}",
+		"evalctl.yaml":      "dataset: questions.csv\ndataset_encoding: windows-1252\nprompts: {use: [basic], system: ''}\nmodels: [sim:a]\n",
+	})
+	out := t.TempDir()
+	r := run(t, nil, nil, "run", "--config", cfg, "--out", out)
+	if r.code != ExitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "answers.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !utf8.Valid(b) || !strings.Contains(string(b), "Qu'est-ce qu'un café crème?") {
+		t.Errorf("answers.csv is not the decoded text in UTF-8:\n%q", b)
+	}
+}
+
+// Dataset text that a spreadsheet would run is neutralised in every CSV file
+// evalctl writes, unless --csv-raw asks for the raw text (run --out, report).
+func TestCSVFormulasNeutralised(t *testing.T) {
+	formula := `=HYPERLINK("http://x","y")`
+	cfg := project(t, map[string]string{
+		"questions.csv":     "id,question\n@q1,\"" + strings.ReplaceAll(formula, `"`, `""`) + "\"\n",
+		"prompts/basic.txt": "Question: {question}",
+		"evalctl.yaml":      "dataset: questions.csv\nprompts: {use: [basic], system: ''}\nmodels: [sim:a]\nscorers:\n  - {name: short, type: word_count, max: 1000}\n",
+	})
+	cell := func(path, column string) string {
+		t.Helper()
+		recs := readCSV(t, path)
+		for i, h := range recs[0] {
+			if h == column {
+				return recs[1][i]
+			}
+		}
+		t.Fatalf("%s has no column %s: %v", path, column, recs[0])
+		return ""
+	}
+	safe, raw := t.TempDir(), t.TempDir()
+	if r := run(t, nil, nil, "run", "--config", cfg, "--out", safe); r.code != ExitOK {
+		t.Fatalf("exit %d %s", r.code, r.stderr)
+	}
+	if r := run(t, nil, nil, "run", "--config", cfg, "--out", raw, "--csv-raw"); r.code != ExitOK {
+		t.Fatalf("exit %d %s", r.code, r.stderr)
+	}
+	for _, c := range []struct{ file, column, want string }{
+		{"answers.csv", "data_question", formula}, {"answers.csv", "row_id", "@q1"},
+		{"feedback.csv", "row_id", "@q1"}, {"scores.csv", "row_id", "@q1"},
+	} {
+		if got := cell(filepath.Join(safe, c.file), c.column); got != "'"+c.want {
+			t.Errorf("%s %s = %q, want it neutralised", c.file, c.column, got)
+		}
+		if got := cell(filepath.Join(raw, c.file), c.column); got != c.want {
+			t.Errorf("--csv-raw: %s %s = %q, want %q", c.file, c.column, got, c.want)
+		}
+	}
+	for _, format := range []string{"csv", "csv-wide"} {
+		out := filepath.Join(t.TempDir(), "r.csv")
+		if r := run(t, nil, nil, "report", "last", "--config", cfg, "--format", format, "-o", out); r.code != ExitOK || cell(out, "row_id") != "'@q1" {
+			t.Errorf("report --format %s: exit %d %s", format, r.code, r.stderr)
+		}
+		if r := run(t, nil, nil, "report", "last", "--config", cfg, "--format", format, "-o", out, "--csv-raw"); r.code != ExitOK || cell(out, "row_id") != "@q1" {
+			t.Errorf("report --format %s --csv-raw: exit %d %s", format, r.code, r.stderr)
+		}
+	}
+	if r := run(t, nil, nil, "report", "last", "--config", cfg, "--format", "json", "--csv-raw"); r.code != ExitUsage || !strings.Contains(r.stderr, "--csv-raw applies to --format csv and csv-wide") {
+		t.Errorf("--csv-raw with json: exit %d %s", r.code, r.stderr)
+	}
+	if r := run(t, nil, nil, "run", "--help"); !strings.Contains(r.stdout, "--csv-raw") || !strings.Contains(r.stdout, "OWASP") {
+		t.Errorf("run --help lacks --csv-raw:\n%s", r.stdout)
 	}
 }
 
@@ -288,6 +400,114 @@ func TestSecretsNeverWritten(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// echoKey is a vendor in front of the simulator that puts the API key it
+// was sent into every 200 answer, and into the rationale of every verdict.
+func echoKey(t *testing.T, key string) *httptest.Server {
+	t.Helper()
+	vendor := sim.New(sim.Options{APIKey: key})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		vendor.ServeHTTP(rec, r)
+		var body map[string]any
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &body) != nil {
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+			return
+		}
+		sent := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		msg := body["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)
+		content := msg["content"].(string)
+		var verdict map[string]any
+		if json.Unmarshal([]byte(content), &verdict) == nil {
+			verdict["rationale"] = fmt.Sprintf("%v (checked with key %s)", verdict["rationale"], sent)
+			b, _ := json.Marshal(verdict)
+			content = string(b)
+		} else {
+			content += "\n\nDebug: request authorised with " + sent
+		}
+		msg["content"] = content
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// An API key echoed inside normal answers and verdicts is redacted before
+// anything keeps it: the store file, every report of --out, the output.
+func TestKeyEchoedInAnswersIsNeverWritten(t *testing.T) {
+	const key = "sk-evalctl-ECHO-0123456789abcdef"
+	srv := echoKey(t, key)
+	cfg := project(t, map[string]string{"evalctl.yaml": `dataset: questions.csv
+models: [openai:m]
+judge: openai:j
+scorers:
+  - {name: english, type: guidelines, guidelines: The answer should be in English.}
+  - {name: two_judges, type: relevance_to_query, judges: [openai:j, openai:k]}
+`})
+	out := t.TempDir()
+	r := run(t, nil, map[string]string{"OPENAI_API_KEY": key, "OPENAI_BASE_URL": srv.URL + "/v1"}, "run", "--config", cfg, "--out", out, "--csv-raw")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	files := map[string][]byte{"stdout": []byte(r.stdout), "stderr": []byte(r.stderr)}
+	for _, dir := range []string{filepath.Dir(cfg), out} {
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				files[p], _ = os.ReadFile(p)
+			}
+			return nil
+		})
+	}
+	// The HTML report keeps its data compressed: read it as the page does.
+	html := string(files[filepath.Join(out, "report.html")])
+	start := strings.Index(html, `id="evalctl-data">`) + len(`id="evalctl-data">`)
+	data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(html[start : start+strings.Index(html[start:], "</script>")]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["report.html data"], _ = io.ReadAll(zr)
+	for _, want := range []string{"store", "answers.csv", "feedback.csv", "report.json", "report.html data"} {
+		found := false
+		for name := range files {
+			found = found || strings.HasSuffix(name, want) || (want == "store" && strings.HasSuffix(name, "evalctl.db"))
+		}
+		if !found {
+			t.Errorf("no %s was written", want)
+		}
+	}
+	for name, b := range files {
+		if bytes.Contains(b, []byte(key)) || bytes.Contains(b, []byte("ECHO-0123456789")) {
+			t.Errorf("the API key appears in %s", name)
+		}
+	}
+	// The echoes were there, and were redacted: answers, rationales and the
+	// raw replies of every judge.
+	answers := readCSV(t, filepath.Join(out, "answers.csv"))
+	for _, rec := range answers[1:] {
+		if !strings.HasSuffix(rec[8], "Debug: request authorised with [REDACTED]") {
+			t.Errorf("answer %q: the echo is not redacted in place", rec[8])
+		}
+	}
+	feedback := readCSV(t, filepath.Join(out, "feedback.csv"))
+	for _, rec := range feedback[1:] {
+		rationale, raw := rec[11], rec[16]
+		if rec[5] == "english" && (!strings.Contains(rationale, "(checked with key [REDACTED])") || !strings.Contains(raw, "[REDACTED]")) {
+			t.Errorf("english verdict: rationale %q, raw %q", rationale, raw)
+		}
+		if rec[7] == "" || rec[10] != "" {
+			t.Errorf("%s: a redacted verdict still decides (pass %q, error %q)", rec[5], rec[7], rec[10])
+		}
+	}
+	if !bytes.Contains(files["report.html data"], []byte("(checked with key [REDACTED])")) {
+		t.Error("the HTML data lacks the redacted rationales")
 	}
 }
 

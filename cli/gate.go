@@ -27,11 +27,18 @@ type GateFlags struct {
 
 func addGateFlags(cmd *cobra.Command, g *GateFlags) {
 	f := cmd.Flags()
-	f.StringArrayVar(&g.FailUnder, "fail-under", nil, "gate: exit 1 when SCORER's pass rate (or mean) is under MIN in any prompt × model, as SCORER=MIN; SCORER may be 'overall' and take @PROMPT and /MODEL (repeatable)")
-	f.StringArrayVar(&g.MaxDrop, "max-drop", nil, "gate: exit 1 when SCORER fell more than DROP from --baseline, as SCORER=DROP (repeatable)")
+	f.StringArrayVar(&g.FailUnder, "fail-under", nil, "gate: exit 1 when SCORER's pass rate (or mean) is under MIN in any prompt × model, as SCORER=MIN with MIN from 0 to 1; SCORER may be 'overall' and take @PROMPT and /MODEL (repeatable)")
+	f.StringArrayVar(&g.MaxDrop, "max-drop", nil, "gate: exit 1 when SCORER fell more than DROP from --baseline, as SCORER=DROP with DROP from 0 to 1 (0.05: 5 points) (repeatable)")
 	f.StringArrayVar(&g.NoSignificantDrop, "no-significant-drop", nil, "gate: exit 1 when SCORER fell significantly from --baseline (McNemar p < 0.05, paired by question) (repeatable)")
 	f.StringVar(&g.Labels, "labels", "", "human labels (CSV: row_id, prompt, model, scorer, label) for gates with require_judge_kappa (default: labels: in evalctl.yaml)")
 	f.StringVar(&g.Baseline, "baseline", "", "baseline for regression gates: a stored run (id, prefix, name or 'last'), or a report.json (max-drop only: it has no per-question outcomes)")
+}
+
+// check parses the gate flags alone, so that a malformed one is refused as
+// the command line is read.
+func (g *GateFlags) check() error {
+	_, err := g.gates(&config.Config{})
+	return err
 }
 
 // gates gathers the config's gates and the flags' into one list.
@@ -153,6 +160,18 @@ func (p *prepared) withGates(st *store.Store, cfg *config.Config, flags *GateFla
 	if err != nil {
 		return err
 	}
+	for _, g := range gates {
+		if g.MaxCost == nil {
+			continue
+		}
+		what := "a max_cost gate"
+		if g.Source != "" {
+			what = g.Source + ": max_cost"
+		}
+		if err := p.needPrices(what); err != nil {
+			return err // the gate could only fail with "cannot tell"
+		}
+	}
 	p.gates, p.baseline = gates, base
 	return nil
 }
@@ -261,6 +280,9 @@ each failure with the measured value and the threshold.`,
 			opts.Run = "last"
 			if len(args) == 1 {
 				opts.Run = args[0]
+			}
+			if err := opts.GateFlags.check(); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(opts)

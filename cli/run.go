@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +48,7 @@ type RunOptions struct {
 	Tags         []string
 	MaxCost      float64
 	DryRun       bool
+	CSVRaw       bool
 	Shard        string
 	Group        string
 	GateFlags
@@ -87,11 +89,14 @@ NAME:MODEL for a provider defined in evalctl.yaml.
 			if cmd.Flags().Changed("repeat") && opts.Repeat < 1 {
 				return usageErr("--repeat must be at least 1 (got %d)", opts.Repeat)
 			}
-			if opts.MaxCost < 0 {
-				return usageErr("--max-cost must not be negative (got %v)", opts.MaxCost)
+			if !(opts.MaxCost >= 0) || math.IsInf(opts.MaxCost, 1) { // NaN too
+				return usageErr("--max-cost must be a cost in USD, 0 or more (got %v)", opts.MaxCost)
 			}
-			if cmd.Flags().Changed("max-error-rate") && (opts.MaxErrorRate < 0 || opts.MaxErrorRate > 1) {
+			if cmd.Flags().Changed("max-error-rate") && !(opts.MaxErrorRate >= 0 && opts.MaxErrorRate <= 1) {
 				return usageErr("--max-error-rate must be between 0 and 1 (got %v)", opts.MaxErrorRate)
+			}
+			if err := opts.GateFlags.check(); err != nil {
+				return err
 			}
 			for _, t := range opts.Tags {
 				if k, _, ok := strings.Cut(t, "="); !ok || k == "" {
@@ -138,6 +143,7 @@ NAME:MODEL for a provider defined in evalctl.yaml.
 	f.StringVar(&opts.Shard, "shard", "", "run only the i-th of n parts of the rows (i/n, split by row id), for CI matrix jobs; combine them with evalctl merge")
 	f.StringVar(&opts.Group, "group", "", "the shard group (default: derived from the plan, equal for every shard of the same evaluation)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (cells, LLM calls by kind, estimated tokens and cost per model) and send nothing")
+	f.BoolVar(&opts.CSVRaw, "csv-raw", false, csvRawHelp+" (the CSV files of --out)")
 	f.Float64Var(&opts.MaxCost, "max-cost", 0, "stop scheduling when this run's model and judge calls have cost this many USD (the run stays resumable; exit 3)")
 	addGateFlags(cmd, &opts.GateFlags)
 	return cmd
@@ -272,6 +278,7 @@ type prepared struct {
 	gates     []gate.Gate
 	baseline  *baseline
 	budget    float64
+	csv       reports.CSVOptions // how --out writes its CSV files
 }
 
 // withBudget checks that a spending limit can be enforced: every model and
@@ -280,6 +287,16 @@ func (p *prepared) withBudget(usd float64) error {
 	if usd <= 0 {
 		return nil
 	}
+	if err := p.needPrices("--max-cost"); err != nil {
+		return err
+	}
+	p.budget = usd
+	return nil
+}
+
+// needPrices refuses a cost limit (what names it: --max-cost, or a max_cost
+// gate's config line) unless every model and judge of the run has a price.
+func (p *prepared) needPrices(what string) error {
 	var missing []string
 	refs := []string{}
 	for _, m := range p.plan.Models {
@@ -292,9 +309,8 @@ func (p *prepared) withBudget(usd float64) error {
 		}
 	}
 	if len(missing) > 0 {
-		return usageErr("--max-cost needs a price for %s: add it under prices: in evalctl.yaml", strings.Join(missing, ", "))
+		return usageErr("%s needs a price for %s: add it under prices: in evalctl.yaml", what, strings.Join(missing, ", "))
 	}
-	p.budget = usd
 	return nil
 }
 
@@ -304,7 +320,7 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 	if cfg.Dataset == "" {
 		return nil, usageErr("no dataset: set dataset: in evalctl.yaml or pass --dataset")
 	}
-	ds, err := datasets.Load(cfg.Resolve(cfg.Dataset))
+	ds, err := datasets.Load(cfg.Resolve(cfg.Dataset), datasets.Options{Encoding: cfg.DatasetEncoding, MaxCellBytes: cfg.MaxCellBytes})
 	if err != nil {
 		return nil, exitErr(ExitUsage, err, "")
 	}
@@ -502,6 +518,7 @@ func prepareRun(a *app, cfg *config.Config, st *store.Store, opts *RunOptions) (
 		p.providers.Close()
 		return nil, err
 	}
+	p.csv.Raw = opts.CSVRaw
 	return p, nil
 }
 
@@ -749,7 +766,7 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(ev
 		run.ID, sum.Status, sum.Done, sum.Total, sum.Elapsed.Round(10*time.Millisecond), p.gate.Calls(), hits, sum.Usage.Total(), sum.Spent)
 	if cfg.Out != "" {
 		out := cfg.Resolve(cfg.Out)
-		names, err := writeOut(out, stored, eachStored(bg, st, stored), cmp)
+		names, err := writeOut(out, stored, eachStored(bg, st, stored), cmp, p.csv)
 		if err != nil {
 			return err
 		}

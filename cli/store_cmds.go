@@ -63,6 +63,7 @@ type ReportOptions struct {
 	Run    string
 	Format string
 	Output string
+	CSVRaw bool
 }
 
 // NewCmdReport returns `evalctl report`.
@@ -89,6 +90,9 @@ heatmaps with intervals, charts, every answer with filters and a drill-down; wor
 			if !slices.Contains(reportFormats, opts.Format) {
 				return usageErr("--format %q: want one of %s", opts.Format, strings.Join(reportFormats, ", "))
 			}
+			if opts.CSVRaw && !strings.HasPrefix(opts.Format, "csv") {
+				return usageErr("--csv-raw applies to --format csv and csv-wide, not %s", opts.Format)
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -96,8 +100,9 @@ heatmaps with intervals, charts, every answer with filters and a drill-down; wor
 		},
 	}
 	addStoreFlags(cmd, &opts.StoreOptions)
-	cmd.Flags().StringVarP(&opts.Format, "format", "f", "table", "table, csv or json")
+	cmd.Flags().StringVarP(&opts.Format, "format", "f", "table", "table, csv, csv-wide, json, junit, md or html")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write to this file (atomically) instead of stdout")
+	cmd.Flags().BoolVar(&opts.CSVRaw, "csv-raw", false, csvRawHelp)
 	return cmd
 }
 
@@ -116,7 +121,7 @@ func reportRun(a *app, opts *ReportOptions) error {
 	if err != nil {
 		return err
 	}
-	render := renderer(opts.Format, run, eachStored(ctx, st, run), cmp)
+	render := renderer(opts.Format, run, eachStored(ctx, st, run), cmp, reports.CSVOptions{Raw: opts.CSVRaw})
 	if opts.Output == "" {
 		return render(a.io.Stdout)
 	}
@@ -125,14 +130,17 @@ func reportRun(a *app, opts *ReportOptions) error {
 
 var reportFormats = []string{"table", "csv", "csv-wide", "json", "junit", "md", "html"}
 
+// csvRawHelp documents --csv-raw wherever a command writes CSV.
+const csvRawHelp = "write CSV cells as they are, for programs; without it a text cell starting with =, +, -, @, tab or CR gets a leading ' so that spreadsheets do not run it as a formula (OWASP)"
+
 // renderer returns the writer of one report format.
-func renderer(format string, run *store.Run, results reports.Each, cmp *reports.Comparison) func(io.Writer) error {
+func renderer(format string, run *store.Run, results reports.Each, cmp *reports.Comparison, csvOpts reports.CSVOptions) func(io.Writer) error {
 	return func(w io.Writer) error {
 		switch format {
 		case "csv":
-			return reports.WriteFeedbackCSV(w, results)
+			return reports.WriteFeedbackCSV(w, results, csvOpts)
 		case "csv-wide":
-			return reports.WriteWideCSV(w, run.Spec.Layout, results)
+			return reports.WriteWideCSV(w, run.Spec.Layout, results, csvOpts)
 		case "json":
 			return reports.WriteJSON(w, reportMeta(run), cmp)
 		case "junit":
@@ -159,13 +167,13 @@ var outFiles = []struct{ name, format string }{
 }
 
 // writeOut writes every report of a run into dir, each file atomically.
-func writeOut(dir string, run *store.Run, results reports.Each, cmp *reports.Comparison) ([]string, error) {
-	if err := reports.WriteCSVFiles(dir, run.Spec.Layout.Columns, results); err != nil {
+func writeOut(dir string, run *store.Run, results reports.Each, cmp *reports.Comparison, csvOpts reports.CSVOptions) ([]string, error) {
+	if err := reports.WriteCSVFiles(dir, run.Spec.Layout.Columns, results, csvOpts); err != nil {
 		return nil, err
 	}
 	names := []string{"answers.csv", "feedback.csv"}
 	for _, f := range outFiles {
-		if err := reports.WriteFileAtomic(filepath.Join(dir, f.name), renderer(f.format, run, results, cmp)); err != nil {
+		if err := reports.WriteFileAtomic(filepath.Join(dir, f.name), renderer(f.format, run, results, cmp, csvOpts)); err != nil {
 			return nil, err
 		}
 		names = append(names, f.name)

@@ -367,8 +367,13 @@ func TestGates(t *testing.T) {
 	if r := run(t, nil, nil, "run", "--config", cfg, "--name", "A"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	r := run(t, nil, nil, "gate", "A", "--config", cfg, "--fail-under", "english=1.01")
-	if r.code != ExitGate || !strings.Contains(r.stderr, "gate english ≥ 1.01 failed for basic × sim:a: pass rate") {
+	r := run(t, nil, nil, "gate", "A", "--config", cfg, "--fail-under", "english=1")
+	if r.code != ExitGate || !strings.Contains(r.stderr, "gate english ≥ 1 failed for basic × sim:a: pass rate") {
+		t.Errorf("english=1: %d %s", r.code, r.stderr)
+	}
+	// A rate above 1 could never hold: a usage error, not a failed gate.
+	r = run(t, nil, nil, "gate", "A", "--config", cfg, "--fail-under", "english=1.01")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, `--fail-under "english=1.01": MIN 1.01 is not between 0 and 1`) {
 		t.Errorf("english=1.01: %d %s", r.code, r.stderr)
 	}
 	if r := run(t, nil, nil, "gate", "A", "--config", cfg, "--fail-under", "english=0"); r.code != 0 || !strings.Contains(r.stderr, "all 1 gates passed") {
@@ -386,9 +391,13 @@ func TestGates(t *testing.T) {
 	}
 	// Gates in evalctl.yaml are checked too, and named by their line.
 	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, append(b, []byte("gates:\n  - {scorer: english, min: 1.01}\n")...), 0o644)
-	if r := run(t, nil, nil, "gate", "A", "--config", cfg); r.code != ExitGate || !strings.Contains(r.stderr, "gate english ≥ 1.01 failed") {
+	os.WriteFile(cfg, append(b, []byte("gates:\n  - {scorer: english, min: 1}\n")...), 0o644)
+	if r := run(t, nil, nil, "gate", "A", "--config", cfg); r.code != ExitGate || !strings.Contains(r.stderr, "gate english ≥ 1 failed") {
 		t.Errorf("config gate: %d %s", r.code, r.stderr)
+	}
+	os.WriteFile(cfg, append(b, []byte("gates:\n  - {scorer: english, min: 1.01}\n")...), 0o644)
+	if r := run(t, nil, nil, "gate", "A", "--config", cfg); r.code != ExitUsage || !strings.Contains(r.stderr, "evalctl.yaml:10: gates: min 1.01 is not between 0 and 1") {
+		t.Errorf("config gate over 1: %d %s", r.code, r.stderr)
 	}
 	os.WriteFile(cfg, append(b, []byte("gates:\n  - {scorer: english, mni: 1}\n")...), 0o644)
 	if r := run(t, nil, nil, "gate", "A", "--config", cfg); r.code != ExitUsage || !strings.Contains(r.stderr, `evalctl.yaml:10: unknown key "mni"`) {
@@ -455,6 +464,48 @@ func TestMaxCost(t *testing.T) {
 	}
 	if r := run(t, nil, env, "run", "--config", cfg, "--resume", "last"); r.code != 0 || !strings.Contains(r.stderr, "2000 of 2000 cells") {
 		t.Errorf("resume after the budget: %d %s", r.code, r.stderr)
+	}
+}
+
+// A max_cost gate over a model or judge without a price could only ever say
+// "cannot tell": it is refused before any call, at its config line, like
+// --max-cost (the same check). Simulated models are free, so priced.
+func TestMaxCostGateNeedsPrices(t *testing.T) {
+	vendor, _ := sim.Start("127.0.0.1:0", sim.Options{})
+	defer vendor.Close()
+	env := map[string]string{"OPENAI_BASE_URL": vendor.URL}
+	scorer := "scorers:\n  - {name: english, type: guidelines, guidelines: The answer should be in English.}\n"
+	tests := []struct {
+		name, yaml string
+		code       int
+		want       string
+	}{
+		{"model and judge unpriced", "dataset: questions.csv\nmodels: [openai:in-house]\njudge: openai:judge\n" + scorer + "gates:\n  - {max_cost: 5}\n",
+			ExitUsage, "evalctl.yaml:7: max_cost needs a price for openai:in-house, openai:judge: add it under prices: in evalctl.yaml"},
+		{"judge unpriced", "dataset: questions.csv\nmodels: [openai:gpt-4.1-mini]\njudge: openai:judge\n" + scorer + "gates:\n  - {scorer: english, min: 0.5}\n  - {max_cost: 5}\n",
+			ExitUsage, "evalctl.yaml:8: max_cost needs a price for openai:judge: add it under prices:"},
+		{"a scorer's own judge unpriced", "dataset: questions.csv\nmodels: [openai:gpt-4.1-mini]\nscorers:\n  - {name: english, type: guidelines, guidelines: English., judge: openai:other}\ngates:\n  - {max_cost: 5}\n",
+			ExitUsage, "evalctl.yaml:6: max_cost needs a price for openai:other"},
+		{"all priced", "dataset: questions.csv\nmodels: [openai:in-house]\njudge: openai:gpt-4.1-mini\n" + scorer + "gates:\n  - {max_cost: 5}\nprices:\n  openai:in-house: {input: 0, output: 0}\n",
+			ExitOK, "all 1 gates passed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := vendor.Stats().Requests
+			cfg := project(t, map[string]string{"evalctl.yaml": tc.yaml})
+			r := run(t, nil, env, "run", "--config", cfg)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("exit %d, want %d with %q:\n%s", r.code, tc.code, tc.want, r.stderr)
+			}
+			if n := vendor.Stats().Requests - before; tc.code == ExitUsage && n != 0 {
+				t.Errorf("%d calls before the gate was refused", n)
+			}
+		})
+	}
+	// The simulator's models are free: a max_cost gate over them holds.
+	cfg := project(t, map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [sim:a]\njudge: sim:judge\n" + scorer + "gates:\n  - {max_cost: 0}\n"})
+	if r := run(t, nil, nil, "run", "--config", cfg); r.code != ExitOK || !strings.Contains(r.stderr, "all 1 gates passed") {
+		t.Errorf("sim: exit %d %s", r.code, r.stderr)
 	}
 }
 

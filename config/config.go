@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/evalctl/evalctl/datasets"
 	"github.com/evalctl/evalctl/llm"
 	"github.com/evalctl/evalctl/reports/gate"
 )
@@ -19,6 +20,14 @@ import (
 type Config struct {
 	// Dataset is a .csv, .tsv or .jsonl file.
 	Dataset string `yaml:"dataset"`
+	// DatasetEncoding is the dataset file's character encoding when it is
+	// not UTF-8: an IANA charset name such as latin1, windows-1252,
+	// shift_jis or utf-16 (decoded to UTF-8 before parsing). Default utf-8,
+	// where bytes that are not UTF-8 are an error.
+	DatasetEncoding string `yaml:"dataset_encoding"`
+	// MaxCellBytes caps one dataset cell in bytes (0: the default, 1 MiB):
+	// a larger cell is refused before any call.
+	MaxCellBytes int `yaml:"max_cell_bytes"`
 	// Limit evaluates only the first N rows (0: all).
 	Limit int `yaml:"limit"`
 	// Shard is "i/n" from --shard (a run over the i-th of n parts of the
@@ -61,6 +70,8 @@ type Config struct {
 	Dir string `yaml:"-"`
 	// Raw is the file as written, before ${VAR} expansion.
 	Raw []byte `yaml:"-"`
+	// lines holds the line of each top-level key, for errors.
+	lines map[string]int
 }
 
 // PromptsConfig selects prompt templates.
@@ -95,7 +106,36 @@ func (m *ModelConfig) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*m = ModelConfig(p)
 	m.Line = n.Line
-	return nil
+	return m.checkParams(n)
+}
+
+// checkParams refuses sampling parameters out of range, on their key's line.
+func (m *ModelConfig) checkParams(n *yaml.Node) error {
+	var pe *llm.ParamError
+	if err := m.Params.Validate(); err != nil && !errors.As(err, &pe) {
+		return err
+	}
+	if pe == nil && m.MaxTokens == 0 && keyLine(n, "max_tokens") > 0 {
+		pe = &llm.ParamError{Param: "max_tokens", Msg: "0 is not a limit: set at least 1, or leave it out for the provider's default"}
+	}
+	if pe == nil {
+		return nil
+	}
+	line := keyLine(n, pe.Param)
+	if line == 0 {
+		line = n.Line
+	}
+	return &lineError{line, fmt.Sprintf("model %s: %v", m.Model, pe)}
+}
+
+// keyLine returns the line of key in mapping n, or 0.
+func keyLine(n *yaml.Node, key string) int {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i].Line
+		}
+	}
+	return 0
 }
 
 // Ref parses the model reference.
@@ -260,10 +300,14 @@ func Parse(path string, raw []byte, getenv func(string) (string, bool)) (*Config
 	if err := yaml.Unmarshal(expanded, &root); err != nil {
 		return nil, prefixFile(path, cleanYAMLError(err))
 	}
-	cfg := &Config{}
+	cfg := &Config{lines: map[string]int{}}
 	if len(root.Content) > 0 {
-		if err := decodeStrict(root.Content[0], cfg); err != nil {
+		top := root.Content[0]
+		if err := decodeStrict(top, cfg); err != nil {
 			return nil, prefixFile(path, cleanYAMLError(err))
+		}
+		for i := 0; i+1 < len(top.Content); i += 2 {
+			cfg.lines[top.Content[i].Value] = top.Content[i].Line
 		}
 	}
 	cfg.Path, cfg.Raw = path, raw
@@ -291,8 +335,19 @@ func (c *Config) validate() error {
 	if c.Repeat < 0 {
 		return errors.New("repeat: must be at least 1")
 	}
-	if r := c.MaxErrorRate; r != nil && (*r < 0 || *r > 1) {
-		return fmt.Errorf("max_error_rate: %v is not between 0 and 1", *r)
+	if r := c.MaxErrorRate; r != nil && !(*r >= 0 && *r <= 1) { // NaN too
+		return c.at("max_error_rate", fmt.Sprintf("%v is not between 0 and 1", *r))
+	}
+	for _, g := range c.Gates {
+		if err := g.Check(); err != nil {
+			return &lineError{g.Line, "gates: " + err.Error()}
+		}
+	}
+	if c.MaxCellBytes < 0 {
+		return c.at("max_cell_bytes", fmt.Sprintf("%d is negative (leave it out for the default, %d)", c.MaxCellBytes, datasets.DefaultMaxCellBytes))
+	}
+	if err := datasets.CheckEncoding(c.DatasetEncoding); err != nil {
+		return c.at("dataset_encoding", err.Error())
 	}
 	for _, m := range c.Models {
 		if _, err := m.Ref(); err != nil {
@@ -329,6 +384,14 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// at is an error about a top-level key, on its line when the file has it.
+func (c *Config) at(key, msg string) error {
+	if line := c.lines[key]; line > 0 {
+		return &lineError{line, key + ": " + msg}
+	}
+	return errors.New(key + ": " + msg)
 }
 
 // Resolve returns p relative to the config's directory, unless absolute.

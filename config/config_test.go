@@ -44,6 +44,9 @@ scorers:
 	if cfg.Dataset != "q.csv" || cfg.Resolve(cfg.Dataset) != filepath.Join("dir", "q.csv") {
 		t.Errorf("dataset %q", cfg.Dataset)
 	}
+	if cfg.DatasetEncoding != "" || cfg.MaxCellBytes != 0 {
+		t.Errorf("dataset_encoding %q, max_cell_bytes %d: want the defaults", cfg.DatasetEncoding, cfg.MaxCellBytes)
+	}
 	if len(cfg.Models) != 2 || cfg.Models[1].Model != "ollama:llama3.2:3b" || *cfg.Models[1].Temperature != 0 || cfg.Models[1].MaxTokens != 300 {
 		t.Errorf("models %+v", cfg.Models)
 	}
@@ -77,11 +80,27 @@ func TestParseErrors(t *testing.T) {
 		{"wrong type", "concurrency: lots\n", "c.yaml:1: cannot unmarshal !!str `lots` into int"},
 		{"bad model ref", "models:\n  - gpt-4\n", `c.yaml:2: models: model "gpt-4": want provider:model`},
 		{"unset variable", "dataset: q.csv\nout: ${OUT_DIR}\n", "c.yaml:2: ${OUT_DIR} is not set"},
-		{"bad rate", "max_error_rate: 2\n", "c.yaml: max_error_rate: 2 is not between 0 and 1"},
+		{"bad rate", "max_error_rate: 2\n", "c.yaml:1: max_error_rate: 2 is not between 0 and 1"},
+		{"NaN rate", "dataset: q.csv\nmax_error_rate: .nan\n", "c.yaml:2: max_error_rate: NaN is not between 0 and 1"},
+		{"gate min over 1", "gates:\n  - {scorer: english, min: 0.9}\n  - {scorer: english, min: 1.5}\n", "c.yaml:3: gates: min 1.5 is not between 0 and 1"},
+		{"gate max_error_rate NaN", "gates:\n  - max_error_rate: .nan\n", "c.yaml:2: gates: max_error_rate NaN is not between 0 and 1"},
+		{"gate max_drop over 1", "gates:\n  - {scorer: overall, max_drop: 5}\n", "c.yaml:2: gates: max_drop 5 is not between 0 and 1"},
+		{"gate max_cost NaN", "gates:\n  - {max_cost: .nan}\n", "c.yaml:2: gates: max_cost NaN is not a cost in USD"},
+		{"gate with two conditions", "gates:\n  - {scorer: english, min: 0.5, max_drop: 0.1}\n", "c.yaml:2: gates: a gate sets exactly one of"},
 		{"bad yaml", "models: [\n", "c.yaml:"},
 		{"bad price ref", "prices:\n  gpt-4: {input: 1, output: 2}\n", `prices: model "gpt-4": want provider:model`},
 		{"misspelt price key", "prices:\n  openai:x: {inptu: 1}\n", `c.yaml:2: unknown key "inptu" (known here: input, output)`},
 		{"simulate elsewhere", "providers:\n  openai:\n    simulate: {latency: 1s}\n", "simulate applies only to the sim provider"},
+		{"NaN temperature", "models:\n  - model: openai:x\n    temperature: .nan\n", "c.yaml:3: model openai:x: temperature: NaN is not between 0 and 2"},
+		{"temperature above 2", "models:\n  - openai:y\n  - model: openai:x\n    seed: 1\n    temperature: 2.5\n", "c.yaml:5: model openai:x: temperature: 2.5 is not between 0 and 2"},
+		{"infinite temperature", "models:\n  - {model: openai:x, temperature: -.inf}\n", "c.yaml:2: model openai:x: temperature: -Inf is not between 0 and 2"},
+		{"top_p above 1", "models:\n  - model: openai:x\n    top_p: 1.5\n", "c.yaml:3: model openai:x: top_p: 1.5 is not between 0 and 1"},
+		{"infinite top_p", "models:\n  - model: openai:x\n    top_p: .inf\n", "c.yaml:3: model openai:x: top_p: +Inf is not between 0 and 1"},
+		{"negative max_tokens", "models:\n  - model: openai:x\n    max_tokens: -5\n", "c.yaml:3: model openai:x: max_tokens: -5 is negative"},
+		{"max_tokens 0", "models:\n  - model: openai:x\n    max_tokens: 0\n", "c.yaml:3: model openai:x: max_tokens: 0 is not a limit: set at least 1, or leave it out"},
+		{"judge NaN temperature", "judge:\n  model: sim:j\n  temperature: .NaN\n", "c.yaml:3: model sim:j: temperature: NaN is not between 0 and 2"},
+		{"unknown dataset encoding", "dataset: q.csv\ndataset_encoding: latin-9000\n", `c.yaml:2: dataset_encoding: unknown encoding "latin-9000" (use utf-8, or an IANA charset name such as latin1, windows-1252`},
+		{"negative max_cell_bytes", "dataset: q.csv\n\nmax_cell_bytes: -1\n", "c.yaml:3: max_cell_bytes: -1 is negative (leave it out for the default, 1048576)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,6 +109,18 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The ends of every range are allowed, and any seed.
+func TestParamRangesAccepted(t *testing.T) {
+	src := "models:\n  - {model: openai:a, temperature: 0, top_p: 0, seed: -7, max_tokens: 1}\n  - {model: openai:b, temperature: 2, top_p: 1}\njudge: {model: openai:j, temperature: 0}\n"
+	cfg, err := Parse("c.yaml", []byte(src), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *cfg.Models[0].TopP != 0 || *cfg.Models[0].Seed != -7 || *cfg.Models[1].Temperature != 2 {
+		t.Errorf("%+v", cfg.Models)
 	}
 }
 

@@ -9,12 +9,23 @@ import (
 )
 
 // ParseCSV parses RFC 4180 CSV (quoted fields with embedded commas, newlines and
-// doubled quotes; CRLF or LF line ends; an optional UTF-8 byte-order mark). The
-// first record is the header. name is used in error messages only.
+// doubled quotes; CRLF or LF line ends; an optional UTF-8 byte-order mark),
+// which must be UTF-8, with the default Options. The first record is the
+// header. name is used in error messages only.
 func ParseCSV(name string, data []byte, comma rune) (*Dataset, error) {
-	ds := &Dataset{Path: name, Format: "csv", Hash: fileHash(data)}
-	body := bytes.TrimPrefix(data, []byte("\ufeff"))
-	r := csv.NewReader(bytes.NewReader(body))
+	return ReadCSV(name, bytes.NewReader(data), comma, Options{})
+}
+
+// ReadCSV parses CSV as ParseCSV does, streaming it from r, decoded and
+// capped as opts say.
+func ReadCSV(name string, in io.Reader, comma rune, opts Options) (*Dataset, error) {
+	src, err := newSource(name, in, opts)
+	if err != nil {
+		return nil, err
+	}
+	maxCell := opts.maxCell()
+	ds := &Dataset{Path: name, Format: "csv"}
+	r := csv.NewReader(src)
 	r.Comma = comma
 	r.FieldsPerRecord = -1 // we check counts ourselves, to name the line and columns
 	r.ReuseRecord = false
@@ -28,8 +39,11 @@ func ParseCSV(name string, data []byte, comma rune) (*Dataset, error) {
 	}
 	index := make(map[string]int, len(header))
 	for i, h := range header {
-		key := NormalizeName(h)
 		line, col := r.FieldPos(i)
+		if err := src.checkCell(h, maxCell); err != nil {
+			return nil, &FieldError{File: name, Line: line, Col: col, Err: fmt.Errorf("header of column %d: %w", i+1, err)}
+		}
+		key := NormalizeName(h)
 		if key == "" {
 			return nil, &FieldError{File: name, Line: line, Col: col, Err: fmt.Errorf("column %d has an empty header", i+1)}
 		}
@@ -66,6 +80,10 @@ func ParseCSV(name string, data []byte, comma rune) (*Dataset, error) {
 		}
 		vars := make(map[string]string, len(rec))
 		for i, v := range rec {
+			if err := src.checkCell(v, maxCell); err != nil {
+				l, c := r.FieldPos(i)
+				return nil, &FieldError{File: name, Line: l, Col: c, Field: header[i], Err: err}
+			}
 			vars[ds.Columns[i]] = v
 		}
 		ds.Rows = append(ds.Rows, Row{Line: line, Vars: vars})
@@ -80,10 +98,15 @@ func ParseCSV(name string, data []byte, comma rune) (*Dataset, error) {
 	if err := assignIDs(ds, func(i int) (int, int) { return idPos[i].line, idPos[i].col }); err != nil {
 		return nil, err
 	}
+	ds.Hash = src.hash()
 	return ds, nil
 }
 
 func csvError(name string, err error) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return fe // bytes that are not UTF-8, placed by the source
+	}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
 		msg := pe.Err

@@ -72,22 +72,24 @@ func (e *FieldError) Unwrap() error { return e.Err }
 var ErrEmpty = errors.New("dataset has no rows")
 
 // Load reads the dataset at path, choosing the format by extension: .csv (or
-// .tsv, tab-separated) and .jsonl (or .ndjson).
-func Load(path string) (*Dataset, error) {
-	data, err := os.ReadFile(path)
+// .tsv, tab-separated) and .jsonl (or .ndjson). The file is streamed, not
+// read whole; opts give its encoding and the largest cell accepted.
+func Load(path string, opts Options) (*Dataset, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, &FieldError{File: path, Err: errors.New("dataset file not found")}
 		}
 		return nil, &FieldError{File: path, Err: err}
 	}
+	defer f.Close()
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".csv":
-		return ParseCSV(path, data, ',')
+		return ReadCSV(path, f, ',', opts)
 	case ".tsv":
-		return ParseCSV(path, data, '\t')
+		return ReadCSV(path, f, '\t', opts)
 	case ".jsonl", ".ndjson":
-		return ParseJSONL(path, data)
+		return ReadJSONL(path, f, opts)
 	default:
 		return nil, &FieldError{File: path, Err: fmt.Errorf("unknown dataset format %q (use .csv, .tsv or .jsonl)", filepath.Ext(path))}
 	}
@@ -168,9 +170,4 @@ func contentHash(cols []string, vars map[string]string) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
-}
-
-func fileHash(data []byte) string {
-	s := sha256.Sum256(data)
-	return hex.EncodeToString(s[:])
 }

@@ -1,45 +1,61 @@
 package datasets
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"unicode/utf8"
 )
 
-// ParseJSONL parses one JSON object per line. String values pass through as
-// they are; numbers keep their literal text ("4", "0.50"); booleans become
-// "true"/"false"; null becomes ""; arrays and objects become their compact JSON.
-// Blank lines are skipped.
+// ParseJSONL parses one JSON object per line, which must be UTF-8, with the
+// default Options. String values pass through as they are; numbers keep their
+// literal text ("4", "0.50"); booleans become "true"/"false"; null becomes "";
+// arrays and objects become their compact JSON. Blank lines are skipped.
 func ParseJSONL(name string, data []byte) (*Dataset, error) {
-	ds := &Dataset{Path: name, Format: "jsonl", Hash: fileHash(data)}
-	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	return ReadJSONL(name, bytes.NewReader(data), Options{})
+}
+
+// ReadJSONL parses JSONL as ParseJSONL does, streaming it from r a line at a
+// time, decoded and capped as opts say.
+func ReadJSONL(name string, r io.Reader, opts Options) (*Dataset, error) {
+	src, err := newSource(name, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	maxCell := opts.maxCell()
+	ds := &Dataset{Path: name, Format: "jsonl"}
+	br := bufio.NewReaderSize(src, 64<<10)
 	known := map[string]bool{}
 	type pos struct{ line, col int }
 	var idPos []pos
 	lineNo := 0
-	for len(data) > 0 {
-		lineNo++
-		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
+	for {
+		line, err := br.ReadBytes('\n')
+		if err != nil && err != io.EOF {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				return nil, fe
+			}
+			return nil, &FieldError{File: name, Line: lineNo + 1, Err: err}
 		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 && err == io.EOF {
+			break
+		}
+		lineNo++
+		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		vars, err := parseObject(line)
-		if err != nil {
+		vars, perr := parseObject(line, func(v string) error { return src.checkCell(v, maxCell) })
+		if perr != nil {
 			var je *jsonErr
-			if errors.As(err, &je) {
+			if errors.As(perr, &je) {
 				return nil, &FieldError{File: name, Line: lineNo, Col: je.col, Field: je.field, Err: je.err}
 			}
-			return nil, &FieldError{File: name, Line: lineNo, Err: err}
+			return nil, &FieldError{File: name, Line: lineNo, Err: perr}
 		}
 		for _, k := range vars.order {
 			if !known[k] {
@@ -49,6 +65,9 @@ func ParseJSONL(name string, data []byte) (*Dataset, error) {
 		}
 		ds.Rows = append(ds.Rows, Row{Line: lineNo, Vars: vars.m})
 		idPos = append(idPos, pos{lineNo, 0})
+		if err == io.EOF {
+			break
+		}
 	}
 	if len(ds.Rows) == 0 {
 		return nil, &FieldError{File: name, Err: ErrEmpty}
@@ -56,6 +75,7 @@ func ParseJSONL(name string, data []byte) (*Dataset, error) {
 	if err := assignIDs(ds, func(i int) (int, int) { return idPos[i].line, idPos[i].col }); err != nil {
 		return nil, err
 	}
+	ds.Hash = src.hash()
 	return ds, nil
 }
 
@@ -72,18 +92,18 @@ type object struct {
 	order []string
 }
 
-func parseObject(line []byte) (object, error) {
+func parseObject(line []byte, checkCell func(string) error) (object, error) {
 	obj := object{m: map[string]string{}}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
-	// col is the 1-based column of the next token: the decoder's offset moved past
-	// separators and white space.
+	// col is the 1-based byte column of the next token: the decoder's offset
+	// moved past separators and white space.
 	col := func() int {
 		off := int(dec.InputOffset())
 		for off < len(line) && strings.IndexByte(" \t\r,:", line[off]) >= 0 {
 			off++
 		}
-		return utf8.RuneCount(line[:off]) + 1
+		return off + 1
 	}
 	tok, err := dec.Token()
 	if err != nil {
@@ -99,6 +119,9 @@ func parseObject(line []byte) (object, error) {
 			return obj, &jsonErr{col: col(), err: syntaxMsg(err)}
 		}
 		rawKey := tok.(string)
+		if err := checkCell(rawKey); err != nil {
+			return obj, &jsonErr{col: keyCol, err: fmt.Errorf("a key: %w", err)}
+		}
 		key := NormalizeName(rawKey)
 		if key == "" {
 			return obj, &jsonErr{col: keyCol, field: rawKey, err: errors.New("empty key")}
@@ -112,6 +135,9 @@ func parseObject(line []byte) (object, error) {
 		}
 		v, err := scalarText(raw)
 		if err != nil {
+			return obj, &jsonErr{col: keyCol, field: rawKey, err: err}
+		}
+		if err := checkCell(v); err != nil {
 			return obj, &jsonErr{col: keyCol, field: rawKey, err: err}
 		}
 		obj.m[key] = v

@@ -85,6 +85,9 @@ func (c common) build(spec scorers.Spec, env scorers.Env, tplName string, keys, 
 	b := &base{name: spec.Name, salt: env.Salt, samples: max(1, c.Samples)}
 	params := env.JudgeParams
 	if c.Temperature != nil {
+		if err := (llm.Params{Temperature: c.Temperature}).Validate(); err != nil {
+			return nil, scorers.SpecError(spec, "%v", err)
+		}
 		params.Temperature = c.Temperature
 	}
 	if params.Temperature == nil {

@@ -48,6 +48,38 @@ type Params struct {
 	Seed        *int     `yaml:"seed" json:"seed,omitempty"`
 }
 
+// ParamError is a sampling parameter outside its range.
+type ParamError struct {
+	Param string // "temperature", "top_p", "max_tokens"
+	Msg   string
+}
+
+func (e *ParamError) Error() string { return e.Param + ": " + e.Msg }
+
+// Validate checks the parameters' ranges, as OpenAI documents them:
+// temperature from 0 to 2, top_p from 0 to 1 (0 is sent as 0), max_tokens at
+// least 1 when set (0 means the provider's default); any seed. NaN and
+// infinities are refused: no provider takes them, and a run could not be
+// recorded with them. The error is a *ParamError.
+func (p Params) Validate() error {
+	between := func(name string, v *float64, lo, hi float64) error {
+		if v != nil && !(*v >= lo && *v <= hi) { // NaN fails both
+			return &ParamError{name, fmt.Sprintf("%v is not between %v and %v", *v, lo, hi)}
+		}
+		return nil
+	}
+	if err := between("temperature", p.Temperature, 0, 2); err != nil {
+		return err
+	}
+	if err := between("top_p", p.TopP, 0, 1); err != nil {
+		return err
+	}
+	if p.MaxTokens < 0 {
+		return &ParamError{"max_tokens", fmt.Sprintf("%d is negative: set at least 1, or leave it out for the provider's default", p.MaxTokens)}
+	}
+	return nil
+}
+
 // Request is one chat completion request.
 type Request struct {
 	Model    string

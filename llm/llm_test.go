@@ -2,7 +2,9 @@ package llm
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 )
@@ -45,3 +47,40 @@ func TestErrorText(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestParamsValidate(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	seed := -7
+	tests := []struct {
+		name string
+		p    Params
+		want string // "" for valid
+	}{
+		{"none set", Params{}, ""},
+		{"bounds", Params{Temperature: f(0), TopP: f(1), MaxTokens: 1, Seed: &seed}, ""},
+		{"upper bounds", Params{Temperature: f(2), TopP: f(0)}, ""},
+		{"temperature above 2", Params{Temperature: f(2.5)}, "temperature: 2.5 is not between 0 and 2"},
+		{"negative temperature", Params{Temperature: f(-0.1)}, "temperature: -0.1 is not between 0 and 2"},
+		{"NaN temperature", Params{Temperature: f(math.NaN())}, "temperature: NaN is not between 0 and 2"},
+		{"infinite temperature", Params{Temperature: f(math.Inf(1))}, "temperature: +Inf is not between 0 and 2"},
+		{"top_p above 1", Params{TopP: f(1.5)}, "top_p: 1.5 is not between 0 and 1"},
+		{"NaN top_p", Params{TopP: f(math.NaN())}, "top_p: NaN is not between 0 and 1"},
+		{"-Inf top_p", Params{TopP: f(math.Inf(-1))}, "top_p: -Inf is not between 0 and 1"},
+		{"negative max_tokens", Params{MaxTokens: -5}, "max_tokens: -5 is negative: set at least 1, or leave it out for the provider's default"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.p.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			var pe *ParamError
+			if err == nil || err.Error() != tc.want || !errors.As(err, &pe) {
+				t.Fatalf("error = %v, want the *ParamError %q", err, tc.want)
+			}
+		})
+	}
+}

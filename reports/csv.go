@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/evalctl/evalctl/eval"
 )
@@ -21,6 +22,32 @@ var AnswerColumns = []string{"row_id", "line", "prompt", "prompt_version", "mode
 var FeedbackColumns = []string{"row_id", "prompt", "prompt_version", "model", "repeat", "scorer",
 	"value", "pass", "score", "skipped", "error", "rationale", "judge_model",
 	"judge_prompt_tokens", "judge_completion_tokens", "judge_latency_ms", "judge_raw"}
+
+// CSVOptions say how CSV reports are written.
+type CSVOptions struct {
+	// Raw writes every cell as it is, for programs. By default a text cell
+	// that a spreadsheet would take for a formula (one starting with =, +, -,
+	// @, tab or carriage return) is written with a single quote before it,
+	// as OWASP advises against CSV injection. Text is anything that comes
+	// from the dataset, the prompts, the models or the judges (ids, inputs,
+	// answers, errors, rationales, raw replies, data_ columns, names); the
+	// numbers evalctl formats itself (line, repeat, tokens, latency,
+	// attempts, pass, score, skipped, a numeric value) are never changed.
+	Raw bool
+}
+
+// formulaStart lists the first bytes that make a spreadsheet read a cell as
+// a formula (OWASP, CSV Injection).
+const formulaStart = "=+-@\t\r"
+
+// csvText neutralises one text cell unless the options say raw: it is the
+// one place where CSV reports escape model, dataset or judge text.
+func (o CSVOptions) csvText(s string) string {
+	if o.Raw || s == "" || strings.IndexByte(formulaStart, s[0]) < 0 {
+		return s
+	}
+	return "'" + s
+}
 
 // Each streams a run's results in cell order to fn, stopping at fn's first
 // error; a store streams them with EachResult, so a report over any number
@@ -40,11 +67,12 @@ func Slice(results []eval.Result) Each {
 }
 
 // WriteAnswersCSV writes one row per cell, in cell order.
-func WriteAnswersCSV(w io.Writer, columns []string, results Each) error {
+func WriteAnswersCSV(w io.Writer, columns []string, results Each, o CSVOptions) error {
+	t := o.csvText
 	cw := csv.NewWriter(w)
 	head := slices.Clone(AnswerColumns)
 	for _, c := range columns {
-		head = append(head, "data_"+c)
+		head = append(head, t("data_"+c))
 	}
 	cw.Write(head)
 	err := results(func(r eval.Result) error {
@@ -52,12 +80,12 @@ func WriteAnswersCSV(w io.Writer, columns []string, results Each) error {
 		if r.Err != nil {
 			kind, msg = r.Err.Kind.String(), r.Err.Error()
 		}
-		rec := []string{r.Row.ID, strconv.Itoa(r.Row.Line), r.Prompt.Name, r.Prompt.Version, r.Model.Ref.String(),
-			strconv.Itoa(r.Repeat), r.System, r.Input, r.Answer, r.FinishReason,
+		rec := []string{t(r.Row.ID), strconv.Itoa(r.Row.Line), t(r.Prompt.Name), t(r.Prompt.Version), t(r.Model.Ref.String()),
+			strconv.Itoa(r.Repeat), t(r.System), t(r.Input), t(r.Answer), t(r.FinishReason),
 			strconv.Itoa(r.Usage.PromptTokens), strconv.Itoa(r.Usage.CompletionTokens),
-			strconv.FormatInt(r.Latency.Milliseconds(), 10), strconv.Itoa(r.Attempts), kind, msg}
+			strconv.FormatInt(r.Latency.Milliseconds(), 10), strconv.Itoa(r.Attempts), t(kind), t(msg)}
 		for _, c := range columns {
-			rec = append(rec, r.Row.Vars[c])
+			rec = append(rec, t(r.Row.Vars[c]))
 		}
 		return cw.Write(rec)
 	})
@@ -70,17 +98,24 @@ func WriteAnswersCSV(w io.Writer, columns []string, results Each) error {
 
 // WriteFeedbackCSV writes one row per cell × scorer, in cell then scorer order.
 // Cells whose generation failed have no feedback rows.
-func WriteFeedbackCSV(w io.Writer, results Each) error {
+func WriteFeedbackCSV(w io.Writer, results Each, o CSVOptions) error {
+	t := o.csvText
 	cw := csv.NewWriter(w)
 	cw.Write(FeedbackColumns)
 	err := results(func(r eval.Result) error {
 		for _, fb := range r.Feedback {
-			rec := []string{r.Row.ID, r.Prompt.Name, r.Prompt.Version, r.Model.Ref.String(), strconv.Itoa(r.Repeat),
-				fb.Scorer, valueText(fb.Value), boolText(fb.Pass), floatText(fb.Score), strconv.FormatBool(fb.Skipped),
-				fb.Err, fb.Rationale, fb.JudgeModel}
+			value := valueText(fb.Value)
+			switch fb.Value.(type) {
+			case bool, float64: // formatted here
+			default:
+				value = t(value)
+			}
+			rec := []string{t(r.Row.ID), t(r.Prompt.Name), t(r.Prompt.Version), t(r.Model.Ref.String()), strconv.Itoa(r.Repeat),
+				t(fb.Scorer), value, boolText(fb.Pass), floatText(fb.Score), strconv.FormatBool(fb.Skipped),
+				t(fb.Err), t(fb.Rationale), t(fb.JudgeModel)}
 			if fb.JudgeModel != "" {
 				rec = append(rec, strconv.Itoa(fb.Usage.PromptTokens), strconv.Itoa(fb.Usage.CompletionTokens),
-					strconv.FormatInt(fb.Latency.Milliseconds(), 10), fb.Raw)
+					strconv.FormatInt(fb.Latency.Milliseconds(), 10), t(fb.Raw))
 			} else {
 				rec = append(rec, "", "", "", "")
 			}
@@ -127,27 +162,30 @@ func floatText(f *float64) string {
 }
 
 // WriteCSVFiles writes answers.csv and feedback.csv into dir, atomically.
-func WriteCSVFiles(dir string, columns []string, results Each) error {
+func WriteCSVFiles(dir string, columns []string, results Each, o CSVOptions) error {
 	if err := WriteFileAtomic(filepath.Join(dir, "answers.csv"), func(w io.Writer) error {
-		return WriteAnswersCSV(w, columns, results)
+		return WriteAnswersCSV(w, columns, results, o)
 	}); err != nil {
 		return err
 	}
 	return WriteFileAtomic(filepath.Join(dir, "feedback.csv"), func(w io.Writer) error {
-		return WriteFeedbackCSV(w, results)
+		return WriteFeedbackCSV(w, results, o)
 	})
 }
 
 // WriteWideCSV writes one row per answer with a column per scorer: the pass
 // outcome ("pass", "fail"), the score for numeric scorers, "error" or "skip".
-func WriteWideCSV(w io.Writer, l eval.Layout, results Each) error {
+func WriteWideCSV(w io.Writer, l eval.Layout, results Each, o CSVOptions) error {
+	t := o.csvText
 	cw := csv.NewWriter(w)
 	head := []string{"row_id", "prompt", "prompt_version", "model", "repeat", "error_kind"}
-	head = append(head, l.Scorers...)
+	for _, name := range l.Scorers {
+		head = append(head, t(name))
+	}
 	head = append(head, "answer")
 	cw.Write(head)
 	err := results(func(r eval.Result) error {
-		rec := []string{r.Row.ID, r.Prompt.Name, r.Prompt.Version, r.Model.Ref.String(), strconv.Itoa(r.Repeat), ""}
+		rec := []string{t(r.Row.ID), t(r.Prompt.Name), t(r.Prompt.Version), t(r.Model.Ref.String()), strconv.Itoa(r.Repeat), ""}
 		if r.Err != nil {
 			rec[5] = r.Err.Kind.String()
 		}
@@ -172,7 +210,7 @@ func WriteWideCSV(w io.Writer, l eval.Layout, results Each) error {
 			}
 			rec = append(rec, v)
 		}
-		rec = append(rec, r.Answer)
+		rec = append(rec, t(r.Answer))
 		return cw.Write(rec)
 	})
 	if err != nil {

@@ -3,11 +3,14 @@ package reports
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"flag"
+	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,14 +125,123 @@ func TestGoldenTable(t *testing.T) {
 func TestGoldenCSV(t *testing.T) {
 	plan, results := fixture(t)
 	var a, f bytes.Buffer
-	if err := WriteAnswersCSV(&a, plan.Dataset.Columns, Slice(results)); err != nil {
+	if err := WriteAnswersCSV(&a, plan.Dataset.Columns, Slice(results), CSVOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFeedbackCSV(&f, Slice(results)); err != nil {
+	if err := WriteFeedbackCSV(&f, Slice(results), CSVOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "answers.golden.csv", a.Bytes())
 	golden(t, "feedback.golden.csv", f.Bytes())
+}
+
+// formulas are answers a spreadsheet would run (OWASP, CSV Injection).
+var formulas = []string{`=HYPERLINK("http://x","y")`, `=cmd|' /C calc'!A0`, "+1", "-2", "@SUM(A1)", "\tleading tab", "\rleading CR"}
+
+// formulaFixture is one model's answers to questions, ids and dataset text
+// that look like formulas, judged by rationales, errors and raw replies that
+// do too, with a numeric scorer whose negative scores are evalctl's own.
+func formulaFixture(t *testing.T) (*eval.Plan, []eval.Result) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("id,question,note\n")
+	for i, f := range formulas {
+		fmt.Fprintf(&b, "%s,\"%s\",%s\n", []string{"@id1", "-2", "+3", "=4", "q5", "q6", "q7"}[i], strings.ReplaceAll(f, `"`, `""`), []string{"=1+1", "", "-x", "", "@y", "", "ok"}[i])
+	}
+	ds, err := datasets.ParseCSV("f.csv", []byte(b.String()), ',')
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, _ := prompts.Parse("-basic", "", "{question}")
+	m := &eval.Model{Ref: llm.ModelRef{Provider: "sim", Model: "a"}}
+	plan := &eval.Plan{Dataset: ds, Rows: ds.Rows, Prompts: []*prompts.Template{tpl}, Models: []*eval.Model{m},
+		Scorers: []scorers.Scorer{fakeScorer("=judge"), fakeScorer("delta")}}
+	var results []eval.Result
+	for _, c := range plan.Cells() {
+		i := c.Index
+		r := eval.Result{Cell: c, Input: c.Row.Vars["question"], Answer: formulas[i], FinishReason: "stop",
+			Usage: llm.Usage{PromptTokens: 10, CompletionTokens: 3}, Latency: 20 * time.Millisecond, Attempts: 1}
+		yes := i%2 == 0
+		one, delta := 1.0, -0.5*float64(i+1)
+		judged := scorers.Feedback{Scorer: "=judge", Value: formulas[(i+1)%len(formulas)], Pass: &yes, Score: &one,
+			Rationale: formulas[(i+2)%len(formulas)], JudgeModel: "sim:judge", Raw: formulas[(i+3)%len(formulas)],
+			Usage: llm.Usage{PromptTokens: 50, CompletionTokens: 5}, Latency: 10 * time.Millisecond}
+		if i == 6 {
+			judged = scorers.Feedback{Scorer: "=judge", Err: "-unparseable: " + formulas[0], JudgeModel: "sim:judge", Raw: "@maybe"}
+		}
+		r.Feedback = []scorers.Feedback{judged, {Scorer: "delta", Value: delta, Score: &delta, Rationale: "-0.5 a step"}}
+		if i == 5 {
+			r.Answer, r.FinishReason, r.Feedback = "", "", nil
+			r.Err = &llm.Error{Kind: llm.KindServer, Status: 500, Model: "sim:a", Msg: "=boom", Attempts: 2}
+		}
+		results = append(results, r)
+	}
+	return plan, results
+}
+
+// Every CSV writer neutralises formula-like text with a leading quote, and
+// --csv-raw (CSVOptions.Raw) writes it as it is. evalctl's own numbers (a
+// negative score, tokens, latency) are never quoted.
+func TestGoldenCSVFormulas(t *testing.T) {
+	plan, results := formulaFixture(t)
+	lay := plan.Layout()
+	for _, o := range []CSVOptions{{}, {Raw: true}} {
+		suffix := ""
+		if o.Raw {
+			suffix = "-raw"
+		}
+		var a, f, w bytes.Buffer
+		if err := WriteAnswersCSV(&a, plan.Dataset.Columns, Slice(results), o); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteFeedbackCSV(&f, Slice(results), o); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteWideCSV(&w, lay, Slice(results), o); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "formulas-answers"+suffix+".golden.csv", a.Bytes())
+		golden(t, "formulas-feedback"+suffix+".golden.csv", f.Bytes())
+		golden(t, "formulas-wide"+suffix+".golden.csv", w.Bytes())
+
+		// Read back: the answers column holds every formula, quoted or not.
+		for name, buf := range map[string]*bytes.Buffer{"answers": &a, "wide": &w} {
+			recs, err := csv.NewReader(bytes.NewReader(buf.Bytes())).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			col := slices.Index(recs[0], "answer")
+			for i, rec := range recs[1:] {
+				want := formulas[i]
+				if i == 5 {
+					want = "" // a generation error
+				}
+				if !o.Raw && want != "" {
+					want = "'" + want
+				}
+				if rec[col] != want {
+					t.Errorf("%s%s row %d: answer %q, want %q", name, suffix, i, rec[col], want)
+				}
+			}
+		}
+		recs, err := csv.NewReader(bytes.NewReader(f.Bytes())).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		numeric := map[string]bool{"repeat": true, "value": true, "pass": true, "score": true, "skipped": true,
+			"judge_prompt_tokens": true, "judge_completion_tokens": true, "judge_latency_ms": true}
+		for _, rec := range recs[1:] {
+			for j, cell := range rec {
+				name := recs[0][j]
+				switch {
+				case name == "score" && rec[5] == "delta" && !strings.HasPrefix(cell, "-") && cell != "0":
+					t.Errorf("feedback%s: score %q is evalctl's number and must stay as it is", suffix, cell)
+				case !o.Raw && !(numeric[name] && rec[5] == "delta") && cell != "" && strings.IndexByte(formulaStart, cell[0]) >= 0:
+					t.Errorf("feedback: %s cell %q starts a formula", name, cell)
+				}
+			}
+		}
+	}
 }
 
 func TestScorerCell(t *testing.T) {
@@ -224,7 +336,7 @@ func TestGoldenJUnitMarkdownWideCSV(t *testing.T) {
 	if err := WriteMarkdown(&m, meta, Compare(lay, results)); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteWideCSV(&wcsv, lay, Slice(results)); err != nil {
+	if err := WriteWideCSV(&wcsv, lay, Slice(results), CSVOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "report.golden.xml", j.Bytes())

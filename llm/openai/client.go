@@ -32,7 +32,8 @@ type Config struct {
 	// HTTPClient carries the transport (retries, limits); nil means a client
 	// over transport.New(nil, transport.DefaultPolicy).
 	HTTPClient *http.Client
-	// Redactor scrubs secrets from error messages; the APIKey is added to it.
+	// Redactor scrubs secrets from error messages and response text; the
+	// APIKey is added to it.
 	Redactor *transport.Redactor
 	// Azure selects Azure OpenAI: BaseURL is the resource endpoint
 	// (https://NAME.openai.azure.com), the model of a request is a
@@ -137,7 +138,11 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	}
 	ch := resp.Choices[0]
 	return llm.Response{
-		Text:         ch.Message.Content,
+		// A server may echo the key in a normal answer (a proxy's debug
+		// text, a model asked to repeat its request): it is scrubbed here,
+		// before the cache, the store or a report sees it, for answers and
+		// judge replies alike.
+		Text:         c.cfg.Redactor.Redact(ch.Message.Content),
 		FinishReason: string(ch.FinishReason),
 		Usage:        llm.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens},
 		Latency:      latency,

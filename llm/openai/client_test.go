@@ -328,3 +328,27 @@ func TestAzure(t *testing.T) {
 		t.Errorf("no api-version: %v", err)
 	}
 }
+
+// A key the server echoes inside a normal 200 answer never reaches the
+// caller: answers and judge replies (the same call) come back redacted, and
+// so do other keys the run's redactor knows (a judge's provider).
+func TestKeyEchoedInAnswerIsRedacted(t *testing.T) {
+	const key, other = "sk-evalctl-ECHO-0123456789abcdef", "sk-judge-provider-0000000000"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		content, _ := json.Marshal(fmt.Sprintf(`You sent %s; also %s. {"rationale": "key %s", "result": "yes"}`, got, other, got))
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":%s},"finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":9,"total_tokens":16}}`, content)
+	}))
+	defer srv.Close()
+	c, red := newClient(srv.URL+"/v1", key, fastPolicy)
+	red.Add(other)
+	resp, err := c.Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: "user", Content: "Repeat my API key."}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `You sent [REDACTED]; also [REDACTED]. {"rationale": "key [REDACTED]", "result": "yes"}`
+	if resp.Text != want {
+		t.Errorf("text = %q\nwant %q", resp.Text, want)
+	}
+}

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -94,6 +95,9 @@ func ParseFailUnder(s string) (Gate, error) {
 	if err != nil || math.IsNaN(f) {
 		return Gate{}, fmt.Errorf("--fail-under %q: %q is not a number", s, v)
 	}
+	if err := between("MIN", &f, 0, 1); err != nil {
+		return Gate{}, fmt.Errorf("--fail-under %q: %v (a pass rate, or a mean of scores from 0 to 1)", s, err)
+	}
 	g := Gate{Min: &f, Source: "--fail-under " + s}
 	g.Scorer, g.Prompt, g.Model = splitTarget(strings.TrimSpace(target))
 	return g, nil
@@ -109,6 +113,9 @@ func ParseMaxDrop(s string) (Gate, error) {
 	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 	if err != nil || math.IsNaN(f) {
 		return Gate{}, fmt.Errorf("--max-drop %q: %q is not a number", s, v)
+	}
+	if err := between("DROP", &f, 0, 1); err != nil {
+		return Gate{}, fmt.Errorf("--max-drop %q: %v (0.05 is 5 points)", s, err)
 	}
 	g := Gate{MaxDrop: &f, Source: "--max-drop " + s}
 	g.Scorer, g.Prompt, g.Model = splitTarget(strings.TrimSpace(target))
@@ -133,53 +140,74 @@ type Plan struct {
 	Models  []string
 }
 
-// Validate checks a gate's form and that it names things the plan has.
-func (g Gate) Validate(p Plan) error {
+// Check checks a gate on its own, as it is read from a config line or a
+// flag: it sets exactly one condition, in the scope that condition has, and
+// every threshold is a finite number in its range: min, max_error_rate and
+// max_drop from 0 to 1 (rates, or means of scores from 0 to 1),
+// require_judge_kappa from -1 to 1, max_cost 0 or more.
+func (g Gate) Check() error {
 	n := 0
 	for _, set := range []bool{g.Min != nil, g.MaxErrorRate != nil, g.MaxDrop != nil, g.NoSignificantDrop, g.MaxCost != nil} {
 		if set {
 			n++
 		}
 	}
+	whole := g.MaxCost != nil || g.MaxErrorRate != nil
+	switch {
+	case n != 1:
+		return errors.New("a gate sets exactly one of min, max_error_rate, max_cost, max_drop or no_significant_drop")
+	case whole && g.RequireJudgeKappa != nil:
+		return errors.New("require_judge_kappa goes with a scorer's gate (min, max_drop or no_significant_drop)")
+	case g.MaxCost != nil && (g.Scorer != "" || g.Prompt != "" || g.Model != ""):
+		return errors.New("max_cost applies to the whole run: drop scorer, prompt and model")
+	case g.MaxErrorRate != nil && (g.Scorer != "" || g.Prompt != "" || g.Model != ""):
+		return errors.New("max_error_rate applies to the whole run: drop scorer, prompt and model")
+	case !whole && g.Scorer == "":
+		return fmt.Errorf("name a scorer (or %q)", Overall)
+	case g.RequireJudgeKappa != nil && g.Scorer == Overall:
+		return fmt.Errorf("require_judge_kappa applies to one judge scorer: name it instead of %s", Overall)
+	}
+	if c := g.MaxCost; c != nil && !(*c >= 0 && !math.IsInf(*c, 1)) {
+		return fmt.Errorf("max_cost %s is not a cost in USD (0 or more)", num(*c))
+	}
+	for _, t := range []struct {
+		name   string
+		v      *float64
+		lo, hi float64
+	}{{"min", g.Min, 0, 1}, {"max_error_rate", g.MaxErrorRate, 0, 1}, {"max_drop", g.MaxDrop, 0, 1}, {"require_judge_kappa", g.RequireJudgeKappa, -1, 1}} {
+		if err := between(t.name, t.v, t.lo, t.hi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// between refuses v outside [lo, hi], NaN included.
+func between(name string, v *float64, lo, hi float64) error {
+	if v != nil && !(*v >= lo && *v <= hi) {
+		return fmt.Errorf("%s %s is not between %s and %s", name, num(*v), num(lo), num(hi))
+	}
+	return nil
+}
+
+// Validate checks a gate's form (Check) and that it names things the plan has.
+func (g Gate) Validate(p Plan) error {
 	where := g.Source
 	if where != "" {
 		where += ": "
 	}
+	if err := g.Check(); err != nil {
+		return fmt.Errorf("%s%w", where, err)
+	}
 	switch {
-	case n != 1:
-		return fmt.Errorf("%sa gate sets exactly one of min, max_error_rate, max_cost, max_drop or no_significant_drop", where)
-	case (g.MaxCost != nil || g.MaxErrorRate != nil) && g.RequireJudgeKappa != nil:
-		return fmt.Errorf("%srequire_judge_kappa goes with a scorer's gate (min, max_drop or no_significant_drop)", where)
-	case g.MaxCost != nil:
-		if g.Scorer != "" || g.Prompt != "" || g.Model != "" {
-			return fmt.Errorf("%smax_cost applies to the whole run: drop scorer, prompt and model", where)
-		}
-		if *g.MaxCost < 0 {
-			return fmt.Errorf("%smax_cost must not be negative", where)
-		}
+	case g.MaxCost != nil || g.MaxErrorRate != nil:
 		return nil
-	case g.MaxErrorRate != nil:
-		if g.Scorer != "" || g.Prompt != "" || g.Model != "" {
-			return fmt.Errorf("%smax_error_rate applies to the whole run: drop scorer, prompt and model", where)
-		}
-		if *g.MaxErrorRate < 0 || *g.MaxErrorRate > 1 {
-			return fmt.Errorf("%smax_error_rate %v is not between 0 and 1", where, *g.MaxErrorRate)
-		}
-		return nil
-	case g.Scorer == "":
-		return fmt.Errorf("%sname a scorer (or %q)", where, Overall)
 	case g.Scorer != Overall && !slices.Contains(p.Scorers, g.Scorer):
 		return fmt.Errorf("%sno scorer %q in this run (scorers: %s, or %s)", where, g.Scorer, strings.Join(p.Scorers, ", "), Overall)
 	case g.Prompt != "" && !slices.Contains(p.Prompts, g.Prompt):
 		return fmt.Errorf("%sno prompt %q in this run (prompts: %s)", where, g.Prompt, strings.Join(p.Prompts, ", "))
 	case g.Model != "" && !slices.Contains(p.Models, g.Model):
 		return fmt.Errorf("%sno model %q in this run (models: %s)", where, g.Model, strings.Join(p.Models, ", "))
-	case g.MaxDrop != nil && (*g.MaxDrop < 0 || *g.MaxDrop > 1):
-		return fmt.Errorf("%smax_drop %v is not between 0 and 1", where, *g.MaxDrop)
-	case g.RequireJudgeKappa != nil && g.Scorer == Overall:
-		return fmt.Errorf("%srequire_judge_kappa applies to one judge scorer: name it instead of %s", where, Overall)
-	case g.RequireJudgeKappa != nil && (*g.RequireJudgeKappa < -1 || *g.RequireJudgeKappa > 1):
-		return fmt.Errorf("%srequire_judge_kappa %v is not between -1 and 1", where, *g.RequireJudgeKappa)
 	}
 	return nil
 }
