@@ -151,7 +151,7 @@ func calibrate(ctx context.Context, st *store.Store, run *store.Run, labels []hu
 	}
 	err := st.EachResult(ctx, run, true, func(r eval.Result) error {
 		for _, fb := range r.Feedback {
-			l, ok := want[humanLabel{Row: r.Row.ID, Prompt: r.Prompt.Name, Model: r.Model.Ref.String(), Repeat: r.Repeat, Scorer: fb.Scorer}.key()]
+			l, ok := want[humanLabel{Row: r.Row.ID, Prompt: r.Variant.Prompt.Name, Model: r.Variant.Model.Ref.String(), Repeat: r.Repeat, Scorer: fb.Scorer}.key()]
 			if !ok || fb.Pass == nil || fb.Err != "" {
 				continue
 			}

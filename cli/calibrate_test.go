@@ -46,7 +46,7 @@ scorers:
 	}
 	run1, _ := st.Run(context.Background(), "last")
 	st.EachResult(context.Background(), run1, true, func(r eval.Result) error {
-		vs = append(vs, verdict{r.Row.ID, r.Prompt.Name, *r.Feedback[0].Pass})
+		vs = append(vs, verdict{r.Row.ID, r.Variant.Prompt.Name, *r.Feedback[0].Pass})
 		return nil
 	})
 	st.Close()

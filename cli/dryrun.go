@@ -124,8 +124,8 @@ func dryRun(a *app, cfg *config.Config, st *store.Store, opts *RunOptions) error
 	if !priced {
 		costText += " (some models have no price: add them under prices:)"
 	}
-	fmt.Fprintf(a.io.Stderr, "dry run: %s cells (%d rows × %d prompts × %d models × %d repeat); %s LLM calls (%s generation, %s judge), %s from the cache; estimated %s prompt + %s completion tokens, %s. Nothing was sent.\n",
-		reports.FormatInt(sum.Total), len(p.plan.Rows), len(p.plan.Prompts), len(p.plan.Models), max(1, p.plan.Repeat),
+	fmt.Fprintf(a.io.Stderr, "dry run: %s cells (%d rows × %s × %d repeat); %s LLM calls (%s generation, %s judge), %s from the cache; estimated %s prompt + %s completion tokens, %s. Nothing was sent.\n",
+		reports.FormatInt(sum.Total), len(p.plan.Rows), variantsText(p.plan), max(1, p.plan.Repeat),
 		reports.FormatInt(calls), reports.FormatInt(gen), reports.FormatInt(judge), reports.FormatInt(cached),
 		reports.FormatInt(total.PromptTokens), reports.FormatInt(total.CompletionTokens), costText)
 	if p.budget > 0 && cost > p.budget {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -87,11 +88,18 @@ func resolveGates(st *store.Store, cfg *config.Config, flags *GateFlags, lay eva
 		return nil, nil, err
 	}
 	gp := gate.Plan{Scorers: lay.Scorers}
-	for _, p := range lay.Prompts {
-		gp.Prompts = append(gp.Prompts, p.Name)
-	}
-	for _, m := range lay.Models {
-		gp.Models = append(gp.Models, m.Ref)
+	variants := lay.AllVariants()
+	names := eval.Labels(variants)
+	for _, v := range variants {
+		// english@PROMPT, english@LABEL or english@VARIANT-ID.
+		for _, n := range []string{v.Prompt.Name, names[v.ID], v.ID} {
+			if n != "" && !slices.Contains(gp.Prompts, n) {
+				gp.Prompts = append(gp.Prompts, n)
+			}
+		}
+		if !slices.Contains(gp.Models, v.Model.Ref) {
+			gp.Models = append(gp.Models, v.Model.Ref)
+		}
 	}
 	needBase, needLabels := false, false
 	for _, g := range gates {

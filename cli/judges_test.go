@@ -53,7 +53,7 @@ scorers:
 		for _, fb := range res.Feedback {
 			switch fb.Scorer {
 			case "concise_vs_basic":
-				if res.Prompt.Name == "basic" {
+				if res.Variant.Prompt.Name == "basic" {
 					if !fb.Skipped {
 						t.Errorf("a baseline answer was judged against itself: %+v", fb)
 					}

@@ -23,6 +23,7 @@ const (
 	ExitGate        = 1   // a gate failed
 	ExitUsage       = 2   // usage, config or input error (nothing was spent), or the provider rejected the credentials or model
 	ExitIncomplete  = 3   // the run is incomplete: errors above the allowed rate
+	ExitInternal    = 4   // an unexpected error after calls began (the store, the disk, a bug): the run is left resumable
 	ExitInterrupted = 130 // interrupted (Ctrl-C or SIGTERM); what was done is kept
 )
 
@@ -33,6 +34,8 @@ const exitCodesHelp = `Exit codes:
   2    usage, config or input error (before any model call), credentials/model rejected by the
        provider, or an endpoint that never answered (connection refused, not JSON)
   3    run incomplete: failed answers or failed verdicts above max_error_rate, or --max-cost reached
+  4    an unexpected error after calls began (the store, the disk, a bug): what was done is kept
+       and the run is left resumable
   130  interrupted (Ctrl-C); finished cells are written`
 
 // ExitError is an error with an exit code and an optional one-line remedy.
@@ -109,12 +112,29 @@ type app struct {
 	io       *IO
 	registry *scorers.Registry
 	redactor *transport.Redactor
+	// spending is set once a command may have made paid calls: an error
+	// without its own code is then not a usage error (nothing spent) but
+	// ExitInternal.
+	spending bool
+	// onPanic undoes what a command leaves half done if it panics (marks
+	// its run interrupted).
+	onPanic []func()
 }
 
 // Main runs the command tree and returns the exit code. It is the only place
 // that prints errors.
-func Main(sys *IO, opts ...Option) int {
+func Main(sys *IO, opts ...Option) (code int) {
 	a := &app{io: sys, registry: scorers.NewRegistry(), redactor: &transport.Redactor{}}
+	defer func() {
+		if v := recover(); v != nil {
+			for _, f := range a.onPanic {
+				func() { defer func() { recover() }(); f() }()
+			}
+			fmt.Fprintf(sys.Stderr, "evalctl: internal error: %s — this is a bug in evalctl; please report it with the command you ran and this line (what was done is kept: --resume continues a run)\n",
+				a.redactor.Redact(strings.Join(strings.Fields(fmt.Sprint(v)), " ")))
+			code = ExitInternal
+		}
+	}()
 	judges.Register(a.registry)
 	for _, o := range opts {
 		o(a)
@@ -128,7 +148,10 @@ func Main(sys *IO, opts ...Option) int {
 	if err == nil {
 		return ExitOK
 	}
-	code := ExitUsage
+	code = ExitUsage
+	if a.spending {
+		code = ExitInternal
+	}
 	hint := ""
 	var ee *ExitError
 	if errors.As(err, &ee) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,6 +195,18 @@ func runMerge(a *app, opts *MergeOptions) error {
 		status = eval.StatusIncomplete
 	}
 	layout.Rows = rows
+	if all, err := strconv.Atoi(first.Tags["rows"]); err == nil && all >= rows {
+		layout.Rows = all // the whole evaluation's, missing shards included
+	}
+	// The merged run resumes as the whole evaluation: the shards' options
+	// without --shard.
+	var so storedOptions
+	options := first.Spec.Options
+	if err := json.Unmarshal(first.Spec.Options, &so); err == nil {
+		so.Shard, so.Group = "", ""
+		so.Set = slices.DeleteFunc(so.Set, func(n string) bool { return n == "shard" || n == "group" })
+		options, _ = json.Marshal(so)
+	}
 
 	name := opts.Name
 	if name == "" {
@@ -206,42 +219,37 @@ func runMerge(a *app, opts *MergeOptions) error {
 	now := time.Now()
 	merged := &store.Run{ID: store.NewRunID(now), Name: name, StartedAt: now,
 		Tags:   map[string]string{"group": group, "merged": strconv.Itoa(len(parts)) + "/" + strconv.Itoa(n)},
-		Spec:   store.Spec{Layout: layout},
+		Spec:   store.Spec{Layout: layout, Options: options},
 		Config: first.Config, GitCommit: first.GitCommit, GitDirty: first.GitDirty,
 		DatasetPath: first.DatasetPath, DatasetHash: first.DatasetHash, Version: version(), Planned: layout.Planned()}
 	if err := dst.CreateRun(ctx, merged); err != nil {
 		return err
 	}
 	// Cells are numbered in the order of the whole evaluation: by dataset
-	// line, then prompt, model and repeat, as one unsharded run orders them.
-	pos := func(names []string, x string) int {
-		for i, n := range names {
-			if n == x {
-				return i
-			}
-		}
-		return 0
+	// line, then variant and repeat, as one unsharded run orders them.
+	variants := layout.AllVariants()
+	pos := map[string]int{}
+	for i, v := range variants {
+		pos[v.ID] = i
 	}
-	var promptNames, modelRefs []string
-	for _, p := range layout.Prompts {
-		promptNames = append(promptNames, p.Name)
-	}
-	for _, m := range layout.Models {
-		modelRefs = append(modelRefs, m.Ref)
-	}
-	per := len(promptNames) * len(modelRefs) * max(1, layout.Repeat)
 	sink := dst.Sink(merged.ID)
 	cells := 0
 	for _, p := range parts {
-		for _, pr := range layout.Prompts {
-			if v, err := p.st.PromptVersion(ctx, pr.Name, pr.Version); err == nil {
-				if err := dst.SavePromptVersion(ctx, v.Name, v.Version, v.Text); err != nil {
-					return err
+		for _, vs := range variants {
+			refs := []eval.PromptRef{vs.Prompt}
+			if vs.System != nil {
+				refs = append(refs, *vs.System)
+			}
+			for _, pr := range refs {
+				if v, err := p.st.PromptVersion(ctx, pr.Name, pr.Version); err == nil {
+					if err := dst.SavePromptVersion(ctx, v.Name, v.Version, v.Text); err != nil {
+						return err
+					}
 				}
 			}
 		}
 		err := p.st.EachResult(ctx, p.run, true, func(r eval.Result) error {
-			r.Index = r.Row.Line*per + (pos(promptNames, r.Prompt.Name)*len(modelRefs)+pos(modelRefs, r.Model.Ref.String()))*max(1, layout.Repeat) + r.Repeat
+			r.Index = eval.LineIndex(r.Row.Line, pos[r.Variant.ID], r.Repeat, len(variants), layout.Repeat)
 			cells++
 			return sink.Put(r)
 		})

@@ -25,7 +25,7 @@ func storedAnswers(t *testing.T, path string) (map[string]string, *store.Run) {
 	}
 	out := map[string]string{}
 	err = st.EachResult(context.Background(), run, true, func(r eval.Result) error {
-		k := r.Row.ID + "|" + r.Prompt.Name + "|" + r.Model.Ref.String()
+		k := r.Row.ID + "|" + r.Variant.Prompt.Name + "|" + r.Variant.Model.Ref.String()
 		if _, dup := out[k]; dup {
 			return fmt.Errorf("cell %s twice", k)
 		}

@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -204,6 +205,19 @@ func applyFlags(cfg *config.Config, opts *RunOptions, wd string) error {
 		}
 		cfg.Prompts.System = &s
 	}
+	if (opts.set("prompts") || opts.set("models")) && len(cfg.Variants) > 0 {
+		// The flags ask for prompts × models: the listed variants give way,
+		// keeping the models they configure.
+		if !opts.set("models") {
+			cfg.Models = nil
+			for _, v := range cfg.Variants {
+				if !slices.ContainsFunc(cfg.Models, func(m config.ModelConfig) bool { return m.Model == v.Model }) {
+					cfg.Models = append(cfg.Models, v.ModelConfig)
+				}
+			}
+		}
+		cfg.Variants = nil
+	}
 	if opts.set("models") {
 		// Keep parameters configured for a model that the flag names again.
 		var models []config.ModelConfig
@@ -279,6 +293,8 @@ type prepared struct {
 	baseline  *baseline
 	budget    float64
 	csv       reports.CSVOptions // how --out writes its CSV files
+	// allRows is the number of rows before --shard took its part.
+	allRows int
 }
 
 // withBudget checks that a spending limit can be enforced: every model and
@@ -298,12 +314,7 @@ func (p *prepared) withBudget(usd float64) error {
 // gate's config line) unless every model and judge of the run has a price.
 func (p *prepared) needPrices(what string) error {
 	var missing []string
-	refs := []string{}
-	for _, m := range p.plan.Models {
-		refs = append(refs, m.Ref.String())
-	}
-	refs = append(refs, judgeModels(p.plan)...)
-	for _, r := range refs {
+	for _, r := range modelRefs(p.plan) {
 		if _, ok := p.plan.Price(r, llm.Usage{PromptTokens: 1}); !ok && !slices.Contains(missing, r) {
 			missing = append(missing, r)
 		}
@@ -328,6 +339,7 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 	if cfg.Limit > 0 && cfg.Limit < len(ds.Rows) {
 		plan.Rows = ds.Rows[:cfg.Limit]
 	}
+	allRows := len(plan.Rows)
 	if cfg.Shard != "" {
 		sh, _ := eval.ParseShard(cfg.Shard)
 		all := len(plan.Rows)
@@ -344,28 +356,35 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 	if err != nil {
 		return nil, exitErr(ExitUsage, err, "")
 	}
-	system := "system"
+	defaultSystem := "system"
 	if cfg.Prompts.System != nil {
-		system = *cfg.Prompts.System
-	} else if _, ok := set.Templates[system]; !ok {
-		system = ""
+		defaultSystem = *cfg.Prompts.System
+	} else if _, ok := set.Templates[defaultSystem]; !ok {
+		defaultSystem = ""
 	}
-	if system != "" {
-		if plan.System, err = set.Get(system); err != nil {
+	systems := map[string]*prompts.Template{}
+	systemOf := func(name string) (*prompts.Template, error) {
+		if name == "" {
+			return nil, nil
+		}
+		if t, ok := systems[name]; ok {
+			return t, nil
+		}
+		t, err := set.Get(name)
+		if err != nil {
 			return nil, usageErr("system prompt: %v", err)
 		}
+		systems[name] = t
+		return t, nil
 	}
-	use := cfg.Prompts.Use
-	if len(use) == 0 {
-		for _, n := range set.Names() {
-			if n != system {
-				use = append(use, n)
-			}
+	templates := map[string]*prompts.Template{}
+	promptOf := func(n string) (*prompts.Template, error) {
+		if t, ok := templates[n]; ok {
+			return t, nil
 		}
-	}
-	for _, n := range use {
 		name, ref, versioned := strings.Cut(n, "@")
 		var t *prompts.Template
+		var err error
 		if versioned {
 			// A stored version: an alias ("production"), a version or "latest".
 			if st == nil {
@@ -381,10 +400,11 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 		} else if t, err = set.Get(n); err != nil {
 			return nil, usageErr("%v", err)
 		}
-		plan.Prompts = append(plan.Prompts, t)
+		templates[n] = t
+		return t, nil
 	}
 
-	if len(cfg.Models) == 0 {
+	if len(cfg.Models) == 0 && len(cfg.Variants) == 0 {
 		return nil, usageErr("no models: list them under models: in evalctl.yaml or pass --models")
 	}
 	gate := eval.NewGate(cfg.Concurrency)
@@ -405,26 +425,79 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 			ps.Close()
 		}
 	}()
-	seen := map[string]bool{}
-	for _, mc := range cfg.Models {
-		ref, _ := mc.Ref()
-		if seen[ref.String()] {
-			return nil, usageErr("model %s is listed twice", ref)
+	modelOf := func(mc config.ModelConfig) (*eval.Model, error) {
+		ref, err := mc.Ref()
+		if err != nil {
+			return nil, usageErr("%v", err)
 		}
-		seen[ref.String()] = true
 		c, err := ps.client(ref)
 		if err != nil {
 			return nil, err
 		}
-		plan.Models = append(plan.Models, &eval.Model{Ref: ref, Params: mc.Params, Client: c})
+		return &eval.Model{Ref: ref, Params: mc.Params, Client: c}, nil
+	}
+	if len(cfg.Variants) > 0 {
+		// Listed by hand: each its prompt, model and parameters, and label.
+		for _, vc := range cfg.Variants {
+			t, err := promptOf(vc.Prompt)
+			if err != nil {
+				return nil, err
+			}
+			sysName := defaultSystem
+			if vc.System != nil {
+				sysName = *vc.System
+			}
+			sys, err := systemOf(sysName)
+			if err != nil {
+				return nil, err
+			}
+			m, err := modelOf(vc.ModelConfig)
+			if err != nil {
+				return nil, err
+			}
+			plan.Variants = append(plan.Variants, eval.NewVariant(vc.Label, t, sys, m))
+		}
+	} else {
+		// prompts × models.
+		use := cfg.Prompts.Use
+		if len(use) == 0 {
+			for _, n := range set.Names() {
+				if n != defaultSystem {
+					use = append(use, n)
+				}
+			}
+		}
+		sys, err := systemOf(defaultSystem)
+		if err != nil {
+			return nil, err
+		}
+		var models []*eval.Model
+		for _, mc := range cfg.Models {
+			m, err := modelOf(mc)
+			if err != nil {
+				return nil, err
+			}
+			models = append(models, m)
+		}
+		var templates []*prompts.Template
+		for _, n := range use {
+			t, err := promptOf(n)
+			if err != nil {
+				return nil, err
+			}
+			templates = append(templates, t)
+		}
+		plan.Variants = eval.Product(sys, templates, models)
 	}
 
 	env := scorers.Env{Columns: ds.Columns, BaseDir: cfg.Dir}
-	for _, t := range plan.Prompts {
-		env.Prompts = append(env.Prompts, t.Name)
-	}
-	for _, m := range plan.Models {
-		env.Models = append(env.Models, m.Ref.String())
+	for _, v := range plan.Variants {
+		if !slices.Contains(env.Prompts, v.Prompt.Name) {
+			env.Prompts = append(env.Prompts, v.Prompt.Name)
+		}
+		if !slices.Contains(env.Models, v.Model.Ref.String()) {
+			env.Models = append(env.Models, v.Model.Ref.String())
+		}
 	}
 	if st != nil {
 		env.Salt = st.Salt()
@@ -446,12 +519,7 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 		}
 		plan.Scorers = append(plan.Scorers, s)
 	}
-	refs := []string{}
-	for _, m := range plan.Models {
-		refs = append(refs, m.Ref.String())
-	}
-	refs = append(refs, judgeModels(plan)...)
-	plan.Prices = llm.Prices(cfg.Prices, refs...)
+	plan.Prices = llm.Prices(cfg.Prices, modelRefs(plan)...)
 	if err := plan.Validate(); err != nil {
 		return nil, exitErr(ExitUsage, err, "")
 	}
@@ -462,7 +530,41 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 		}
 	}
 	ok = true
-	return &prepared{cfg: cfg, plan: plan, gate: gate, providers: ps, cache: cache}, nil
+	return &prepared{cfg: cfg, plan: plan, gate: gate, providers: ps, cache: cache, allRows: allRows}, nil
+}
+
+// variantsText says what the plan's variants are: "2 prompts × 2 models"
+// when they are every prompt × model, else "3 variants".
+func variantsText(p *eval.Plan) string {
+	var prompts, models []string
+	for _, v := range p.Variants {
+		if k := v.Prompt.Ref(); !slices.Contains(prompts, k) {
+			prompts = append(prompts, k)
+		}
+		if k := v.Model.Ref.String(); !slices.Contains(models, k) {
+			models = append(models, k)
+		}
+	}
+	if len(prompts)*len(models) == len(p.Variants) {
+		return fmt.Sprintf("%d prompts × %d models", len(prompts), len(models))
+	}
+	return fmt.Sprintf("%d variants", len(p.Variants))
+}
+
+// modelRefs lists the plan's models and judges, once each.
+func modelRefs(p *eval.Plan) []string {
+	var refs []string
+	for _, m := range p.Models() {
+		if r := m.Ref.String(); !slices.Contains(refs, r) {
+			refs = append(refs, r)
+		}
+	}
+	for _, j := range judgeModels(p) {
+		if !slices.Contains(refs, j) {
+			refs = append(refs, j)
+		}
+	}
+	return refs
 }
 
 // judgeModels lists the judge models of a plan's scorers, once each.
@@ -553,19 +655,26 @@ func runRun(a *app, opts *RunOptions) error {
 	now := time.Now()
 	run := &store.Run{ID: store.NewRunID(now), Name: opts.Name, Tags: parseTags(opts.Tags), StartedAt: now,
 		Spec: store.Spec{Layout: p.plan.Layout(), Options: rawOpts}, Config: string(cfg.Raw),
-		DatasetPath: p.plan.Dataset.Path, DatasetHash: p.plan.Dataset.Hash, Version: version(), Planned: p.plan.Len()}
+		DatasetPath: p.plan.Dataset.Path, DatasetHash: p.plan.Dataset.Hash, Version: version(), Planned: p.plan.Len(),
+		ScorersConfig: cfg.ScorersYAML()}
+	if cfg.Judge != nil {
+		run.Judge = cfg.Judge.Model
+	}
 	run.GitCommit, run.GitDirty = gitState(cfg.Dir)
 	if cfg.Shard != "" {
 		run.Tags = withShard(run.Tags, cfg.Shard, opts.Group, p.plan)
+		run.Tags["rows"] = strconv.Itoa(p.allRows) // of the whole evaluation, for merge
 	}
 	ctx := context.Background()
 	if err := st.CreateRun(ctx, run); err != nil {
 		return fmt.Errorf("recording the run: %w", err)
 	}
-	for _, t := range append([]*prompts.Template{p.plan.System}, p.plan.Prompts...) {
-		if t != nil {
-			if err := st.SavePromptVersion(ctx, t.Name, t.Version, t.Text); err != nil {
-				return err
+	for _, v := range p.plan.Variants {
+		for _, t := range []*prompts.Template{v.System, v.Prompt} {
+			if t != nil {
+				if err := st.SavePromptVersion(ctx, t.Name, t.Version, t.Text); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -641,55 +750,34 @@ func resumeRun(a *app, opts *RunOptions) error {
 	if err := sameLayout(run.Spec.Layout, p.plan.Layout()); err != nil {
 		return usageErr("cannot resume run %s: %v (start a new run instead)", run.ID, err)
 	}
+	for i, v := range run.Spec.Layout.AllVariants() {
+		p.plan.Variants[i].ID = v.ID // a run recorded before variants keeps its IDs
+	}
 	// The stored cells stream alongside the plan (both in cell order), so a
 	// resume holds one stored result at a time, not the run.
-	next, stopPrior := iter.Pull(func(yield func(eval.Result) bool) {
-		st.EachResult(ctx, run, true, func(r eval.Result) error {
-			if !yield(r) {
-				return errStopped
-			}
-			return nil
-		})
-	})
-	defer stopPrior()
-	var pending *eval.Result
-	prior := func(c eval.Cell) *eval.Result {
-		for {
-			if pending == nil {
-				r, ok := next()
-				if !ok {
-					return nil
-				}
-				pending = &r
-			}
-			switch {
-			case pending.Index < c.Index:
-				pending = nil // not in the plan any more
-			case pending.Index == c.Index && keyOf(pending.Cell) == keyOf(c):
-				r := pending
-				pending = nil
-				return r
-			default:
-				return nil
-			}
-		}
+	// A merge of shards numbers its cells by dataset line; its resume
+	// numbers the cells it adds alike.
+	p.plan.ByLine = run.Tags["merged"] != ""
+	cells := newStoredCells(st, run, false)
+	defer cells.stop()
+	cells.vpos = map[string]int{}
+	for i, v := range p.plan.Variants {
+		cells.vpos[v.ID] = i
 	}
 	if err := st.MarkRunning(ctx, run.ID); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.io.Stderr, "evalctl: resuming %s: %d of %d cells stored\n", run.ID, run.Done, run.Planned)
-	return execute(a, st, run, p, prior)
+	return execute(a, st, run, p, cells)
 }
 
 type cellKey struct {
-	row, prompt, model string
-	repeat             int
+	row, variant string
+	repeat       int
 }
 
-var errStopped = errors.New("stopped")
-
 func keyOf(c eval.Cell) cellKey {
-	return cellKey{c.Row.ID, c.Prompt.Name, c.Model.Ref.String(), c.Repeat}
+	return cellKey{c.Row.ID, c.Variant.ID, c.Repeat}
 }
 
 func pick[T any](cond bool, a, b T) T {
@@ -704,18 +792,36 @@ func sameLayout(was, now eval.Layout) error {
 	if was.Rows != now.Rows || was.Repeat != now.Repeat {
 		return fmt.Errorf("it planned %d rows × %d repeats, now %d × %d", was.Rows, was.Repeat, now.Rows, now.Repeat)
 	}
-	if len(was.Prompts) != len(now.Prompts) {
-		return fmt.Errorf("its prompts changed")
+	wv, nv := was.AllVariants(), now.AllVariants()
+	if len(wv) != len(nv) {
+		return fmt.Errorf("it had %d variants, now %d", len(wv), len(nv))
 	}
-	for i := range was.Prompts {
-		if was.Prompts[i] != now.Prompts[i] {
-			return fmt.Errorf("prompt %s was @%s and is now @%s", was.Prompts[i].Name, was.Prompts[i].Version, now.Prompts[i].Version)
+	for i := range wv {
+		w, n := wv[i], nv[i]
+		if w.ID == n.ID && w.Label == n.Label {
+			continue
 		}
-	}
-	wm, _ := json.Marshal(was.Models)
-	nm, _ := json.Marshal(now.Models)
-	if string(wm) != string(nm) {
-		return fmt.Errorf("its models or their parameters changed")
+		name := eval.VariantName(w)
+		switch {
+		case w.Prompt != n.Prompt:
+			return fmt.Errorf("variant %s: prompt %s was @%s and is now %s@%s", name, w.Prompt.Name, w.Prompt.Version, n.Prompt.Name, n.Prompt.Version)
+		case w.System == nil && n.System != nil:
+			return fmt.Errorf("variant %s: it had no system prompt, and now has %s@%s", name, n.System.Name, n.System.Version)
+		case w.System != nil && n.System == nil:
+			return fmt.Errorf("variant %s: its system prompt %s@%s is gone", name, w.System.Name, w.System.Version)
+		case w.System != nil && *w.System != *n.System:
+			return fmt.Errorf("variant %s: system prompt %s was @%s and is now %s@%s", name, w.System.Name, w.System.Version, n.System.Name, n.System.Version)
+		case w.Label != n.Label:
+			return fmt.Errorf("variant %s is now labelled %q", name, n.Label)
+		case w.ID != n.ID && strings.HasPrefix(w.ID, w.Prompt.Name+"@"):
+			// Recorded before variants: the ID was prompt and model only.
+			if w.ID != eval.LegacyVariantID(n.Prompt.Name, n.Prompt.Version, n.Model.Ref) || !reflect.DeepEqual(w.Model, n.Model) {
+				return fmt.Errorf("variant %s: its model or parameters changed", name)
+			}
+			continue
+		default:
+			return fmt.Errorf("variant %s: its model or parameters changed", name)
+		}
 	}
 	if strings.Join(was.Scorers, ",") != strings.Join(now.Scorers, ",") {
 		return fmt.Errorf("its scorers changed (were %s)", strings.Join(was.Scorers, ", "))
@@ -724,30 +830,43 @@ func sameLayout(was, now eval.Layout) error {
 }
 
 // execute runs (or finishes) a recorded run and prints its report from the store.
-func execute(a *app, st *store.Store, run *store.Run, p *prepared, prior func(eval.Cell) *eval.Result) error {
+func execute(a *app, st *store.Store, run *store.Run, p *prepared, cells *storedCells) error {
 	cfg := p.cfg
 	stderr := a.io.Stderr
 	for _, j := range judgeModels(p.plan) {
-		for _, m := range p.plan.Models {
+		for _, m := range p.plan.Models() {
 			if m.Ref.String() == j {
 				fmt.Fprintf(stderr, "warning: the judge %s is also a model under test; LLM judges tend to prefer their own answers (self-preference)\n", m.Ref)
+				break
 			}
 		}
 	}
-	fmt.Fprintf(stderr, "evalctl: run %s: %d rows × %d prompts × %d models", run.ID, len(p.plan.Rows), len(p.plan.Prompts), len(p.plan.Models))
+	fmt.Fprintf(stderr, "evalctl: run %s: %d rows × %s", run.ID, len(p.plan.Rows), variantsText(p.plan))
 	if p.plan.Repeat > 1 {
 		fmt.Fprintf(stderr, " × %d repeats", p.plan.Repeat)
 	}
 	fmt.Fprintf(stderr, " = %d cells, %d scorers, %d calls in flight\n", p.plan.Len(), len(p.plan.Scorers), cfg.Concurrency)
 
-	ctx, stop := a.io.Context()
+	sigCtx, stop := a.io.Context()
 	defer stop()
+	ctx, abort := context.WithCancelCause(sigCtx)
+	defer abort(nil)
+	var prior func(eval.Cell) *eval.Result
+	if cells != nil {
+		cells.abort, prior = abort, cells.prior
+	}
+	a.spending = true
+	a.onPanic = append(a.onPanic, func() { st.EndRun(context.Background(), run.ID, eval.StatusInterrupted) })
 	prog := newProgress(stderr, a.io.StderrIsTerminal, p.gate.Calls, p.providers.pacing)
 	runner := &eval.Runner{Gate: p.gate, Progress: prog.update, Prior: prior, Budget: p.budget, MaxErrorRate: cfg.MaxErrorRate}
 	sum, runErr := runner.Run(ctx, p.plan, st.Sink(run.ID))
 	prog.done()
 	if runErr != nil {
-		return exitErr(ExitIncomplete, fmt.Errorf("run %s stopped: %w", run.ID, runErr), "evalctl run --resume "+run.ID)
+		return exitErr(ExitInternal, fmt.Errorf("run %s stopped: recording its results: %w", run.ID, runErr), "evalctl run --resume "+run.ID)
+	}
+	if cells != nil && cells.err != nil {
+		// Without the stored cells every cell would be asked again, and paid.
+		return exitErr(ExitInternal, fmt.Errorf("run %s stopped: reading its stored cells: %w", run.ID, cells.err), "evalctl run --resume "+run.ID+" once the store reads again")
 	}
 	bg := context.Background()
 	stored, err := st.Run(bg, run.ID)

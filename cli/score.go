@@ -5,19 +5,19 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/evalctl/evalctl/config"
+	"github.com/evalctl/evalctl/datasets"
 	"github.com/evalctl/evalctl/eval"
 	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/prompts"
 	"github.com/evalctl/evalctl/reports"
 	"github.com/evalctl/evalctl/scorers"
+	"github.com/evalctl/evalctl/store"
 )
 
 // ScoreOptions are the inputs of `evalctl score`.
@@ -135,7 +135,9 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 	}
 
 	order := append([]string(nil), run.Spec.Layout.Scorers...)
+	var names []string
 	for _, s := range selected {
+		names = append(names, s.Name())
 		if !slices.Contains(order, s.Name()) {
 			order = append(order, s.Name())
 		}
@@ -143,127 +145,47 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 	if err := st.SetScorers(ctx, run, order); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.io.Stderr, "evalctl: scoring run %s: %d answers × %d scorers\n", run.ID, run.Done-run.GenErrors, len(selected))
-
-	// Pairwise scorers compare each answer with its baseline's: the same row
-	// and repeat. Results stream in cell order, a row's cells together, so
-	// they are scored a row at a time and a row's baselines are at hand.
-	var bases map[string]*eval.Result
-	pairKey := func(ps scorers.PairScorer, r *eval.Result) (key string, isBase bool) {
-		prompt, model := ps.Baseline()
-		if prompt != "" {
-			return ps.Name() + "\x00" + r.Row.ID + "\x00" + strconv.Itoa(r.Repeat) + "\x00" + r.Model.Ref.String(), r.Prompt.Name == prompt
-		}
-		return ps.Name() + "\x00" + r.Row.ID + "\x00" + strconv.Itoa(r.Repeat) + "\x00" + r.Prompt.Name, r.Model.Ref.String() == model
+	judge := ""
+	if cfg.Judge != nil {
+		judge = cfg.Judge.Model
 	}
-	sampleOf := func(r *eval.Result) scorers.Sample {
-		return scorers.Sample{RowID: r.Row.ID, Vars: r.Row.Vars, Prompt: r.Prompt.Name, Model: r.Model.Ref.String(),
-			System: r.System, Input: r.Input, Answer: r.Answer, Latency: r.Latency, Usage: r.Usage}
-	}
-
-	sigCtx, stop := a.io.Context()
-	defer stop()
-	sink := st.Sink(run.ID)
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(sigCtx)
-	g.SetLimit(2*cfg.Concurrency + 2)
-	start, done, scoreErrs := time.Now(), 0, 0
-	scoreRow := func(results []eval.Result) {
-		bases = map[string]*eval.Result{}
-		for i := range results {
-			for _, s := range selected {
-				if ps, ok := s.(scorers.PairScorer); ok {
-					if k, isBase := pairKey(ps, &results[i]); isBase {
-						bases[k] = &results[i]
-					}
-				}
-			}
-		}
-		bases := bases
-		for _, r := range results {
-			if r.Err != nil {
-				continue
-			}
-			g.Go(func() error {
-				sample := sampleOf(&r)
-				fresh := make([]scorers.Feedback, len(selected))
-				var wg sync.WaitGroup
-				for i, s := range selected {
-					wg.Go(func() {
-						if ps, ok := s.(scorers.PairScorer); ok {
-							k, isBase := pairKey(ps, &r)
-							switch base := bases[k]; {
-							case isBase:
-								fresh[i] = scorers.Feedback{Skipped: true, Rationale: "the baseline of this comparison"}
-							case base == nil:
-								fresh[i] = scorers.Feedback{Err: "the baseline cell is not in the run"}
-							case base.Err != nil:
-								fresh[i] = scorers.Feedback{Err: "the baseline's answer is missing: its generation failed"}
-							default:
-								fresh[i] = ps.ScorePair(gctx, sampleOf(base), sample)
-							}
-						} else {
-							fresh[i] = s.Score(gctx, sample)
-						}
-						fresh[i].Scorer = s.Name()
-					})
-				}
-				wg.Wait()
-				if gctx.Err() != nil {
-					return gctx.Err() // interrupted: keep what was stored
-				}
-				merged := make([]scorers.Feedback, 0, len(order))
-				for _, name := range order {
-					fb, ok := pickFeedback(fresh, name)
-					if !ok {
-						if fb, ok = pickFeedback(r.Feedback, name); ok {
-							fb.Reused = true
-						}
-					}
-					if ok {
-						merged = append(merged, fb)
-					}
-				}
-				r.Feedback, r.Resumed = merged, true
-				mu.Lock()
-				defer mu.Unlock()
-				for _, fb := range fresh {
-					if fb.Err != "" {
-						scoreErrs++
-					}
-				}
-				done++
-				return sink.Put(r)
-			})
-		}
-	}
-	var row []eval.Result
-	rerr := st.EachResult(gctx, run, true, func(r eval.Result) error {
-		if len(row) > 0 && row[0].Row.ID != r.Row.ID {
-			scoreRow(row)
-			row = nil
-		}
-		row = append(row, r)
-		return gctx.Err()
-	})
-	if rerr == nil && len(row) > 0 {
-		scoreRow(row)
-	}
-	werr := g.Wait()
-	if werr == nil && rerr != nil && sigCtx.Err() == nil {
-		werr = rerr
-	}
-	if err := st.Flush(); err != nil {
+	id, err := st.BeginAssessment(ctx, run.ID, names, judge, cfg.ScorersYAML(names...))
+	if err != nil {
 		return err
 	}
-	if sigCtx.Err() != nil {
-		return exitErr(ExitInterrupted, fmt.Errorf("interrupted: %d answers scored", done), "")
+	fmt.Fprintf(a.io.Stderr, "evalctl: scoring run %s (assessment %d): %d answers × %d scorers\n", run.ID, id, run.Done-run.GenErrors, len(selected))
+
+	// The same runner as evalctl run, over the stored answers: pairing,
+	// retries, limits and progress exist once. The new verdicts are an
+	// assessment of their own; no earlier verdict is touched.
+	plan, err := storedPlan(run, selected)
+	if err != nil {
+		return err
 	}
-	if werr != nil {
-		return werr
+	cells := newStoredCells(st, run, true)
+	defer cells.stop()
+	sigCtx, stop := a.io.Context()
+	defer stop()
+	runCtx, abort := context.WithCancelCause(sigCtx)
+	defer abort(nil)
+	cells.abort = abort
+	a.spending = true
+	a.onPanic = append(a.onPanic, func() { st.EndAssessment(context.Background(), run.ID, id, eval.StatusInterrupted) })
+	prog := newProgress(a.io.Stderr, a.io.StderrIsTerminal, gate.Calls, ps.pacing)
+	runner := &eval.Runner{Gate: gate, Progress: prog.update, Stored: cells.all(), StoredTotal: run.Done, MaxErrorRate: cfg.MaxErrorRate}
+	sum, err := runner.Run(runCtx, plan, st.AssessmentSink(run.ID, id))
+	prog.done()
+	if err != nil {
+		return exitErr(ExitInternal, fmt.Errorf("scoring run %s stopped: %w", run.ID, err), "score it again: evalctl score "+run.ID)
 	}
-	fmt.Fprintf(a.io.Stderr, "evalctl: scored %d answers in %s, %d LLM calls, %d scorer errors\n",
-		done, time.Since(start).Round(10*time.Millisecond), gate.Calls(), scoreErrs)
+	if cells.err != nil {
+		return exitErr(ExitInternal, fmt.Errorf("reading run %s's answers: %w", run.ID, cells.err), "")
+	}
+	if sum.Status == eval.StatusInterrupted {
+		return exitErr(ExitInterrupted, fmt.Errorf("interrupted: assessment %d of run %s is incomplete; the run's columns keep their earlier verdicts", id, run.ID), "score it again: evalctl score "+run.ID)
+	}
+	fmt.Fprintf(a.io.Stderr, "evalctl: assessment %d of run %s %s: %d answers scored in %s, %d LLM calls, %d scorer errors\n",
+		id, run.ID, sum.Status, sum.Done-sum.GenErrors, sum.Elapsed.Round(10*time.Millisecond), gate.Calls(), sum.ScorerErrors)
 	stored, err := st.Run(ctx, run.ID)
 	if err != nil {
 		return err
@@ -272,7 +194,35 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 	if err != nil {
 		return err
 	}
-	return reports.WriteTable(a.io.Stdout, cmp)
+	if err := reports.WriteTable(a.io.Stdout, cmp); err != nil {
+		return err
+	}
+	if sum.Status != eval.StatusComplete {
+		if over := sum.Errors(len(plan.Scorers)).Over(*cfg.MaxErrorRate); over != "" {
+			return exitErr(ExitIncomplete, fmt.Errorf("assessment %d incomplete: %s; the run's columns keep their earlier verdicts", id, over), "score it again: evalctl score "+run.ID)
+		}
+	}
+	return nil
+}
+
+// storedPlan is the plan of a stored run, for scoring its answers: its
+// variants as recorded (no model is asked) and the given scorers.
+func storedPlan(run *store.Run, selected []scorers.Scorer) (*eval.Plan, error) {
+	lay := run.Spec.Layout
+	plan := &eval.Plan{Dataset: &datasets.Dataset{Columns: lay.Columns}, Repeat: lay.Repeat, Scorers: selected, Prices: lay.Prices}
+	for _, vs := range lay.AllVariants() {
+		ref, err := llm.ParseModelRef(vs.Model.Ref)
+		if err != nil {
+			return nil, err
+		}
+		v := &eval.Variant{ID: vs.ID, Label: vs.Label, Prompt: &prompts.Template{Name: vs.Prompt.Name, Version: vs.Prompt.Version},
+			Model: &eval.Model{Ref: ref, Params: vs.Model.Params}}
+		if vs.System != nil {
+			v.System = &prompts.Template{Name: vs.System.Name, Version: vs.System.Version}
+		}
+		plan.Variants = append(plan.Variants, v)
+	}
+	return plan, nil
 }
 
 func pickFeedback(list []scorers.Feedback, name string) (scorers.Feedback, bool) {

@@ -222,11 +222,13 @@ func newCmdRunsList(a *app) *cobra.Command {
 			var rows [][]string
 			for _, r := range runs {
 				var ps, ms []string
-				for _, p := range r.Spec.Layout.Prompts {
-					ps = append(ps, p.Name+"@"+p.Version)
-				}
-				for _, m := range r.Spec.Layout.Models {
-					ms = append(ms, m.Ref)
+				for _, v := range r.Spec.Layout.AllVariants() {
+					if p := v.Prompt.Name + "@" + v.Prompt.Version; !slices.Contains(ps, p) {
+						ps = append(ps, p)
+					}
+					if !slices.Contains(ms, v.Model.Ref) {
+						ms = append(ms, v.Model.Ref)
+					}
 				}
 				rows = append(rows, []string{r.ID, r.Name, string(r.Status), r.StartedAt.Local().Format("2006-01-02 15:04"),
 					fmt.Sprintf("%d/%d", r.Done, r.Planned), fmt.Sprint(r.GenErrors), fmt.Sprint(r.VerdictErrors), strings.Join(ps, ","), strings.Join(ms, ","), tagText(r.Tags)})

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +36,10 @@ type Config struct {
 	Shard   string        `yaml:"-"`
 	Prompts PromptsConfig `yaml:"prompts"`
 	Models  []ModelConfig `yaml:"models"`
+	// Variants, when set, list what produces answers by hand instead of
+	// every prompt × model: each a prompt, a model with its parameters, an
+	// optional system prompt and label. Two may share a prompt or a model.
+	Variants []VariantConfig `yaml:"variants"`
 	// Judge is the model that judges LLM scorers, with its parameters
 	// (temperature defaults to 0).
 	Judge *ModelConfig `yaml:"judge"`
@@ -91,6 +96,41 @@ type ModelConfig struct {
 	Model      string `yaml:"model"`
 	llm.Params `yaml:",inline"`
 	Line       int `yaml:"-"`
+}
+
+// VariantConfig is one variant listed by hand:
+// {label: hot, prompt: basic, model: openai:gpt-4.1-mini, temperature: 1.0}.
+type VariantConfig struct {
+	Label string `yaml:"label"`
+	// Prompt names a template, or a stored version (basic@production).
+	Prompt string `yaml:"prompt"`
+	// System names the system prompt template ("" for none; default the
+	// prompts: system).
+	System      *string `yaml:"system"`
+	ModelConfig `yaml:",inline"`
+}
+
+// UnmarshalYAML decodes strictly and checks the parameters.
+func (v *VariantConfig) UnmarshalYAML(n *yaml.Node) error {
+	type plain struct {
+		Label      string  `yaml:"label"`
+		Prompt     string  `yaml:"prompt"`
+		System     *string `yaml:"system"`
+		Model      string  `yaml:"model"`
+		llm.Params `yaml:",inline"`
+	}
+	if n.Kind != yaml.MappingNode {
+		return &lineError{n.Line, "variants: each is a mapping: {label: hot, prompt: basic, model: openai:gpt-4.1-mini, temperature: 1.0}"}
+	}
+	var p plain
+	if err := decodeStrict(n, &p); err != nil {
+		return err
+	}
+	*v = VariantConfig{Label: p.Label, Prompt: p.Prompt, System: p.System, ModelConfig: ModelConfig{Model: p.Model, Params: p.Params, Line: n.Line}}
+	if v.Prompt == "" || v.Model == "" {
+		return &lineError{n.Line, "variants: each needs prompt: and model:"}
+	}
+	return v.ModelConfig.checkParams(n)
 }
 
 // UnmarshalYAML accepts a scalar or a mapping.
@@ -225,6 +265,42 @@ type ScorerConfig struct {
 	node *yaml.Node
 }
 
+// YAML returns the scorer as configured (after ${VAR} expansion), for the
+// record of an assessment.
+func (s *ScorerConfig) YAML() string {
+	if s.node == nil {
+		return ""
+	}
+	node := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
+		{Kind: yaml.ScalarNode, Value: "name"}, {Kind: yaml.ScalarNode, Value: s.Name},
+		{Kind: yaml.ScalarNode, Value: "type"}, {Kind: yaml.ScalarNode, Value: s.Type}}}
+	node.Content = append(node.Content, s.node.Content...)
+	b, err := yaml.Marshal(node)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// ScorersYAML returns the config's scorers as configured, as a YAML list.
+func (c *Config) ScorersYAML(only ...string) string {
+	var b strings.Builder
+	for i := range c.Scorers {
+		sc := &c.Scorers[i]
+		if len(only) > 0 && !slices.Contains(only, sc.Name) {
+			continue
+		}
+		for j, line := range strings.Split(strings.TrimRight(sc.YAML(), "\n"), "\n") {
+			if j == 0 {
+				b.WriteString("- " + line + "\n")
+			} else {
+				b.WriteString("  " + line + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
 // UnmarshalYAML keeps the type-specific settings for Decode.
 func (s *ScorerConfig) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
@@ -352,6 +428,11 @@ func (c *Config) validate() error {
 	for _, m := range c.Models {
 		if _, err := m.Ref(); err != nil {
 			return &lineError{m.Line, "models: " + err.Error()}
+		}
+	}
+	for _, v := range c.Variants {
+		if _, err := v.Ref(); err != nil {
+			return &lineError{v.Line, "variants: " + err.Error()}
 		}
 	}
 	if c.Judge != nil && c.Judge.Model != "" {

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -27,10 +28,13 @@ type pairSpec struct {
 	s      scorers.PairScorer
 	prompt string
 	model  string
-	cands  int // candidates per baseline
+	// cands counts the candidates of each baseline, by the part of their
+	// variant that the baseline shares (other).
+	cands map[string]int
 }
 
 type baseEntry struct {
+	other   string // the shared part of the variants (pairSpec.other)
 	res     *Result
 	waiting []int // candidate cell indexes
 	judged  int
@@ -47,11 +51,13 @@ func newPairing(p *Plan) *pairing {
 	for i, s := range p.Scorers {
 		if ps, ok := s.(scorers.PairScorer); ok {
 			prompt, model := ps.Baseline()
-			n := len(p.Prompts) - 1
-			if model != "" {
-				n = len(p.Models) - 1
+			spec := pairSpec{idx: i, s: ps, prompt: prompt, model: model, cands: map[string]int{}}
+			for _, v := range p.Variants {
+				if !spec.isBase(v) {
+					spec.cands[spec.other(v)]++
+				}
 			}
-			specs = append(specs, pairSpec{idx: i, s: ps, prompt: prompt, model: model, cands: n})
+			specs = append(specs, spec)
 		}
 	}
 	if specs == nil {
@@ -69,11 +75,8 @@ func validatePairs(p *Plan) error {
 		}
 		prompt, model := ps.Baseline()
 		found := false
-		for _, t := range p.Prompts {
-			found = found || (prompt != "" && t.Name == prompt)
-		}
-		for _, m := range p.Models {
-			found = found || (model != "" && m.Ref.String() == model)
+		for _, v := range p.Variants {
+			found = found || (prompt != "" && v.Prompt.Name == prompt) || (model != "" && v.Model.Ref.String() == model)
 		}
 		if !found {
 			what, name := "prompt", prompt
@@ -86,24 +89,36 @@ func validatePairs(p *Plan) error {
 	return nil
 }
 
-func (s pairSpec) isBase(c Cell) bool {
+// isBase reports whether v is a baseline of the comparison: it has the
+// baseline prompt (or model).
+func (s pairSpec) isBase(v *Variant) bool {
 	if s.prompt != "" {
-		return c.Prompt.Name == s.prompt
+		return v.Prompt.Name == s.prompt
 	}
-	return c.Model.Ref.String() == s.model
+	return v.Model.Ref.String() == s.model
+}
+
+// other is what a candidate shares with its baseline: everything of its
+// variant but the prompt (or the model) the comparison varies.
+func (s pairSpec) other(v *Variant) string {
+	sp := v.Spec()
+	sp.ID, sp.Label = "", ""
+	if s.prompt != "" {
+		sp.Prompt = PromptRef{}
+	} else {
+		sp.Model = ModelSpec{}
+	}
+	b, _ := json.Marshal(sp)
+	return string(b)
 }
 
 func (s pairSpec) key(c Cell) string {
-	other := c.Model.Ref.String()
-	if s.model != "" {
-		other = c.Prompt.Name
-	}
-	return fmt.Sprintf("%d\x00%s\x00%d\x00%s", s.idx, c.Row.ID, c.Repeat, other)
+	return fmt.Sprintf("%d\x00%s\x00%d\x00%s", s.idx, c.Row.ID, c.Repeat, s.other(c.Variant))
 }
 
 func sampleOf(res *Result) scorers.Sample {
 	c := res.Cell
-	return scorers.Sample{RowID: c.Row.ID, Vars: c.Row.Vars, Prompt: c.Prompt.Name, Model: c.Model.Ref.String(),
+	return scorers.Sample{RowID: c.Row.ID, Vars: c.Row.Vars, Prompt: c.Variant.Prompt.Name, Model: c.Variant.Model.Ref.String(),
 		System: res.System, Input: res.Input, Answer: res.Answer, Latency: res.Latency, Usage: res.Usage}
 }
 
@@ -122,12 +137,12 @@ func (b *pairing) offer(ctx context.Context, res Result) []Result {
 	waits := 0
 	for _, s := range b.specs {
 		k := s.key(res.Cell)
-		e := b.entry(k)
-		if res.Err != nil && !s.isBase(res.Cell) {
+		e := b.entry(k, s.other(res.Variant))
+		if res.Err != nil && !s.isBase(res.Variant) {
 			b.judged(s, k, 1) // a failed candidate has nothing to compare
 			continue
 		}
-		if s.isBase(res.Cell) {
+		if s.isBase(res.Variant) {
 			if res.Err == nil && res.Feedback[s.idx].Scorer == "" {
 				res.Feedback[s.idx] = scorers.Feedback{Scorer: s.s.Name(), Skipped: true, Rationale: "the baseline of this comparison"}
 			}
@@ -167,7 +182,7 @@ func (b *pairing) offer(ctx context.Context, res Result) []Result {
 		if j.base.Err != nil {
 			fb = scorers.Feedback{Err: "the baseline's answer is missing: its generation failed"}
 		} else {
-			jctx := withCall(ctx, Call{Kind: "judge", Prompt: pc.res.Prompt.Name, Scorer: j.spec.s.Name()})
+			jctx := withCall(ctx, Call{Kind: "judge", Prompt: pc.res.Variant.Prompt.Name, Scorer: j.spec.s.Name()})
 			fb = j.spec.s.ScorePair(jctx, sampleOf(j.base), sampleOf(&pc.res))
 		}
 		fb.Scorer = j.spec.s.Name()
@@ -185,10 +200,10 @@ func (b *pairing) offer(ctx context.Context, res Result) []Result {
 }
 
 // entry returns the baseline entry of key k, made when first seen.
-func (b *pairing) entry(k string) *baseEntry {
+func (b *pairing) entry(k, other string) *baseEntry {
 	e := b.bases[k]
 	if e == nil {
-		e = &baseEntry{}
+		e = &baseEntry{other: other}
 		b.bases[k] = e
 	}
 	return e
@@ -197,9 +212,12 @@ func (b *pairing) entry(k string) *baseEntry {
 // judged counts n more candidates of key k as done, and forgets the entry
 // once its baseline has come and every candidate is done. Callers hold b.mu.
 func (b *pairing) judged(s pairSpec, k string, n int) {
-	e := b.entry(k)
+	e := b.bases[k]
+	if e == nil {
+		return
+	}
 	e.judged += n
-	if e.res != nil && len(e.waiting) == 0 && e.judged >= s.cands {
+	if e.res != nil && len(e.waiting) == 0 && e.judged >= s.cands[e.other] {
 		delete(b.bases, k)
 	}
 }

@@ -1,8 +1,13 @@
 package eval
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/evalctl/evalctl/datasets"
 	"github.com/evalctl/evalctl/llm"
@@ -17,48 +22,110 @@ type Model struct {
 	Client llm.Client
 }
 
+// Variant is what produces an answer: a prompt template at a version, a
+// system prompt at a version (or none), and a model with its parameters.
+// Two variants may share a prompt name, a model, or both (a temperature
+// sweep, two versions of one prompt); their ID tells them apart.
+type Variant struct {
+	// ID is a digest of the definition (see VariantSpec.Key).
+	ID string
+	// Label names the variant for people; "" lets readers derive a name.
+	Label  string
+	Prompt *prompts.Template
+	System *prompts.Template // nil for none
+	Model  *Model
+}
+
+// NewVariant returns a variant with its ID set.
+func NewVariant(label string, prompt, system *prompts.Template, m *Model) *Variant {
+	v := &Variant{Label: label, Prompt: prompt, System: system, Model: m}
+	v.ID = v.Spec().Key()
+	return v
+}
+
+// Product returns every prompt × model as variants (prompt-major), all
+// with the same system prompt: what prompts: and models: in evalctl.yaml
+// mean.
+func Product(system *prompts.Template, templates []*prompts.Template, models []*Model) []*Variant {
+	var out []*Variant
+	for _, t := range templates {
+		for _, m := range models {
+			out = append(out, NewVariant("", t, system, m))
+		}
+	}
+	return out
+}
+
+// Spec returns the variant's stored definition.
+func (v *Variant) Spec() VariantSpec {
+	s := VariantSpec{ID: v.ID, Label: v.Label, Prompt: PromptRef{v.Prompt.Name, v.Prompt.Version},
+		Model: ModelSpec{v.Model.Ref.String(), v.Model.Params}}
+	if v.System != nil {
+		s.System = &PromptRef{v.System.Name, v.System.Version}
+	}
+	return s
+}
+
 // Plan is everything a run will do.
 type Plan struct {
 	Dataset *datasets.Dataset
 	// Rows are the dataset rows to evaluate (all of them, or the first N).
-	Rows    []datasets.Row
-	System  *prompts.Template // nil for none
-	Prompts []*prompts.Template
-	Models  []*Model
-	Scorers []scorers.Scorer
-	Repeat  int // runs per cell, at least 1
+	Rows     []datasets.Row
+	Variants []*Variant
+	Scorers  []scorers.Scorer
+	Repeat   int // runs per cell, at least 1
 	// Prices price the run's models and judge (see llm.Prices).
 	Prices map[string]llm.Price
+	// ByLine, when set, numbers the cells by dataset line, as a merge of
+	// shards numbers them (LineIndex), instead of 0, 1, 2, ...
+	ByLine bool
 }
 
-// Cell is one unit of work: a row, a prompt, a model and a repeat index.
+// LineIndex numbers a cell by its row's dataset line, its variant's
+// position and its repeat: the order of the whole evaluation, which the
+// shards of a run can each compute alone.
+func LineIndex(line, variant, repeat, variants, repeats int) int {
+	return (line*variants+variant)*max(1, repeats) + repeat
+}
+
+// Cell is one unit of work: a row, a variant and a repeat index.
 type Cell struct {
-	Index  int
-	Row    *datasets.Row
-	Prompt *prompts.Template
-	Model  *Model
-	Repeat int
+	Index   int
+	Row     *datasets.Row
+	Variant *Variant
+	Repeat  int
 }
 
 // Validate checks the plan before anything is spent: every template's
-// placeholders against the dataset columns, and that there is work to do.
+// placeholders against the dataset columns, that there is work to do, and
+// that no two variants are the same.
 func (p *Plan) Validate() error {
 	switch {
 	case len(p.Rows) == 0:
 		return errors.New("no dataset rows to evaluate")
-	case len(p.Prompts) == 0:
-		return errors.New("no prompt templates selected")
-	case len(p.Models) == 0:
-		return errors.New("no models selected")
+	case len(p.Variants) == 0:
+		return errors.New("no variants: select prompt templates and models")
 	}
-	if p.System != nil {
-		if err := p.System.Check(p.Dataset.Columns); err != nil {
+	ids := map[string]*Variant{}
+	labels := map[string]bool{}
+	for _, v := range p.Variants {
+		if v.System != nil {
+			if err := v.System.Check(p.Dataset.Columns); err != nil {
+				return err
+			}
+		}
+		if err := v.Prompt.Check(p.Dataset.Columns); err != nil {
 			return err
 		}
-	}
-	for _, t := range p.Prompts {
-		if err := t.Check(p.Dataset.Columns); err != nil {
-			return err
+		if o := ids[v.ID]; o != nil {
+			return fmt.Errorf("variant %s is listed twice (the same prompt version, system prompt, model and parameters): drop one, or change its parameters", VariantName(v.Spec()))
+		}
+		ids[v.ID] = v
+		if v.Label != "" {
+			if labels[v.Label] {
+				return fmt.Errorf("two variants are labelled %q; labels name one variant each", v.Label)
+			}
+			labels[v.Label] = true
 		}
 	}
 	seen := map[string]bool{}
@@ -71,22 +138,37 @@ func (p *Plan) Validate() error {
 	return validatePairs(p)
 }
 
+// Models returns the plan's distinct models, in order of first use.
+func (p *Plan) Models() []*Model {
+	var out []*Model
+	seen := map[*Model]bool{}
+	for _, v := range p.Variants {
+		if !seen[v.Model] {
+			seen[v.Model] = true
+			out = append(out, v.Model)
+		}
+	}
+	return out
+}
+
 // repeats returns the repeat count, at least 1.
 func (p *Plan) repeats() int { return max(1, p.Repeat) }
 
 // Len returns the number of cells.
-func (p *Plan) Len() int { return len(p.Rows) * len(p.Prompts) * len(p.Models) * p.repeats() }
+func (p *Plan) Len() int { return len(p.Rows) * len(p.Variants) * p.repeats() }
 
 // Cells lists the cells row by row, so that an interrupted run holds every
-// prompt × model for the rows it reached.
+// variant for the rows it reached.
 func (p *Plan) Cells() []Cell {
 	cells := make([]Cell, 0, p.Len())
 	for i := range p.Rows {
-		for _, t := range p.Prompts {
-			for _, m := range p.Models {
-				for r := 0; r < p.repeats(); r++ {
-					cells = append(cells, Cell{Index: len(cells), Row: &p.Rows[i], Prompt: t, Model: m, Repeat: r})
+		for vi, v := range p.Variants {
+			for r := 0; r < p.repeats(); r++ {
+				c := Cell{Index: len(cells), Row: &p.Rows[i], Variant: v, Repeat: r}
+				if p.ByLine {
+					c.Index = LineIndex(p.Rows[i].Line, vi, r, len(p.Variants), p.repeats())
 				}
+				cells = append(cells, c)
 			}
 		}
 	}
@@ -96,14 +178,128 @@ func (p *Plan) Cells() []Cell {
 // Layout is the shape of a run: what a report needs to lay out its results
 // without the plan's clients and templates.
 type Layout struct {
-	Prompts []PromptRef `json:"prompts"`
-	Models  []ModelSpec `json:"models"`
-	Scorers []string    `json:"scorers"`
-	Rows    int         `json:"rows"`
-	Repeat  int         `json:"repeat"`
-	Columns []string    `json:"columns"`
+	// Variants are the run's variants in plan order. Runs recorded before
+	// variants existed have none: their variants are Prompts × Models (see
+	// AllVariants).
+	Variants []VariantSpec `json:"variants,omitempty"`
+	Prompts  []PromptRef   `json:"prompts,omitempty"`
+	Models   []ModelSpec   `json:"models,omitempty"`
+	Scorers  []string      `json:"scorers"`
+	Rows     int           `json:"rows"`
+	Repeat   int           `json:"repeat"`
+	Columns  []string      `json:"columns"`
 	// Prices are the prices in effect for the run's models and judge.
 	Prices map[string]llm.Price `json:"prices,omitempty"`
+}
+
+// VariantSpec is a variant as stored: what produced its answers.
+type VariantSpec struct {
+	ID     string     `json:"id"`
+	Label  string     `json:"label,omitempty"`
+	Prompt PromptRef  `json:"prompt"`
+	System *PromptRef `json:"system,omitempty"`
+	Model  ModelSpec  `json:"model"`
+}
+
+// Key returns the digest that identifies the variant's definition (label
+// excluded): 12 hex digits of the SHA-256 of its canonical JSON.
+func (v VariantSpec) Key() string {
+	v.ID, v.Label = "", ""
+	b, _ := json.Marshal(v)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:6])
+}
+
+// LegacyVariantID is the ID given to the variants of runs recorded before
+// variants existed (a prompt × a model); the store's migration uses the same.
+func LegacyVariantID(prompt, version, model string) string {
+	return prompt + "@" + version + " " + model
+}
+
+// AllVariants returns the layout's variants: its own, or for runs recorded
+// before variants existed, every prompt × model.
+func (l Layout) AllVariants() []VariantSpec {
+	if len(l.Variants) > 0 || len(l.Prompts) == 0 {
+		return l.Variants
+	}
+	var out []VariantSpec
+	for _, p := range l.Prompts {
+		for _, m := range l.Models {
+			out = append(out, VariantSpec{ID: LegacyVariantID(p.Name, p.Version, m.Ref), Prompt: p, Model: m})
+		}
+	}
+	return out
+}
+
+// Slot is what pairs a variant with its counterpart in another run: its
+// label, or its prompt name, system prompt name and model with its
+// parameters. Versions are left out: comparing them is the point.
+func (v VariantSpec) Slot() string {
+	if v.Label != "" {
+		return "label " + v.Label
+	}
+	v.ID, v.Prompt.Version = "", ""
+	if v.System != nil {
+		sys := *v.System
+		sys.Version = ""
+		v.System = &sys
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// Labels returns, by variant ID, the label of each variant that has one,
+// and for variants that the prompt version and model would not tell apart
+// (a temperature sweep), a label derived from what differs.
+func Labels(variants []VariantSpec) map[string]string {
+	alike := map[string]int{}
+	for _, v := range variants {
+		alike[v.Prompt.Name+"@"+v.Prompt.Version+"\x00"+v.Model.Ref]++
+	}
+	out := map[string]string{}
+	for _, v := range variants {
+		switch {
+		case v.Label != "":
+			out[v.ID] = v.Label
+		case alike[v.Prompt.Name+"@"+v.Prompt.Version+"\x00"+v.Model.Ref] > 1:
+			out[v.ID] = derivedLabel(v)
+		}
+	}
+	return out
+}
+
+// derivedLabel names a variant by its parameters and system prompt.
+func derivedLabel(v VariantSpec) string {
+	var parts []string
+	p := v.Model.Params
+	if p.Temperature != nil {
+		parts = append(parts, "temperature="+strconv.FormatFloat(*p.Temperature, 'g', -1, 64))
+	}
+	if p.TopP != nil {
+		parts = append(parts, "top_p="+strconv.FormatFloat(*p.TopP, 'g', -1, 64))
+	}
+	if p.MaxTokens != 0 {
+		parts = append(parts, "max_tokens="+strconv.Itoa(p.MaxTokens))
+	}
+	if p.Seed != nil {
+		parts = append(parts, "seed="+strconv.Itoa(*p.Seed))
+	}
+	if v.System != nil {
+		parts = append(parts, "system="+v.System.Name+"@"+v.System.Version)
+	}
+	if len(parts) == 0 {
+		return v.ID
+	}
+	return strings.Join(parts, " ")
+}
+
+// VariantName names a variant for people: its label, or its prompt version
+// and model.
+func VariantName(v VariantSpec) string {
+	if v.Label != "" {
+		return v.Label
+	}
+	return v.Prompt.Name + "@" + v.Prompt.Version + " " + v.Model.Ref
 }
 
 // PromptRef names a template version.
@@ -119,16 +315,13 @@ type ModelSpec struct {
 }
 
 // Planned returns the number of cells.
-func (l Layout) Planned() int { return l.Rows * len(l.Prompts) * len(l.Models) * max(1, l.Repeat) }
+func (l Layout) Planned() int { return l.Rows * len(l.AllVariants()) * max(1, l.Repeat) }
 
 // Layout returns the plan's layout.
 func (p *Plan) Layout() Layout {
 	l := Layout{Rows: len(p.Rows), Repeat: p.repeats(), Columns: p.Dataset.Columns, Prices: p.Prices}
-	for _, t := range p.Prompts {
-		l.Prompts = append(l.Prompts, PromptRef{t.Name, t.Version})
-	}
-	for _, m := range p.Models {
-		l.Models = append(l.Models, ModelSpec{m.Ref.String(), m.Params})
+	for _, v := range p.Variants {
+		l.Variants = append(l.Variants, v.Spec())
 	}
 	for _, s := range p.Scorers {
 		l.Scorers = append(l.Scorers, s.Name())

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"iter"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,7 +91,7 @@ func (p *Plan) Price(model string, u llm.Usage) (cost float64, ok bool) {
 func (p *Plan) spent(r Result) float64 {
 	total := 0.0
 	if !r.Cached && !r.Resumed {
-		c, _ := p.Price(r.Model.Ref.String(), r.Usage)
+		c, _ := p.Price(r.Variant.Model.Ref.String(), r.Usage)
 		total += c
 	}
 	for _, fb := range r.Feedback {
@@ -173,6 +174,13 @@ type Runner struct {
 	// MaxErrorRate, when set, makes a run whose generation or verdict
 	// errors are above it incomplete (see Errors).
 	MaxErrorRate *float64
+	// Stored, when set, makes a scoring pass over stored answers instead of
+	// the plan's cells: each result it yields is a cell with its answer, and
+	// is scored by the plan's scorers that it has no verdict of; no model is
+	// asked for an answer (a failed one stays failed). StoredTotal is how
+	// many it yields, for progress.
+	Stored      iter.Seq[Result]
+	StoredTotal int
 }
 
 // Errors counts the progress's errors as max_error_rate reads them, for a
@@ -186,6 +194,32 @@ func (p Progress) Errors(scorers int) Errors {
 type item struct {
 	res Result
 	put bool
+}
+
+// work yields the cells to run with what is stored of each (nil for
+// nothing): the plan's cells and Prior, or the Stored answers.
+func (r *Runner) work(p *Plan) (iter.Seq2[Cell, *Result], int) {
+	if r.Stored != nil {
+		return func(yield func(Cell, *Result) bool) {
+			for res := range r.Stored {
+				if !yield(res.Cell, &res) {
+					return
+				}
+			}
+		}, r.StoredTotal
+	}
+	cells := p.Cells()
+	return func(yield func(Cell, *Result) bool) {
+		for _, c := range cells {
+			var prior *Result
+			if r.Prior != nil {
+				prior = r.Prior(c)
+			}
+			if !yield(c, prior) {
+				return
+			}
+		}
+	}, len(cells)
 }
 
 type fatalCause struct{ e *llm.Error }
@@ -208,8 +242,8 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 	if err := sink.Begin(p); err != nil {
 		return Summary{}, err
 	}
-	cells := p.Cells()
-	sum := Summary{Progress: Progress{Total: len(cells)}}
+	work, total := r.work(p)
+	sum := Summary{Progress: Progress{Total: total}}
 	// Scheduling stops on cancellation, a fatal error, or the budget.
 	schedCtx, stopScheduling := context.WithCancel(runCtx)
 	defer stopScheduling()
@@ -270,15 +304,12 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 	// Cells in flight: enough to keep the gate full while some cells are
 	// between calls, few enough to bound memory.
 	g.SetLimit(2*r.Gate.n + 2)
-	for _, c := range cells {
+	for c, prior := range work {
 		if schedCtx.Err() != nil {
 			break
 		}
-		var prior *Result
-		if r.Prior != nil {
-			prior = r.Prior(c)
-		}
-		if prior != nil && prior.Err == nil && len(missing(p, prior)) == 0 {
+		kept := prior != nil && prior.Err == nil && len(missing(p, prior)) == 0
+		if kept || (r.Stored != nil && prior.Err != nil) {
 			if pairs != nil {
 				// A stored baseline may be what waiting candidates need.
 				for _, done := range pairs.offer(runCtx, *prior) {
@@ -351,24 +382,24 @@ func (r *Runner) runCell(ctx context.Context, p *Plan, c Cell, prior *Result) (R
 	}
 	res := Result{Cell: c}
 	var msgs []llm.Message
-	if p.System != nil {
-		sys, err := p.System.Render(c.Row.Vars)
+	if c.Variant.System != nil {
+		sys, err := c.Variant.System.Render(c.Row.Vars)
 		if err != nil {
-			res.Err = &llm.Error{Kind: llm.KindClient, Model: c.Model.Ref.String(), Msg: err.Error()}
+			res.Err = &llm.Error{Kind: llm.KindClient, Model: c.Variant.Model.Ref.String(), Msg: err.Error()}
 			return res, true
 		}
 		res.System = sys
 		msgs = append(msgs, llm.Message{Role: "system", Content: sys})
 	}
-	input, err := c.Prompt.Render(c.Row.Vars)
+	input, err := c.Variant.Prompt.Render(c.Row.Vars)
 	if err != nil {
-		res.Err = &llm.Error{Kind: llm.KindClient, Model: c.Model.Ref.String(), Msg: err.Error()}
+		res.Err = &llm.Error{Kind: llm.KindClient, Model: c.Variant.Model.Ref.String(), Msg: err.Error()}
 		return res, true
 	}
 	res.Input = input
 	msgs = append(msgs, llm.Message{Role: "user", Content: input})
 
-	resp, err := c.Model.Client.Complete(withCall(ctx, Call{Kind: "generation", Prompt: c.Prompt.Name}), llm.Request{Model: c.Model.Ref.Model, Messages: msgs, Params: c.Model.Params, Sample: c.Repeat})
+	resp, err := c.Variant.Model.Client.Complete(withCall(ctx, Call{Kind: "generation", Prompt: c.Variant.Prompt.Name}), llm.Request{Model: c.Variant.Model.Ref.Model, Messages: msgs, Params: c.Variant.Model.Params, Sample: c.Repeat})
 	res.Usage, res.Latency, res.Attempts, res.Cached = resp.Usage, resp.Latency, resp.Attempts, resp.Cached
 	if err != nil {
 		e := llm.AsError(err)
@@ -378,7 +409,7 @@ func (r *Runner) runCell(ctx context.Context, p *Plan, c Cell, prior *Result) (R
 			return res, false
 		}
 		if e.Model == "" {
-			e.Model = c.Model.Ref.String()
+			e.Model = c.Variant.Model.Ref.String()
 		}
 		res.Err = e
 		return res, true
@@ -451,7 +482,7 @@ func (r *Runner) rescore(ctx context.Context, p *Plan, c Cell, prior *Result) (R
 // score runs every scorer whose feedback slot is empty, concurrently.
 func (r *Runner) score(ctx context.Context, p *Plan, res Result) (Result, bool) {
 	c := res.Cell
-	sample := scorers.Sample{RowID: c.Row.ID, Vars: c.Row.Vars, Prompt: c.Prompt.Name, Model: c.Model.Ref.String(),
+	sample := scorers.Sample{RowID: c.Row.ID, Vars: c.Row.Vars, Prompt: c.Variant.Prompt.Name, Model: c.Variant.Model.Ref.String(),
 		System: res.System, Input: res.Input, Answer: res.Answer, Latency: res.Latency, Usage: res.Usage}
 	var wg sync.WaitGroup
 	for i, s := range p.Scorers {
@@ -462,7 +493,7 @@ func (r *Runner) score(ctx context.Context, p *Plan, res Result) (Result, bool) 
 			continue // judged when its pair is complete (pairing.offer)
 		}
 		wg.Go(func() {
-			fb := s.Score(withCall(ctx, Call{Kind: "judge", Prompt: c.Prompt.Name, Scorer: s.Name()}), sample)
+			fb := safeScore(withCall(ctx, Call{Kind: "judge", Prompt: c.Variant.Prompt.Name, Scorer: s.Name()}), s, sample)
 			fb.Scorer = s.Name()
 			res.Feedback[i] = fb
 		})
@@ -476,6 +507,17 @@ func (r *Runner) score(ctx context.Context, p *Plan, res Result) (Result, bool) 
 		}
 	}
 	return res, true
+}
+
+// safeScore runs a scorer, turning a panic (a custom Go scorer's bug) into
+// that verdict's error instead of the end of the run.
+func safeScore(ctx context.Context, s scorers.Scorer, sample scorers.Sample) (fb scorers.Feedback) {
+	defer func() {
+		if v := recover(); v != nil {
+			fb = scorers.Errored("scorer %s panicked: %v", s.Name(), v)
+		}
+	}()
+	return s.Score(ctx, sample)
 }
 
 // Tee returns a sink that forwards to every sink in order, stopping at the

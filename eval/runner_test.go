@@ -106,8 +106,8 @@ func newFixture(t *testing.T, rows, concurrency int, opts sim.Options, policy tr
 		fb.Usage = resp.Usage
 		return fb
 	})
-	plan := &eval.Plan{Dataset: ds, Rows: ds.Rows, System: system, Prompts: []*prompts.Template{basic, academic},
-		Models:  []*eval.Model{{Ref: llm.ModelRef{Provider: "sim", Model: "a"}, Client: c}, {Ref: llm.ModelRef{Provider: "sim", Model: "b"}, Client: c}},
+	plan := &eval.Plan{Dataset: ds, Rows: ds.Rows, Variants: eval.Product(system, []*prompts.Template{basic, academic},
+		[]*eval.Model{{Ref: llm.ModelRef{Provider: "sim", Model: "a"}, Client: c}, {Ref: llm.ModelRef{Provider: "sim", Model: "b"}, Client: c}}),
 		Scorers: []scorers.Scorer{wc, judgeLike}}
 	if err := plan.Validate(); err != nil {
 		t.Fatal(err)
@@ -258,13 +258,37 @@ func TestRunStopsOnFatalError(t *testing.T) {
 func TestPlanValidate(t *testing.T) {
 	ds, _ := datasets.ParseCSV("q.csv", []byte("question\nx\n"), ',')
 	bad, _ := prompts.Parse("bad", "bad.txt", "{question} {missing}")
-	p := &eval.Plan{Dataset: ds, Rows: ds.Rows, Prompts: []*prompts.Template{bad}, Models: []*eval.Model{{}}}
+	ok, _ := prompts.Parse("ok", "ok.txt", "{question}")
+	m := &eval.Model{Ref: llm.ModelRef{Provider: "sim", Model: "a"}}
+	p := &eval.Plan{Dataset: ds, Rows: ds.Rows, Variants: eval.Product(nil, []*prompts.Template{bad}, []*eval.Model{m})}
 	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), `template "bad" uses {missing}`) {
 		t.Errorf("Validate: %v", err)
 	}
-	p.Prompts = nil
+	p.Variants = nil
 	if err := p.Validate(); err == nil {
-		t.Error("no prompts accepted")
+		t.Error("no variants accepted")
+	}
+	// The same prompt twice, or the same model with the same parameters
+	// twice, is one variant listed twice; the same model at two
+	// temperatures is two variants.
+	p.Variants = eval.Product(nil, []*prompts.Template{ok, ok}, []*eval.Model{m})
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "listed twice") {
+		t.Errorf("a variant twice: %v", err)
+	}
+	hot, cold := 1.0, 0.0
+	p.Variants = eval.Product(nil, []*prompts.Template{ok}, []*eval.Model{
+		{Ref: m.Ref, Params: llm.Params{Temperature: &hot}}, {Ref: m.Ref, Params: llm.Params{Temperature: &cold}}})
+	if err := p.Validate(); err != nil {
+		t.Errorf("a temperature sweep: %v", err)
+	}
+	if p.Variants[0].ID == p.Variants[1].ID {
+		t.Error("two temperatures, one variant id")
+	}
+	// The system prompt is part of a variant.
+	sysA, _ := prompts.Parse("system", "system.txt", "You are A.")
+	sysB, _ := prompts.Parse("system", "system.txt", "You are B.")
+	if eval.NewVariant("", ok, sysA, m).ID == eval.NewVariant("", ok, sysB, m).ID {
+		t.Error("two system prompts, one variant id")
 	}
 }
 
@@ -381,7 +405,7 @@ func TestBudgetStopsScheduling(t *testing.T) {
 	// sink sees them in about the order they were charged, hence the slack).
 	crossed, total := -1, 0.0
 	for i, res := range sink.results {
-		c, _ := f.plan.Price(res.Model.Ref.String(), res.Usage)
+		c, _ := f.plan.Price(res.Variant.Model.Ref.String(), res.Usage)
 		if total += c; total >= budget && crossed < 0 {
 			crossed = i
 		}

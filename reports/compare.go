@@ -23,6 +23,8 @@ const MinPairs = 10
 // Difference compares one prompt × model × scorer between two runs, paired
 // by question.
 type Difference struct {
+	// Label names the variant when the prompt and model do not.
+	Label  string `json:"label,omitempty"`
 	Prompt string `json:"prompt"`
 	// VersionA and VersionB are the prompt's versions in each run.
 	VersionA string `json:"version_a"`
@@ -69,7 +71,8 @@ type outcome struct {
 	scores        []float64
 }
 
-type cellKey struct{ prompt, model, scorer string }
+// cellKey is a variant's slot (eval.VariantSpec.Slot) and a scorer.
+type cellKey struct{ slot, scorer string }
 
 // outcomes aggregates a run's feedback per question: across repeats a
 // question passes when most of its decided outcomes pass, and a numeric score
@@ -88,7 +91,7 @@ func outcomes(results Each) (map[cellKey]map[string]*outcome, map[string]string,
 			if fb.Err != "" || fb.Skipped {
 				continue
 			}
-			k := cellKey{r.Prompt.Name, r.Model.Ref.String(), fb.Scorer}
+			k := cellKey{r.Variant.Spec().Slot(), fb.Scorer}
 			if out[k] == nil {
 				out[k] = map[string]*outcome{}
 			}
@@ -128,7 +131,8 @@ func questionText(vars map[string]string) string {
 	return ""
 }
 
-// CompareRuns pairs run B's outcomes with run A's by prompt name, model,
+// CompareRuns pairs run B's outcomes with run A's by variant (its label, or
+// its prompt name and model with its parameters: eval.VariantSpec.Slot),
 // scorer and question, for every combination present in both. The runs are
 // streamed: what is kept is one outcome per question, not the answers.
 func CompareRuns(a RunMeta, la eval.Layout, ra Each, b RunMeta, lb eval.Layout, rb Each) (*RunComparison, error) {
@@ -155,30 +159,31 @@ func CompareRuns(a RunMeta, la eval.Layout, ra Each, b RunMeta, lb eval.Layout, 
 		return false
 	}
 	versionA := map[string]string{}
-	for _, p := range la.Prompts {
-		versionA[p.Name] = p.Version
+	for _, v := range la.AllVariants() {
+		versionA[v.Slot()] = v.Prompt.Version
 	}
-	for _, p := range lb.Prompts {
-		for _, m := range lb.Models {
-			for _, sc := range lb.Scorers {
-				if !inB(la.Scorers, sc) {
-					continue
-				}
-				k := cellKey{p.Name, m.Ref, sc}
-				if oa[k] == nil || ob[k] == nil {
-					continue
-				}
-				d := difference(k, oa[k], ob[k], texts)
-				d.VersionA, d.VersionB = versionA[p.Name], p.Version
-				rc.Differences = append(rc.Differences, d)
+	vb := lb.AllVariants()
+	labels := eval.Labels(vb)
+	for _, v := range vb {
+		for _, sc := range lb.Scorers {
+			if !inB(la.Scorers, sc) {
+				continue
 			}
+			k := cellKey{v.Slot(), sc}
+			if oa[k] == nil || ob[k] == nil {
+				continue
+			}
+			d := difference(k, v.Prompt.Name, v.Model.Ref, oa[k], ob[k], texts)
+			d.Label = labels[v.ID]
+			d.VersionA, d.VersionB = versionA[k.slot], v.Prompt.Version
+			rc.Differences = append(rc.Differences, d)
 		}
 	}
 	return rc, nil
 }
 
-func difference(k cellKey, a, b map[string]*outcome, texts map[string]string) Difference {
-	d := Difference{Prompt: k.prompt, Model: k.model, Scorer: k.scorer, Kind: "pass", P: math.NaN()}
+func difference(k cellKey, prompt, model string, a, b map[string]*outcome, texts map[string]string) Difference {
+	d := Difference{Prompt: prompt, Model: model, Scorer: k.scorer, Kind: "pass", P: math.NaN()}
 	var ids []string
 	for id := range a {
 		if _, ok := b[id]; ok {
@@ -233,7 +238,7 @@ func difference(k cellKey, a, b map[string]*outcome, texts map[string]string) Di
 	}
 	d.A, d.B = sumA/float64(d.Pairs), sumB/float64(d.Pairs)
 	h := fnv.New64a()
-	fmt.Fprint(h, k.prompt, "\x00", k.model, "\x00", k.scorer)
+	fmt.Fprint(h, prompt, "\x00", model, "\x00", k.scorer)
 	d.Delta, d.Lo, d.Hi = stats.PairedBootstrap(diffs, 0.95, 2000, h.Sum64())
 	if d.Pairs < MinPairs {
 		d.TooFew = true

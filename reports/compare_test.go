@@ -19,7 +19,8 @@ import (
 func synthetic(version string, n int, pass func(i int) bool, score func(i int) float64) (eval.Layout, []eval.Result) {
 	tpl := &prompts.Template{Name: "basic", Version: version}
 	m := &eval.Model{Ref: llm.ModelRef{Provider: "sim", Model: "a"}}
-	lay := eval.Layout{Prompts: []eval.PromptRef{{Name: "basic", Version: version}}, Models: []eval.ModelSpec{{Ref: "sim:a"}},
+	v := eval.NewVariant("", tpl, nil, m)
+	lay := eval.Layout{Variants: []eval.VariantSpec{v.Spec()},
 		Scorers: []string{"english", "length"}, Rows: n, Repeat: 1}
 	var rs []eval.Result
 	for i := range n {
@@ -29,7 +30,7 @@ func synthetic(version string, n int, pass func(i int) bool, score func(i int) f
 		if p {
 			one = 1
 		}
-		rs = append(rs, eval.Result{Cell: eval.Cell{Index: i, Row: &datasets.Row{ID: fmt.Sprintf("q%02d", i), Vars: map[string]string{"question": fmt.Sprintf("Question %d?", i)}}, Prompt: tpl, Model: m},
+		rs = append(rs, eval.Result{Cell: eval.Cell{Index: i, Row: &datasets.Row{ID: fmt.Sprintf("q%02d", i), Vars: map[string]string{"question": fmt.Sprintf("Question %d?", i)}}, Variant: v},
 			Feedback: []scorers.Feedback{{Scorer: "english", Pass: &p, Score: &one}, {Scorer: "length", Score: &s}}})
 	}
 	return lay, rs

@@ -106,15 +106,24 @@ func (s ScorerStat) Mean() (float64, bool) {
 	return s.Sum / float64(s.N), true
 }
 
-// Group is one prompt × model of a comparison.
+// Group is one variant of a comparison: a prompt version × a model with its
+// parameters (and system prompt).
 type Group struct {
+	// Variant is the variant's ID; Label its label, or a name derived when
+	// the prompt and model columns alone would not tell it from another
+	// variant ("" otherwise).
+	Variant       string
+	Label         string
 	Prompt        string
 	PromptVersion string
-	Model         string
-	Cells         int // results received
-	GenErrors     int
-	Usage         llm.Usage // generation
-	JudgeUsage    llm.Usage
+	// System is the system prompt's name@version ("" for none).
+	System     string
+	Model      string
+	Params     llm.Params
+	Cells      int // results received
+	GenErrors  int
+	Usage      llm.Usage // generation
+	JudgeUsage llm.Usage
 	// Cost and JudgeCost are what producing the group's answers and verdicts
 	// costs at the run's prices, in USD, whether or not this run took them
 	// from the cache: the figure that compares models. Priced is false when a
@@ -149,7 +158,7 @@ func (g *Group) P50MS() *float64 {
 	return &ms
 }
 
-// Comparison is the prompt × model summary of a run.
+// Comparison is the per-variant summary of a run.
 type Comparison struct {
 	Scorers []string
 	Groups  []*Group
@@ -158,29 +167,64 @@ type Comparison struct {
 	// Repeat is the number of runs per cell.
 	Repeat int
 	prices map[string]llm.Price
-	index  map[[2]string]*Group
+	index  map[string]*Group // by variant ID
+	scorer map[string]int    // scorer name → position in Scorers
 	agree  agreement
 }
 
-// NewComparison returns an empty comparison with one group per prompt × model
-// of a run's layout, in plan order.
+// NewComparison returns an empty comparison with one group per variant of a
+// run's layout, in plan order.
 func NewComparison(l eval.Layout) *Comparison {
-	c := &Comparison{Planned: l.Planned(), Scorers: l.Scorers, Repeat: max(1, l.Repeat), prices: l.Prices, index: map[[2]string]*Group{}}
-	for _, t := range l.Prompts {
-		for _, m := range l.Models {
-			g := &Group{Prompt: t.Name, PromptVersion: t.Version, Model: m.Ref, Priced: true}
-			for _, s := range c.Scorers {
-				st := ScorerStat{Name: s}
-				if c.Repeat > 1 {
-					st.rows, st.reps = map[string]*tally{}, map[int]*tally{}
-				}
-				g.Scorers = append(g.Scorers, st)
-			}
-			c.Groups = append(c.Groups, g)
-			c.index[[2]string{t.Name, g.Model}] = g
+	c := &Comparison{Planned: l.Planned(), Scorers: l.Scorers, Repeat: max(1, l.Repeat), prices: l.Prices,
+		index: map[string]*Group{}, scorer: map[string]int{}}
+	for i, s := range c.Scorers {
+		c.scorer[s] = i
+	}
+	variants := l.AllVariants()
+	labels := eval.Labels(variants)
+	for _, v := range variants {
+		g := &Group{Variant: v.ID, Label: labels[v.ID], Prompt: v.Prompt.Name, PromptVersion: v.Prompt.Version, Model: v.Model.Ref,
+			Params: v.Model.Params, Priced: true}
+		if v.System != nil {
+			g.System = v.System.Name + "@" + v.System.Version
 		}
+		for _, s := range c.Scorers {
+			st := ScorerStat{Name: s}
+			if c.Repeat > 1 {
+				st.rows, st.reps = map[string]*tally{}, map[int]*tally{}
+			}
+			g.Scorers = append(g.Scorers, st)
+		}
+		c.Groups = append(c.Groups, g)
+		c.index[v.ID] = g
 	}
 	return c
+}
+
+// Labelled reports whether any group has a label: then reports show a
+// variant column.
+func (c *Comparison) Labelled() bool {
+	for _, g := range c.Groups {
+		if g.Label != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Name names the group for people: its label, or its prompt version and
+// model.
+func (g *Group) Name() string {
+	if g.Label != "" {
+		return g.Label
+	}
+	return g.Prompt + "@" + g.PromptVersion + " " + g.Model
+}
+
+// Is reports whether ref names the group: its variant ID, its label, or its
+// prompt name (as gates and filters write it).
+func (g *Group) Is(ref string) bool {
+	return ref == g.Variant || (g.Label != "" && ref == g.Label) || ref == g.Prompt
 }
 
 // Compare builds the comparison of a run's results.
@@ -205,7 +249,7 @@ func (c *Comparison) Finish() {
 
 // Add folds one result into the comparison.
 func (c *Comparison) Add(r eval.Result) {
-	g := c.index[[2]string{r.Prompt.Name, r.Model.Ref.String()}]
+	g := c.index[r.Variant.ID]
 	if g == nil {
 		return
 	}
@@ -217,7 +261,11 @@ func (c *Comparison) Add(r eval.Result) {
 		return
 	}
 	g.latencies = append(g.latencies, r.Latency)
-	for i, fb := range r.Feedback {
+	for _, fb := range r.Feedback {
+		i, ok := c.scorer[fb.Scorer]
+		if !ok {
+			continue // a scorer this comparison does not show
+		}
 		st := &g.Scorers[i]
 		c.agree.add(fb)
 		g.JudgeUsage = g.JudgeUsage.Add(fb.Usage)

@@ -80,7 +80,7 @@ func WriteAnswersCSV(w io.Writer, columns []string, results Each, o CSVOptions) 
 		if r.Err != nil {
 			kind, msg = r.Err.Kind.String(), r.Err.Error()
 		}
-		rec := []string{t(r.Row.ID), strconv.Itoa(r.Row.Line), t(r.Prompt.Name), t(r.Prompt.Version), t(r.Model.Ref.String()),
+		rec := []string{t(r.Row.ID), strconv.Itoa(r.Row.Line), t(r.Variant.Prompt.Name), t(r.Variant.Prompt.Version), t(r.Variant.Model.Ref.String()),
 			strconv.Itoa(r.Repeat), t(r.System), t(r.Input), t(r.Answer), t(r.FinishReason),
 			strconv.Itoa(r.Usage.PromptTokens), strconv.Itoa(r.Usage.CompletionTokens),
 			strconv.FormatInt(r.Latency.Milliseconds(), 10), strconv.Itoa(r.Attempts), t(kind), t(msg)}
@@ -110,7 +110,7 @@ func WriteFeedbackCSV(w io.Writer, results Each, o CSVOptions) error {
 			default:
 				value = t(value)
 			}
-			rec := []string{t(r.Row.ID), t(r.Prompt.Name), t(r.Prompt.Version), t(r.Model.Ref.String()), strconv.Itoa(r.Repeat),
+			rec := []string{t(r.Row.ID), t(r.Variant.Prompt.Name), t(r.Variant.Prompt.Version), t(r.Variant.Model.Ref.String()), strconv.Itoa(r.Repeat),
 				t(fb.Scorer), value, boolText(fb.Pass), floatText(fb.Score), strconv.FormatBool(fb.Skipped),
 				t(fb.Err), t(fb.Rationale), t(fb.JudgeModel)}
 			if fb.JudgeModel != "" {
@@ -185,7 +185,7 @@ func WriteWideCSV(w io.Writer, l eval.Layout, results Each, o CSVOptions) error 
 	head = append(head, "answer")
 	cw.Write(head)
 	err := results(func(r eval.Result) error {
-		rec := []string{t(r.Row.ID), t(r.Prompt.Name), t(r.Prompt.Version), t(r.Model.Ref.String()), strconv.Itoa(r.Repeat), ""}
+		rec := []string{t(r.Row.ID), t(r.Variant.Prompt.Name), t(r.Variant.Prompt.Version), t(r.Variant.Model.Ref.String()), strconv.Itoa(r.Repeat), ""}
 		if r.Err != nil {
 			rec[5] = r.Err.Kind.String()
 		}

@@ -194,7 +194,7 @@ func writeHTMLData(w io.Writer, meta RunMeta, l eval.Layout, results Each, c *Co
 				}
 			}
 		}
-		a := htmlAnswer{I: r.Index, R: ri, P: r.Prompt.Name, V: r.Prompt.Version, M: r.Model.Ref.String(), K: r.Repeat,
+		a := htmlAnswer{I: r.Index, R: ri, P: r.Variant.Prompt.Name, V: r.Variant.Prompt.Version, M: r.Variant.Model.Ref.String(), K: r.Repeat,
 			T: [2]int{r.Usage.PromptTokens, r.Usage.CompletionTokens},
 			L: r.Latency.Milliseconds(), N: r.Attempts, C: r.Cached, F: make([][]any, len(c.Scorers))}
 		a.In, a.A = st.id(r.Input, &a.D), st.id(r.Answer, &a.D)

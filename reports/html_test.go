@@ -44,11 +44,9 @@ func bigRun(n int) (eval.Layout, []eval.Result) {
 	}
 	models := []*eval.Model{{Ref: llm.ModelRef{Provider: "sim", Model: "a"}}, {Ref: llm.ModelRef{Provider: "openai", Model: "gpt-4.1-mini"}}}
 	lay := eval.Layout{Scorers: names, Rows: n / 8, Repeat: 1, Columns: []string{"category", "question", "weight"}}
-	for _, t := range tpls {
-		lay.Prompts = append(lay.Prompts, eval.PromptRef{Name: t.Name, Version: t.Version})
-	}
-	for _, m := range models {
-		lay.Models = append(lay.Models, eval.ModelSpec{Ref: m.Ref.String()})
+	variants := eval.Product(nil, tpls, models)
+	for _, v := range variants {
+		lay.Variants = append(lay.Variants, v.Spec())
 	}
 	// Random words from a 3,000-word vocabulary: text that compresses worse
 	// than English, so the size check errs on the safe side.
@@ -70,7 +68,7 @@ func bigRun(n int) (eval.Layout, []eval.Result) {
 			ans.WriteString(words[rng.IntN(len(words))])
 			ans.WriteByte(' ')
 		}
-		r := eval.Result{Cell: eval.Cell{Index: i, Row: row, Prompt: tpls[i/2%4], Model: models[i%2]},
+		r := eval.Result{Cell: eval.Cell{Index: i, Row: row, Variant: variants[i/2%4*2+i%2]},
 			System: "You are a university professor preparing model answers for a software engineering examination.",
 			Input:  "Category: " + row.Vars["category"] + "\nQuestion: " + row.Vars["question"] + "\nDifficulty: " + row.Vars["weight"] + "/4\nProvide a clear and accurate answer suitable for an exam context.",
 			Answer: ans.String(), FinishReason: "stop", Usage: llm.Usage{PromptTokens: 60, CompletionTokens: 300}, Latency: time.Duration(800+i%400) * time.Millisecond, Attempts: 1}
@@ -78,7 +76,7 @@ func bigRun(n int) (eval.Layout, []eval.Result) {
 			r.Answer = malicious
 		}
 		if i%97 == 13 {
-			r.Answer, r.Err = "", &llm.Error{Kind: llm.KindServer, Status: 500, Model: r.Model.Ref.String(), Msg: "boom", Attempts: 5}
+			r.Answer, r.Err = "", &llm.Error{Kind: llm.KindServer, Status: 500, Model: r.Variant.Model.Ref.String(), Msg: "boom", Attempts: 5}
 		}
 		if r.Err == nil {
 			for j, name := range names {

@@ -65,12 +65,16 @@ func WriteJUnit(w io.Writer, runID string, l eval.Layout, results Each) error {
 			}
 		}
 	}()
-	index := map[[2]string]int{}
-	for _, p := range l.Prompts {
-		for _, m := range l.Models {
-			index[[2]string{p.Name, m.Ref}] = len(suites)
-			suites = append(suites, &spill{junitSuite: junitSuite{Name: p.Name + "@" + p.Version + " × " + m.Ref}})
+	index := map[string]int{}
+	variants := l.AllVariants()
+	labels := eval.Labels(variants)
+	for _, v := range variants {
+		index[v.ID] = len(suites)
+		name := v.Prompt.Name + "@" + v.Prompt.Version + " × " + v.Model.Ref
+		if lb := labels[v.ID]; lb != "" {
+			name = lb + ": " + name
 		}
+		suites = append(suites, &spill{junitSuite: junitSuite{Name: name}})
 	}
 	add := func(s *spill, c junitCase) error {
 		if s.f == nil {
@@ -85,12 +89,12 @@ func WriteJUnit(w io.Writer, runID string, l eval.Layout, results Each) error {
 		return s.enc.EncodeElement(c, xml.StartElement{Name: xml.Name{Local: "testcase"}})
 	}
 	err := results(func(r eval.Result) error {
-		i, ok := index[[2]string{r.Prompt.Name, r.Model.Ref.String()}]
+		i, ok := index[r.Variant.ID]
 		if !ok {
 			return nil
 		}
 		s := suites[i]
-		class := r.Prompt.Name + "." + r.Model.Ref.String()
+		class := r.Variant.Prompt.Name + "." + r.Variant.Model.Ref.String()
 		caseName := func(scorer string) string {
 			if l.Repeat > 1 {
 				return fmt.Sprintf("%s#%d: %s", r.Row.ID, r.Repeat, scorer)

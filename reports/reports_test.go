@@ -56,7 +56,7 @@ func fixture(t *testing.T) (*eval.Plan, []eval.Result) {
 	academic, _ := prompts.Parse("academic", "", "Question: {question}\nBe rigorous.")
 	ma := &eval.Model{Ref: llm.ModelRef{Provider: "sim", Model: "a"}}
 	mb := &eval.Model{Ref: llm.ModelRef{Provider: "openai", Model: "gpt-4.1-mini"}}
-	plan := &eval.Plan{Dataset: ds, Rows: ds.Rows, Prompts: []*prompts.Template{basic, academic}, Models: []*eval.Model{ma, mb},
+	plan := &eval.Plan{Dataset: ds, Rows: ds.Rows, Variants: eval.Product(nil, []*prompts.Template{basic, academic}, []*eval.Model{ma, mb}),
 		Scorers: []scorers.Scorer{fakeScorer("english"), fakeScorer("software_engineering_related"), fakeScorer("length"), fakeScorer("correctness")},
 		Prices:  map[string]llm.Price{"openai:gpt-4.1-mini": {Input: 0.40, Output: 1.60}}}
 	yes, no := true, false
@@ -154,7 +154,7 @@ func formulaFixture(t *testing.T) (*eval.Plan, []eval.Result) {
 	}
 	tpl, _ := prompts.Parse("-basic", "", "{question}")
 	m := &eval.Model{Ref: llm.ModelRef{Provider: "sim", Model: "a"}}
-	plan := &eval.Plan{Dataset: ds, Rows: ds.Rows, Prompts: []*prompts.Template{tpl}, Models: []*eval.Model{m},
+	plan := &eval.Plan{Dataset: ds, Rows: ds.Rows, Variants: eval.Product(nil, []*prompts.Template{tpl}, []*eval.Model{m}),
 		Scorers: []scorers.Scorer{fakeScorer("=judge"), fakeScorer("delta")}}
 	var results []eval.Result
 	for _, c := range plan.Cells() {

@@ -14,55 +14,48 @@ import (
 	"github.com/evalctl/evalctl/scorers"
 )
 
-// Sink returns an eval.Sink that writes results of run id through to the store.
-func (s *Store) Sink(id string) eval.Sink { return &runSink{s: s, id: id} }
+// Sink returns an eval.Sink that writes results of run id through to the
+// store, their verdicts under the run's own assessment (number 1).
+func (s *Store) Sink(id string) eval.Sink { return &runSink{s: s, id: id, assessment: RunAssessment} }
+
+// AssessmentSink returns a sink for a scoring pass over run id's stored
+// answers: it writes only the verdicts of the assessment, and ends it.
+func (s *Store) AssessmentSink(id string, assessment int) eval.Sink {
+	return &runSink{s: s, id: id, assessment: assessment, scoreOnly: true}
+}
 
 type runSink struct {
-	s  *Store
-	id string
+	s          *Store
+	id         string
+	assessment int
+	scoreOnly  bool
 }
 
 func (k *runSink) Begin(*eval.Plan) error { return nil }
 
 func (k *runSink) Put(r eval.Result) error {
-	k.s.enqueue(func(tx *txn) error { return putResult(tx, k.id, &r) })
+	k.s.enqueue(func(tx *txn) error { return putResult(tx, k.id, k.assessment, k.scoreOnly, &r) })
 	return nil
 }
 
-func (k *runSink) End(st eval.Status) error { return k.s.EndRun(context.Background(), k.id, st) }
+func (k *runSink) End(st eval.Status) error {
+	if k.scoreOnly {
+		return k.s.EndAssessment(context.Background(), k.id, k.assessment, st)
+	}
+	return k.s.EndRun(context.Background(), k.id, st)
+}
 
-func putResult(tx *txn, runID string, r *eval.Result) error {
-	vars, _ := json.Marshal(r.Row.Vars)
-	params, _ := json.Marshal(r.Model.Params)
-	var kind, msg string
-	var status int
-	if r.Err != nil {
-		kind, msg, status = r.Err.Kind.String(), r.Err.Msg, r.Err.Status
-	}
-	model := r.Model.Ref.String()
-	if _, err := tx.Exec(`INSERT OR REPLACE INTO cells(run_id, idx, row_id, row_line, row_vars, prompt, prompt_version, model, params,
-		repeat, system, input, answer, finish_reason, prompt_tokens, completion_tokens, latency_ns, attempts, error_kind, error_status, error, cached)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		runID, r.Index, r.Row.ID, r.Row.Line, string(vars), r.Prompt.Name, r.Prompt.Version, model, string(params),
-		r.Repeat, r.System, r.Input, r.Answer, r.FinishReason, r.Usage.PromptTokens, r.Usage.CompletionTokens,
-		int64(r.Latency), r.Attempts, kind, status, msg, r.Cached); err != nil {
-		return err
-	}
-	if !r.Resumed {
-		callStatus := "ok"
-		if r.Err != nil {
-			callStatus = kind
-		}
-		if _, err := tx.Exec(`INSERT INTO calls(run_id, kind, model, row_id, attempts, status, latency_ns, prompt_tokens, completion_tokens, cached)
-			VALUES (?,?,?,?,?,?,?,?,?,?)`, runID, "generation", model, r.Row.ID, r.Attempts, callStatus, int64(r.Latency),
-			r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Cached); err != nil {
+func putResult(tx *txn, runID string, assessment int, scoreOnly bool, r *eval.Result) error {
+	v := r.Variant
+	if !scoreOnly {
+		if err := putCell(tx, runID, r); err != nil {
 			return err
 		}
 	}
 	if r.Err != nil {
 		// A redone cell that failed now keeps no feedback from before.
-		_, err := tx.Exec(`DELETE FROM feedback WHERE run_id = ? AND row_id = ? AND prompt = ? AND model = ? AND repeat = ?`,
-			runID, r.Row.ID, r.Prompt.Name, model, r.Repeat)
+		_, err := tx.Exec(`DELETE FROM feedback WHERE run_id = ? AND assessment = ? AND variant = ? AND row_id = ? AND repeat = ?`,
+			runID, assessment, v.ID, r.Row.ID, r.Repeat)
 		return err
 	}
 	for _, fb := range r.Feedback {
@@ -87,10 +80,15 @@ func putResult(tx *txn, runID string, r *eval.Result) error {
 		if fb.Agreement != nil {
 			agreement = sql.NullFloat64{Float64: *fb.Agreement, Valid: true}
 		}
-		if _, err := tx.Exec(`INSERT OR REPLACE INTO feedback(run_id, row_id, prompt, model, repeat, scorer, value, pass, score, skipped,
+		if fb.Reused && scoreOnly {
+			continue // another assessment's verdict, carried along
+		}
+		// Within one assessment a verdict is replaced only when a resume
+		// redoes it (it was an error); other assessments are never touched.
+		if _, err := tx.Exec(`INSERT OR REPLACE INTO feedback(run_id, assessment, variant, row_id, repeat, scorer, value, pass, score, skipped,
 			rationale, error, judge_model, raw, prompt_tokens, completion_tokens, latency_ns, attempts, votes, agreement)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			runID, r.Row.ID, r.Prompt.Name, model, r.Repeat, fb.Scorer, string(value), pass, score, fb.Skipped,
+			runID, assessment, v.ID, r.Row.ID, r.Repeat, fb.Scorer, string(value), pass, score, fb.Skipped,
 			fb.Rationale, fb.Err, fb.JudgeModel, fb.Raw, fb.Usage.PromptTokens, fb.Usage.CompletionTokens, int64(fb.Latency), fb.Attempts,
 			votes, agreement); err != nil {
 			return err
@@ -110,6 +108,43 @@ func putResult(tx *txn, runID string, r *eval.Result) error {
 	return nil
 }
 
+// putCell writes a cell's answer (or error) and its generation call.
+func putCell(tx *txn, runID string, r *eval.Result) error {
+	v := r.Variant
+	vars, _ := json.Marshal(r.Row.Vars)
+	params, _ := json.Marshal(v.Model.Params)
+	var kind, msg string
+	var status int
+	if r.Err != nil {
+		kind, msg, status = r.Err.Kind.String(), r.Err.Msg, r.Err.Status
+	}
+	model := v.Model.Ref.String()
+	sysVersion := ""
+	if v.System != nil {
+		sysVersion = v.System.Version
+	}
+	if _, err := tx.Exec(`INSERT OR REPLACE INTO cells(run_id, idx, variant, row_id, row_line, row_vars, prompt, prompt_version, system_version,
+		model, params, repeat, system, input, answer, finish_reason, prompt_tokens, completion_tokens, latency_ns, attempts, error_kind,
+		error_status, error, cached)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		runID, r.Index, v.ID, r.Row.ID, r.Row.Line, string(vars), v.Prompt.Name, v.Prompt.Version, sysVersion, model, string(params),
+		r.Repeat, r.System, r.Input, r.Answer, r.FinishReason, r.Usage.PromptTokens, r.Usage.CompletionTokens,
+		int64(r.Latency), r.Attempts, kind, status, msg, r.Cached); err != nil {
+		return err
+	}
+	if r.Resumed {
+		return nil
+	}
+	callStatus := "ok"
+	if r.Err != nil {
+		callStatus = kind
+	}
+	_, err := tx.Exec(`INSERT INTO calls(run_id, kind, model, row_id, attempts, status, latency_ns, prompt_tokens, completion_tokens, cached)
+		VALUES (?,?,?,?,?,?,?,?,?,?)`, runID, "generation", model, r.Row.ID, r.Attempts, callStatus, int64(r.Latency),
+		r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Cached)
+	return err
+}
+
 // Results reads a run's results in cell order. Each result's feedback follows
 // the run's scorer order; a scorer with no stored feedback is left out. It
 // holds the whole run in memory: EachResult streams.
@@ -124,27 +159,36 @@ func (s *Store) Results(ctx context.Context, run *Run) ([]eval.Result, error) {
 
 // EachResult calls fn with each result of a run as it is read, so a report
 // over any number of cells holds one at a time. With ordered set the results
-// come in cell order (the database sorts); otherwise in storage order.
+// come in cell order (the database sorts); otherwise in storage order. Each
+// result's feedback follows the run's scorer order, matched by name, one
+// verdict a scorer: from the assessment run.Assessment (0: each scorer's
+// latest complete assessment, see Verdicts); a scorer with no verdict is
+// left out.
 func (s *Store) EachResult(ctx context.Context, run *Run, ordered bool, fn func(eval.Result) error) error {
 	lay := run.Spec.Layout
-	tpls := map[string]*prompts.Template{}
-	for _, p := range lay.Prompts {
-		tpls[p.Name] = &prompts.Template{Name: p.Name, Version: p.Version}
-	}
-	models := map[string]*eval.Model{}
-	for _, m := range lay.Models {
-		ref, err := llm.ParseModelRef(m.Ref)
+	variants := map[string]*eval.Variant{}
+	for _, vs := range lay.AllVariants() {
+		ref, err := llm.ParseModelRef(vs.Model.Ref)
 		if err != nil {
 			return err
 		}
-		models[m.Ref] = &eval.Model{Ref: ref, Params: m.Params}
+		v := &eval.Variant{ID: vs.ID, Label: vs.Label, Prompt: &prompts.Template{Name: vs.Prompt.Name, Version: vs.Prompt.Version},
+			Model: &eval.Model{Ref: ref, Params: vs.Model.Params}}
+		if vs.System != nil {
+			v.System = &prompts.Template{Name: vs.System.Name, Version: vs.System.Version}
+		}
+		variants[vs.ID] = v
 	}
-	q := `SELECT c.idx, c.row_id, c.row_line, c.row_vars, c.prompt, c.model, c.repeat, c.system, c.input, c.answer, c.finish_reason,
+	pick, err := s.verdictSources(ctx, run)
+	if err != nil {
+		return err
+	}
+	q := `SELECT c.idx, c.variant, c.row_id, c.row_line, c.row_vars, c.repeat, c.system, c.input, c.answer, c.finish_reason,
 		c.prompt_tokens, c.completion_tokens, c.latency_ns, c.attempts, c.error_kind, c.error_status, c.error, c.cached,
-		f.scorer, f.value, f.pass, f.score, f.skipped, f.rationale, f.error, f.judge_model, f.raw, f.prompt_tokens,
+		f.assessment, f.scorer, f.value, f.pass, f.score, f.skipped, f.rationale, f.error, f.judge_model, f.raw, f.prompt_tokens,
 		f.completion_tokens, f.latency_ns, f.attempts, f.votes, f.agreement
-		FROM cells c LEFT JOIN feedback f ON f.run_id = c.run_id AND f.row_id = c.row_id AND f.prompt = c.prompt
-			AND f.model = c.model AND f.repeat = c.repeat
+		FROM cells c LEFT JOIN feedback f ON f.run_id = c.run_id AND f.variant = c.variant AND f.row_id = c.row_id
+			AND f.repeat = c.repeat
 		WHERE c.run_id = ?`
 	if ordered {
 		q += ` ORDER BY c.idx`
@@ -178,18 +222,18 @@ func (s *Store) EachResult(ctx context.Context, run *Run, ordered bool, fn func(
 	for rows.Next() {
 		var r eval.Result
 		row := &datasets.Row{}
-		var vars, prompt, model, kind, msg string
+		var vars, variant, kind, msg string
 		var status int
 		var lat int64
 		var scorer, value, rationale, ferr, judge, raw sql.NullString
 		var pass, skipped sql.NullBool
 		var score sql.NullFloat64
-		var fpt, fct, flat, fatt sql.NullInt64
+		var assessment, fpt, fct, flat, fatt sql.NullInt64
 		var votes sql.NullString
 		var agreement sql.NullFloat64
-		if err := rows.Scan(&r.Index, &row.ID, &row.Line, &vars, &prompt, &model, &r.Repeat, &r.System, &r.Input, &r.Answer,
+		if err := rows.Scan(&r.Index, &variant, &row.ID, &row.Line, &vars, &r.Repeat, &r.System, &r.Input, &r.Answer,
 			&r.FinishReason, &r.Usage.PromptTokens, &r.Usage.CompletionTokens, &lat, &r.Attempts, &kind, &status, &msg, &r.Cached,
-			&scorer, &value, &pass, &score, &skipped, &rationale, &ferr, &judge, &raw, &fpt, &fct, &flat, &fatt, &votes, &agreement); err != nil {
+			&assessment, &scorer, &value, &pass, &score, &skipped, &rationale, &ferr, &judge, &raw, &fpt, &fct, &flat, &fatt, &votes, &agreement); err != nil {
 			return err
 		}
 		if cur == nil || cur.Index != r.Index {
@@ -198,19 +242,16 @@ func (s *Store) EachResult(ctx context.Context, run *Run, ordered bool, fn func(
 			}
 			json.Unmarshal([]byte(vars), &row.Vars)
 			r.Row, r.Latency = row, time.Duration(lat)
-			if r.Prompt = tpls[prompt]; r.Prompt == nil {
-				return fmt.Errorf("run %s: cell with prompt %q outside the run's layout", run.ID, prompt)
-			}
-			if r.Model = models[model]; r.Model == nil {
-				return fmt.Errorf("run %s: cell with model %q outside the run's layout", run.ID, model)
+			if r.Variant = variants[variant]; r.Variant == nil {
+				return fmt.Errorf("run %s: cell %d of variant %q outside the run's layout", run.ID, r.Index, variant)
 			}
 			if kind != "" {
-				r.Err = &llm.Error{Kind: kindOf(kind), Status: status, Model: model, Msg: msg, Attempts: r.Attempts}
+				r.Err = &llm.Error{Kind: kindOf(kind), Status: status, Model: r.Variant.Model.Ref.String(), Msg: msg, Attempts: r.Attempts}
 			}
 			cur = &r
 		}
-		if !scorer.Valid {
-			continue // a cell without feedback
+		if !scorer.Valid || !pick(scorer.String, int(assessment.Int64)) {
+			continue // a cell without feedback, or another assessment's verdict
 		}
 		fb := scorers.Feedback{Scorer: scorer.String, Skipped: skipped.Bool, Rationale: rationale.String, Err: ferr.String,
 			JudgeModel: judge.String, Raw: raw.String, Latency: time.Duration(flat.Int64), Attempts: int(fatt.Int64)}

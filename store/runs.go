@@ -34,6 +34,13 @@ type Run struct {
 	Planned     int
 	Host        string
 	PID         int
+	// Judge and ScorersConfig record, at creation, the judge model and the
+	// scorers as configured: the definition of the run's own assessment.
+	Judge, ScorersConfig string
+
+	// Assessment, when set by the caller, is the scoring pass whose
+	// verdicts readers use (0: each scorer's latest; see Store.Verdicts).
+	Assessment int
 
 	// Counts, filled by Runs and Run: cells done, their generation errors,
 	// and the verdicts that are errors (judge, scorer and parse errors).
@@ -68,18 +75,33 @@ func (s *Store) CreateRun(ctx context.Context, r *Run) error {
 	}
 	host, _ := os.Hostname()
 	r.Host, r.PID, r.Status = host, os.Getpid(), eval.StatusRunning
-	_, err = s.w.ExecContext(ctx, `INSERT INTO runs(id, name, tags, status, started_at, spec, config, git_commit, git_dirty,
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err = tx.ExecContext(ctx, `INSERT INTO runs(id, name, tags, status, started_at, spec, config, git_commit, git_dirty,
 		dataset_path, dataset_hash, evalctl_version, planned, host, pid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.Name, string(tags), string(r.Status), r.StartedAt.UnixNano(), string(spec), r.Config, r.GitCommit, r.GitDirty,
-		r.DatasetPath, r.DatasetHash, r.Version, r.Planned, r.Host, r.PID)
-	return err
+		r.DatasetPath, r.DatasetHash, r.Version, r.Planned, r.Host, r.PID); err != nil {
+		return err
+	}
+	scorers, _ := json.Marshal(nonNilStrings(r.Spec.Layout.Scorers))
+	if _, err = tx.ExecContext(ctx, `INSERT INTO assessments(run_id, id, kind, status, started_at, scorers, judge, definition)
+		VALUES (?, ?, 'run', 'running', ?, ?, ?, ?)`, r.ID, RunAssessment, r.StartedAt.UnixNano(), string(scorers), r.Judge, r.ScorersConfig); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // MarkRunning marks a resumed run as running in this process.
 func (s *Store) MarkRunning(ctx context.Context, id string) error {
 	host, _ := os.Hostname()
-	_, err := s.w.ExecContext(ctx, `UPDATE runs SET status = 'running', ended_at = NULL, host = ?, pid = ? WHERE id = ?`,
-		host, os.Getpid(), id)
+	if _, err := s.w.ExecContext(ctx, `UPDATE runs SET status = 'running', ended_at = NULL, host = ?, pid = ? WHERE id = ?`,
+		host, os.Getpid(), id); err != nil {
+		return err
+	}
+	_, err := s.w.ExecContext(ctx, `UPDATE assessments SET status = 'running', ended_at = NULL WHERE run_id = ? AND id = ?`, id, RunAssessment)
 	return err
 }
 
@@ -88,8 +110,19 @@ func (s *Store) EndRun(ctx context.Context, id string, st eval.Status) error {
 	if err := s.Flush(); err != nil {
 		return err
 	}
-	_, err := s.w.ExecContext(ctx, `UPDATE runs SET status = ?, ended_at = ? WHERE id = ?`, string(st), time.Now().UnixNano(), id)
+	now := time.Now().UnixNano()
+	if _, err := s.w.ExecContext(ctx, `UPDATE runs SET status = ?, ended_at = ? WHERE id = ?`, string(st), now, id); err != nil {
+		return err
+	}
+	_, err := s.w.ExecContext(ctx, `UPDATE assessments SET status = ?, ended_at = ? WHERE run_id = ? AND id = ?`, string(st), now, id, RunAssessment)
 	return err
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // ErrNoRun is returned when no run matches.

@@ -30,24 +30,25 @@ func open(t *testing.T) *Store {
 	return s
 }
 
+// variant is the one variant of the test runs.
+var variant = eval.NewVariant("", &prompts.Template{Name: "basic", Version: "aaaa1111"}, nil, &eval.Model{Ref: llm.ModelRef{Provider: "sim", Model: "a"}})
+
 func layout() eval.Layout {
-	return eval.Layout{Prompts: []eval.PromptRef{{Name: "basic", Version: "aaaa1111"}}, Models: []eval.ModelSpec{{Ref: "sim:a"}},
+	return eval.Layout{Variants: []eval.VariantSpec{variant.Spec()},
 		Scorers: []string{"english", "length"}, Rows: 2, Repeat: 1, Columns: []string{"question"}}
 }
 
 func results() []eval.Result {
 	yes := true
 	one, n := 1.0, 12.0
-	tpl := &prompts.Template{Name: "basic", Version: "aaaa1111"}
-	m := &eval.Model{Ref: llm.ModelRef{Provider: "sim", Model: "a"}}
-	r1 := eval.Result{Cell: eval.Cell{Index: 0, Row: &datasets.Row{ID: "r1", Line: 2, Vars: map[string]string{"question": "What is \"X\"?\ufffd"}}, Prompt: tpl, Model: m},
+	r1 := eval.Result{Cell: eval.Cell{Index: 0, Row: &datasets.Row{ID: "r1", Line: 2, Vars: map[string]string{"question": "What is \"X\"?\ufffd"}}, Variant: variant},
 		System: "sys", Input: "Q: What is X?", Answer: "X is <b>x</b>.", FinishReason: "stop", Usage: llm.Usage{PromptTokens: 10, CompletionTokens: 5},
 		Latency: 1234567 * time.Nanosecond, Attempts: 2,
 		Feedback: []scorers.Feedback{
 			{Scorer: "english", Value: "yes", Pass: &yes, Score: &one, Rationale: "English.", JudgeModel: "sim:j", Raw: `{"result":"yes"}`, Usage: llm.Usage{PromptTokens: 50, CompletionTokens: 9}, Latency: time.Millisecond, Attempts: 1},
 			{Scorer: "length", Value: 12.0, Score: &n, Rationale: "12 words"},
 		}}
-	r2 := eval.Result{Cell: eval.Cell{Index: 1, Row: &datasets.Row{ID: "r2", Line: 3, Vars: map[string]string{"question": "Y?"}}, Prompt: tpl, Model: m},
+	r2 := eval.Result{Cell: eval.Cell{Index: 1, Row: &datasets.Row{ID: "r2", Line: 3, Vars: map[string]string{"question": "Y?"}}, Variant: variant},
 		Input: "Q: Y?", Attempts: 5, Err: &llm.Error{Kind: llm.KindServer, Status: 500, Model: "sim:a", Msg: "boom", Attempts: 5}}
 	return []eval.Result{r1, r2}
 }
@@ -205,24 +206,28 @@ func TestMigrationFromV1(t *testing.T) {
 	if tables != 0 {
 		t.Fatal("version 1 already has the cache")
 	}
-	run := &Run{ID: "20260101-000000-abcdef", StartedAt: time.Unix(1767225600, 0), Spec: Spec{Layout: layout()}, Planned: 2}
-	if err := old.CreateRun(ctx, run); err != nil {
+	// A run as version 1 wrote it: prompts × models in the layout, cells and
+	// verdicts keyed by prompt name and model.
+	run := &Run{ID: "20260101-000000-abcdef"}
+	legacy := `{"layout":{"prompts":[{"name":"basic","version":"aaaa1111"}],"models":[{"ref":"sim:a","params":{}}],` +
+		`"scorers":["english","length"],"rows":2,"repeat":1,"columns":["question"]}}`
+	if _, err := old.w.Exec(`INSERT INTO runs(id, status, started_at, spec, planned) VALUES (?, 'running', ?, ?, 2)`,
+		run.ID, time.Unix(1767225600, 0).UnixNano(), legacy); err != nil {
 		t.Fatal(err)
 	}
-	// Rows as version 1 wrote them (this build's writer knows later columns).
 	for i, r := range results() {
 		if _, err := old.w.Exec(`INSERT INTO cells(run_id, idx, row_id, row_line, row_vars, prompt, prompt_version, model,
 			repeat, system, input, answer, finish_reason, prompt_tokens, completion_tokens, latency_ns, attempts)
-			VALUES (?,?,?,?,'{}',?,?,?,0,'','',?,'stop',1,1,0,1)`, run.ID, i, r.Row.ID, r.Row.Line, r.Prompt.Name,
-			r.Prompt.Version, r.Model.Ref.String(), r.Answer); err != nil {
+			VALUES (?,?,?,?,'{}',?,?,?,0,'','',?,'stop',1,1,0,1)`, run.ID, i, r.Row.ID, r.Row.Line, r.Variant.Prompt.Name,
+			r.Variant.Prompt.Version, r.Variant.Model.Ref.String(), r.Answer); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := old.w.Exec(`INSERT INTO feedback(run_id, row_id, prompt, model, repeat, scorer, value, pass)
-			VALUES (?,?,?,?,0,'english','"yes"',1)`, run.ID, r.Row.ID, r.Prompt.Name, r.Model.Ref.String()); err != nil {
+			VALUES (?,?,?,?,0,'english','"yes"',1)`, run.ID, r.Row.ID, r.Variant.Prompt.Name, r.Variant.Model.Ref.String()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	old.EndRun(ctx, run.ID, eval.StatusComplete)
+	old.w.Exec(`UPDATE runs SET status = 'complete' WHERE id = ?`, run.ID)
 	old.Close()
 
 	s, err := Open(path)
@@ -237,6 +242,16 @@ func TestMigrationFromV1(t *testing.T) {
 	rs, err := s.Results(ctx, got)
 	if err != nil || len(rs) != 2 || rs[0].Answer != "X is <b>x</b>." {
 		t.Fatalf("results after migration: %v %v", rs, err)
+	}
+	// The verdicts are the run's own assessment's, read by name.
+	if fb := rs[0].Feedback; len(fb) != 1 || fb[0].Scorer != "english" || fb[0].Pass == nil || !*fb[0].Pass {
+		t.Errorf("feedback after migration: %+v", fb)
+	}
+	if v := rs[0].Variant; v.ID != eval.LegacyVariantID("basic", "aaaa1111", "sim:a") || v.Prompt.Name != "basic" || v.Model.Ref.String() != "sim:a" {
+		t.Errorf("variant after migration: %+v", v)
+	}
+	if as, err := s.Assessments(ctx, run.ID); err != nil || len(as) != 1 || as[0].Status != eval.StatusComplete || strings.Join(as[0].Scorers, ",") != "english,length" {
+		t.Errorf("assessments after migration: %+v %v", as, err)
 	}
 	c := s.Cached(&echo{}, "e", true, nil)
 	if _, err := c.Complete(ctx, llm.Request{Model: "m", Messages: []llm.Message{{Content: "x"}}}); err != nil {

@@ -250,7 +250,7 @@ func Check(gates []Gate, c *reports.Comparison, rc *reports.RunComparison) []Fai
 			}
 		case g.Min != nil:
 			for _, grp := range c.Groups {
-				if !matches(g, grp.Prompt, grp.Model) {
+				if !matches(g, grp.Model, grp.Prompt, grp.Label, grp.Variant) {
 					continue
 				}
 				v, desc, ok := measure(grp, g.Scorer)
@@ -272,8 +272,10 @@ func Check(gates []Gate, c *reports.Comparison, rc *reports.RunComparison) []Fai
 	return out
 }
 
-func matches(g Gate, prompt, model string) bool {
-	return (g.Prompt == "" || g.Prompt == prompt) && (g.Model == "" || g.Model == model)
+// matches reports whether a gate applies to a variant: its @target names
+// the variant's prompt, label or ID, and its /model the model.
+func matches(g Gate, model string, names ...string) bool {
+	return (g.Prompt == "" || slices.Contains(names, g.Prompt)) && (g.Model == "" || g.Model == model)
 }
 
 // measure returns a group's value for a scorer (or overall), with a description.
@@ -313,7 +315,7 @@ func checkDrop(g Gate, rc *reports.RunComparison) []Failure {
 		pooled := map[[2]string]*agg{}
 		var order [][2]string
 		for _, d := range rc.Differences {
-			if d.Kind != "pass" || !matches(g, d.Prompt, d.Model) || (d.Pairs == 0 && !d.Unpaired) {
+			if d.Kind != "pass" || !matches(g, d.Model, d.Prompt, d.Label) || (d.Pairs == 0 && !d.Unpaired) {
 				continue
 			}
 			k := [2]string{d.Prompt, d.Model}
@@ -336,7 +338,7 @@ func checkDrop(g Gate, rc *reports.RunComparison) []Failure {
 		}
 		if g.NoSignificantDrop {
 			for _, d := range rc.Differences {
-				if matches(g, d.Prompt, d.Model) && d.Significant && d.Delta < 0 {
+				if matches(g, d.Model, d.Prompt, d.Label) && d.Significant && d.Delta < 0 {
 					out = append(out, Failure{Gate: g, Prompt: d.Prompt, Model: d.Model, Detail: dropDetail(d)})
 				}
 			}
@@ -344,7 +346,7 @@ func checkDrop(g Gate, rc *reports.RunComparison) []Failure {
 		return out
 	}
 	for _, d := range rc.Differences {
-		if d.Scorer != g.Scorer || !matches(g, d.Prompt, d.Model) || (d.Pairs == 0 && !d.Unpaired) {
+		if d.Scorer != g.Scorer || !matches(g, d.Model, d.Prompt, d.Label) || (d.Pairs == 0 && !d.Unpaired) {
 			continue
 		}
 		drop := d.A - d.B
