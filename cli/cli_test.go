@@ -597,17 +597,6 @@ func TestVersionAndHelp(t *testing.T) {
 	}
 }
 
-func TestOllamaURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"": "http://localhost:11434/v1", "0.0.0.0:11434": "http://localhost:11434/v1",
-		"http://gpu-box:8080/": "http://gpu-box:8080/v1", "https://o.example": "https://o.example/v1",
-	} {
-		if got := ollamaURL(in); got != want {
-			t.Errorf("ollamaURL(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // Ollama needs no key, and nothing is redacted from its messages.
 func TestOllamaProvider(t *testing.T) {
 	vendor, _ := sim.Start("127.0.0.1:0", sim.Options{Models: []string{"llama3.2"}})

@@ -12,8 +12,9 @@ import (
 
 	"github.com/evalctl/evalctl/config"
 	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/gates"
+	"github.com/evalctl/evalctl/gates/spec"
 	"github.com/evalctl/evalctl/reports"
-	"github.com/evalctl/evalctl/reports/gate"
 	"github.com/evalctl/evalctl/store"
 )
 
@@ -43,28 +44,28 @@ func (g *GateFlags) check() error {
 }
 
 // gates gathers the config's gates and the flags' into one list.
-func (g *GateFlags) gates(cfg *config.Config) ([]gate.Gate, error) {
-	var out []gate.Gate
+func (g *GateFlags) gates(cfg *config.Config) ([]spec.Gate, error) {
+	var out []spec.Gate
 	for _, gc := range cfg.Gates {
 		out = append(out, gc.Gate)
 	}
 	for _, s := range g.FailUnder {
-		x, err := gate.ParseFailUnder(s)
+		x, err := spec.ParseFailUnder(s)
 		if err != nil {
 			return nil, usageErr("%v", err)
 		}
 		out = append(out, x)
 	}
 	for _, s := range g.MaxDrop {
-		x, err := gate.ParseMaxDrop(s)
+		x, err := spec.ParseMaxDrop(s)
 		if err != nil {
 			return nil, usageErr("%v", err)
 		}
 		out = append(out, x)
 	}
 	for _, s := range g.NoSignificantDrop {
-		x := gate.Gate{NoSignificantDrop: true, Source: "--no-significant-drop " + s}
-		x.Scorer, x.Prompt, x.Model = gate.SplitTarget(s)
+		x := spec.Gate{NoSignificantDrop: true, Source: "--no-significant-drop " + s}
+		x.Scorer, x.Prompt, x.Model = spec.SplitTarget(s)
 		out = append(out, x)
 	}
 	return out, nil
@@ -82,12 +83,12 @@ type baseline struct {
 }
 
 // resolveGates validates gates against a layout and finds the baseline.
-func resolveGates(st *store.Store, cfg *config.Config, flags *GateFlags, lay eval.Layout) ([]gate.Gate, *baseline, error) {
+func resolveGates(st *store.Store, cfg *config.Config, flags *GateFlags, lay eval.Layout) ([]spec.Gate, *baseline, error) {
 	gates, err := flags.gates(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	gp := gate.Plan{Scorers: lay.Scorers}
+	gp := spec.Plan{Scorers: lay.Scorers}
 	variants := lay.AllVariants()
 	names := eval.Labels(variants)
 	for _, v := range variants {
@@ -186,8 +187,8 @@ func (p *prepared) withGates(st *store.Store, cfg *config.Config, flags *GateFla
 
 // checkGates evaluates gates on a stored run, prints the failures to stderr,
 // and returns an exit-1 error when any gate failed.
-func checkGates(a *app, st *store.Store, gates []gate.Gate, base *baseline, run *store.Run, cmp *reports.Comparison) error {
-	if len(gates) == 0 {
+func checkGates(a *app, st *store.Store, gs []spec.Gate, base *baseline, run *store.Run, cmp *reports.Comparison) error {
+	if len(gs) == 0 {
 		return nil
 	}
 	if run.Status != eval.StatusComplete {
@@ -200,7 +201,7 @@ func checkGates(a *app, st *store.Store, gates []gate.Gate, base *baseline, run 
 	var refused []string
 	if base != nil && base.labels != nil {
 		var err error
-		if gates, refused, err = judgeTrust(st, run, gates, base); err != nil {
+		if gs, refused, err = judgeTrust(st, run, gs, base); err != nil {
 			return err
 		}
 	}
@@ -218,8 +219,8 @@ func checkGates(a *app, st *store.Store, gates []gate.Gate, base *baseline, run 
 	case base != nil && base.report != nil:
 		rc = reports.CompareToReport(base.report, cmp)
 	}
-	failures := gate.Check(gates, cmp, rc)
-	total := len(gates) + len(refused)
+	failures := gates.Check(gs, cmp, rc)
+	total := len(gs) + len(refused)
 	if len(failures) == 0 && len(refused) == 0 {
 		fmt.Fprintf(a.io.Stderr, "evalctl: all %d gates passed\n", total)
 		return nil
@@ -236,7 +237,7 @@ func checkGates(a *app, st *store.Store, gates []gate.Gate, base *baseline, run 
 // judgeTrust takes out the gates whose judge does not agree with people well
 // enough (Cohen's kappa on this run's labelled answers, below the gate's
 // require_judge_kappa, or unknown) and says why each was refused.
-func judgeTrust(st *store.Store, run *store.Run, gates []gate.Gate, base *baseline) ([]gate.Gate, []string, error) {
+func judgeTrust(st *store.Store, run *store.Run, gates []spec.Gate, base *baseline) ([]spec.Gate, []string, error) {
 	cals, err := calibrate(context.Background(), st, run, base.labels)
 	if err != nil {
 		return nil, nil, err
@@ -245,7 +246,7 @@ func judgeTrust(st *store.Store, run *store.Run, gates []gate.Gate, base *baseli
 	for _, c := range cals {
 		by[c.Scorer] = c
 	}
-	var keep []gate.Gate
+	var keep []spec.Gate
 	var refused []string
 	for _, g := range gates {
 		if g.RequireJudgeKappa == nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,21 +13,22 @@ import (
 	"github.com/evalctl/evalctl/config"
 	"github.com/evalctl/evalctl/eval"
 	"github.com/evalctl/evalctl/llm"
-	"github.com/evalctl/evalctl/llm/openai"
-	"github.com/evalctl/evalctl/llm/sim"
+	llmproviders "github.com/evalctl/evalctl/llm/providers"
 	"github.com/evalctl/evalctl/llm/transport"
 	"golang.org/x/time/rate"
 )
 
-// providers builds one client per provider, on demand, and owns in-process
-// simulators.
+// providers builds one client per provider, on demand, from the provider's
+// factory (package llm/providers) and the transport, limits and cache every
+// provider shares; it stops what the factories started (in-process
+// simulators).
 type providers struct {
 	a       *app
 	cfg     *config.Config
 	gate    *eval.Gate
 	clients map[string]providerClient // by provider
 	models  map[string]llm.Client     // by model ref
-	sims    []*sim.Running
+	closers []func() error            // what the providers started (simulators)
 	pacers  []pacer
 	// cache, when set, wraps each gated client with the response cache.
 	cache func(c llm.Client, endpoint string) llm.Client
@@ -42,16 +44,10 @@ func newProviders(a *app, cfg *config.Config, gate *eval.Gate) *providers {
 }
 
 func (p *providers) Close() {
-	for _, s := range p.sims {
-		s.Close()
+	for _, c := range p.closers {
+		c()
 	}
 }
-
-var builtinProviders = []string{"openai", "azure", "ollama", "sim"}
-
-// defaultAzureAPIVersion is a generally available Azure OpenAI API version
-// with structured outputs.
-const defaultAzureAPIVersion = "2024-10-21"
 
 // client returns the client for a model: its provider's client, within the
 // model's own limits (limits: in evalctl.yaml), the response cache and the
@@ -138,65 +134,10 @@ func (p *providers) provider(ref llm.ModelRef) (providerClient, error) {
 		return c, nil
 	}
 	pc := p.cfg.Providers[ref.Provider]
-	base, key := pc.BaseURL, ""
-	if pc.APIKeyEnv != "" {
-		key = p.a.io.getenv(pc.APIKeyEnv)
-	}
-	switch ref.Provider {
-	case "openai":
-		if base == "" {
-			base = p.a.io.getenv("OPENAI_BASE_URL")
-		}
-		if pc.APIKeyEnv == "" {
-			key = p.a.io.getenv("OPENAI_API_KEY")
-		}
-		if base == "" {
-			base = "https://api.openai.com/v1"
-			if key == "" && p.dry == nil {
-				return providerClient{}, exitErr(ExitUsage, fmt.Errorf("model %s: no API key: OPENAI_API_KEY is not set", ref),
-					"set OPENAI_API_KEY, or OPENAI_BASE_URL for a local OpenAI-compatible server")
-			}
-		}
-	case "azure":
-		// Azure OpenAI: azure:DEPLOYMENT, the resource endpoint and its key.
-		if base == "" {
-			base = p.a.io.getenv("AZURE_OPENAI_ENDPOINT")
-		}
-		if pc.APIKeyEnv == "" {
-			key = p.a.io.getenv("AZURE_OPENAI_API_KEY")
-		}
-		if base == "" {
-			return providerClient{}, exitErr(ExitUsage, fmt.Errorf("model %s: no Azure endpoint: AZURE_OPENAI_ENDPOINT is not set", ref),
-				"set AZURE_OPENAI_ENDPOINT (https://NAME.openai.azure.com) or providers.azure.base_url")
-		}
-		if key == "" && p.dry == nil {
-			return providerClient{}, exitErr(ExitUsage, fmt.Errorf("model %s: no API key: AZURE_OPENAI_API_KEY is not set", ref),
-				"set AZURE_OPENAI_API_KEY, or providers.azure.api_key_env")
-		}
-	case "ollama":
-		// Ollama ignores authentication: no key, unless api_key_env names one
-		// (a proxy in front of it).
-		if base == "" {
-			base = ollamaURL(p.a.io.getenv("OLLAMA_HOST"))
-		}
-	case "sim":
-		opts := sim.Options{}
-		if s := pc.Simulate; s != nil {
-			opts = sim.Options{Latency: s.Latency, Jitter: s.Jitter, RPM: s.RPM, TPM: s.TPM, FailRate: s.FailRate,
-				RateLimitRate: s.RateLimitRate, HangRate: s.HangRate, GarbageRate: s.GarbageRate, Seed: s.Seed,
-				RateLimitHeaders: s.RateLimitHeaders, RetryAfter: s.RetryAfter}
-		}
-		if p.dry == nil {
-			srv, err := sim.Start("127.0.0.1:0", opts)
-			if err != nil {
-				return providerClient{}, fmt.Errorf("starting the simulator: %w", err)
-			}
-			p.sims = append(p.sims, srv)
-			base = srv.URL
-		}
-	default:
-		if base == "" {
-			names := append([]string(nil), builtinProviders...)
+	factory, ok := llmproviders.Lookup(ref.Provider)
+	if !ok {
+		if pc.BaseURL == "" {
+			names := llmproviders.Names()
 			for n := range p.cfg.Providers {
 				if !slices.Contains(names, n) {
 					names = append(names, n)
@@ -206,9 +147,21 @@ func (p *providers) provider(ref llm.ModelRef) (providerClient, error) {
 			return providerClient{}, usageErr("model %s: unknown provider %q (known: %s; define others under providers: with a base_url)",
 				ref, ref.Provider, strings.Join(names, ", "))
 		}
+		factory = llmproviders.Compatible
 	}
-	p.a.redactor.Add(key)
-	if err := checkBaseURL(base); err != nil && p.dry == nil {
+	ep, err := factory(llmproviders.Env{Ref: ref, Config: pc, Getenv: p.a.io.getenv, Dry: p.dry != nil})
+	var setup *llmproviders.SetupError
+	switch {
+	case errors.As(err, &setup):
+		return providerClient{}, exitErr(ExitUsage, setup.Err, setup.Hint)
+	case err != nil:
+		return providerClient{}, err
+	}
+	if ep.Close != nil {
+		p.closers = append(p.closers, ep.Close)
+	}
+	p.a.redactor.Add(ep.APIKey)
+	if err := checkBaseURL(ep.BaseURL); err != nil && p.dry == nil {
 		return providerClient{}, exitErr(ExitUsage, fmt.Errorf("model %s: base URL %v", ref, err),
 			"set OPENAI_BASE_URL (or providers."+ref.Provider+".base_url) to the API's http:// or https:// URL, including /v1")
 	}
@@ -243,49 +196,14 @@ func (p *providers) provider(ref llm.ModelRef) (providerClient, error) {
 		tr.Pacer = transport.NewPacer()
 		p.pacers = append(p.pacers, pacer{ref.Provider, tr.Pacer})
 	}
-	apiVersion := ""
-	if ref.Provider == "azure" {
-		apiVersion = pc.APIVersion
-		if apiVersion == "" {
-			apiVersion = p.a.io.getenv("AZURE_OPENAI_API_VERSION")
-		}
-		if apiVersion == "" {
-			apiVersion = defaultAzureAPIVersion
-		}
-	}
-	c := openai.New(openai.Config{Provider: ref.Provider, BaseURL: base, APIKey: key, Azure: ref.Provider == "azure", APIVersion: apiVersion,
-		HTTPClient: &http.Client{Transport: tr}, Redactor: p.a.redactor})
-	var g llm.Client = c
+	g := ep.NewClient(&http.Client{Transport: tr}, p.a.redactor)
 	if p.dry != nil {
 		g = p.dry(ref.Provider)
 	}
 	if pc.TPM > 0 && p.dry == nil {
 		g = llm.NewTokenLimiter(pc.TPM).Wrap(g)
 	}
-	endpoint := ref.Provider + " " + base
-	if apiVersion != "" {
-		endpoint += " api-version=" + apiVersion
-	}
-	if ref.Provider == "sim" {
-		// An in-process simulator gets a new port each run; its answers
-		// depend only on its options.
-		endpoint = fmt.Sprintf("sim %+v", pc.Simulate)
-	}
-	pr := providerClient{g, endpoint}
+	pr := providerClient{g, ep.Cache}
 	p.clients[ref.Provider] = pr
 	return pr, nil
-}
-
-// ollamaURL turns OLLAMA_HOST ("0.0.0.0:11434", "http://host:port") into the
-// OpenAI-compatible base URL.
-func ollamaURL(host string) string {
-	host = strings.TrimSpace(host)
-	if host == "" {
-		return "http://localhost:11434/v1"
-	}
-	if !strings.Contains(host, "://") {
-		host = "http://" + host
-	}
-	host = strings.Replace(host, "://0.0.0.0", "://localhost", 1)
-	return strings.TrimRight(host, "/") + "/v1"
 }

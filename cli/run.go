@@ -20,10 +20,10 @@ import (
 	"github.com/evalctl/evalctl/config"
 	"github.com/evalctl/evalctl/datasets"
 	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/gates/spec"
 	"github.com/evalctl/evalctl/llm"
 	"github.com/evalctl/evalctl/prompts"
 	"github.com/evalctl/evalctl/reports"
-	"github.com/evalctl/evalctl/reports/gate"
 	"github.com/evalctl/evalctl/scorers"
 	"github.com/evalctl/evalctl/store"
 )
@@ -289,7 +289,7 @@ type prepared struct {
 	gate      *eval.Gate
 	providers *providers
 	cache     *store.CacheStats
-	gates     []gate.Gate
+	gates     []spec.Gate
 	baseline  *baseline
 	budget    float64
 	csv       reports.CSVOptions // how --out writes its CSV files

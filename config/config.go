@@ -13,8 +13,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/evalctl/evalctl/datasets"
+	"github.com/evalctl/evalctl/gates/spec"
 	"github.com/evalctl/evalctl/llm"
-	"github.com/evalctl/evalctl/reports/gate"
 )
 
 // Config is the content of evalctl.yaml.
@@ -56,7 +56,7 @@ type Config struct {
 	Out string `yaml:"out"`
 	// Providers configure endpoints by model-ref prefix.
 	Providers map[string]ProviderConfig `yaml:"providers"`
-	// Gates are the conditions for exit 0 (see package reports/gate).
+	// Gates are the conditions for exit 0 (see packages gates and gates/spec).
 	Gates []GateConfig `yaml:"gates"`
 	// Limits are per-model limits, by model ref (vendors such as OpenAI
 	// limit each model apart): max_concurrency, rpm, tpm. They apply to every
@@ -240,7 +240,7 @@ type SimConfig struct {
 
 // GateConfig is one gate with the line it was written on.
 type GateConfig struct {
-	gate.Gate `yaml:",inline"`
+	spec.Gate `yaml:",inline"`
 	Line      int `yaml:"-"`
 }
 

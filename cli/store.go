@@ -1,0 +1,44 @@
+package cli
+
+import (
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/evalctl/evalctl/config"
+	"github.com/evalctl/evalctl/store"
+)
+
+// StoreOptions locate the run store for the commands that read it.
+type StoreOptions struct {
+	ConfigPath string
+	Store      string
+}
+
+func addStoreFlags(cmd *cobra.Command, o *StoreOptions) {
+	cmd.Flags().StringVarP(&o.ConfigPath, "config", "c", "", "config whose directory holds the store (default: evalctl.yaml here)")
+	cmd.Flags().StringVar(&o.Store, "store", "", "run store (default: $EVALCTL_STORE, or .evalctl/evalctl.db beside the config)")
+}
+
+// open finds and opens the store without validating the rest of the config.
+func (o *StoreOptions) open(a *app) (*store.Store, error) {
+	var cfg *config.Config
+	path := o.ConfigPath
+	if path == "" && fileExists("evalctl.yaml") {
+		path = "evalctl.yaml"
+	}
+	if path != "" && o.Store == "" && a.io.getenv("EVALCTL_STORE") == "" {
+		if !fileExists(path) {
+			return nil, usageErr("%s: config file not found", path)
+		}
+		cfg = &config.Config{Dir: dirOf(path)}
+	}
+	return openStore(a, o.Store, cfg)
+}
+
+func dirOf(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		return p[:i]
+	}
+	return "."
+}
