@@ -145,7 +145,7 @@ NAME:MODEL for a provider defined in evalctl.yaml.
 	f.StringVar(&opts.Group, "group", "", "the shard group (default: derived from the plan, equal for every shard of the same evaluation)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (cells, LLM calls by kind, estimated tokens and cost per model) and send nothing")
 	f.BoolVar(&opts.CSVRaw, "csv-raw", false, csvRawHelp+" (the CSV files of --out)")
-	f.Float64Var(&opts.MaxCost, "max-cost", 0, "stop scheduling when this run's model and judge calls have cost this many USD (the run stays resumable; exit 3)")
+	f.Float64Var(&opts.MaxCost, "max-cost", 0, "stop scheduling when the run costs this many USD at its prices, cache hits included (the run stays resumable; exit 3)")
 	addGateFlags(cmd, &opts.GateFlags)
 	return cmd
 }
@@ -958,7 +958,7 @@ func exitStatus(sum eval.Summary, plan *eval.Plan, maxRate float64) error {
 	case sum.Fatal != nil:
 		return exitErr(ExitUsage, fmt.Errorf("run stopped: %v", sum.Fatal), fatalHint(sum.Fatal))
 	case sum.BudgetReached && sum.Done < sum.Total:
-		return exitErr(ExitIncomplete, fmt.Errorf("budget reached: $%.4f spent, %d of %d cells done", sum.Spent, sum.Done, sum.Total), "")
+		return exitErr(ExitIncomplete, fmt.Errorf("budget reached: the run costs $%.4f at its prices ($%.4f paid now), %d of %d cells done", sum.Cost, sum.Spent, sum.Done, sum.Total), "")
 	case sum.Status != eval.StatusComplete:
 		if over := sum.Errors(len(plan.Scorers)).Over(maxRate); over != "" {
 			return exitErr(ExitIncomplete, fmt.Errorf("run incomplete: %s", over), "")

@@ -224,12 +224,3 @@ func storedPlan(run *store.Run, selected []scorers.Scorer) (*eval.Plan, error) {
 	}
 	return plan, nil
 }
-
-func pickFeedback(list []scorers.Feedback, name string) (scorers.Feedback, bool) {
-	for _, fb := range list {
-		if fb.Scorer == name {
-			return fb, true
-		}
-	}
-	return scorers.Feedback{}, false
-}

@@ -456,11 +456,20 @@ func TestMaxCost(t *testing.T) {
 	}
 	os.WriteFile(cfg, append(mustRead(t, cfg), []byte("  openai:gpt-5-mini: {input: 100, output: 100}\n")...), 0o644)
 	r := run(t, nil, env, "run", "--config", cfg, "--max-cost", "0.5", "-j", "4")
-	if r.code != ExitIncomplete || !strings.Contains(r.stderr, "budget reached: $") || !strings.Contains(r.stderr, "evalctl run --resume") {
+	if r.code != ExitIncomplete || !strings.Contains(r.stderr, "budget reached: the run costs $") || !strings.Contains(r.stderr, "evalctl run --resume") {
 		t.Fatalf("budget: %d %s", r.code, r.stderr)
 	}
-	if n := vendor.Stats().Generation; n >= 2000 {
+	n := vendor.Stats().Generation
+	if n >= 2000 {
 		t.Errorf("%d generation calls: the budget did not stop scheduling", n)
+	}
+	// max_cost is the run's cost, earlier attempts included: a resume under
+	// the same budget has nothing left to spend.
+	if r := run(t, nil, env, "run", "--config", cfg, "--resume", "last", "--max-cost", "0.5"); r.code != ExitIncomplete || !strings.Contains(r.stderr, "budget reached") {
+		t.Errorf("resume under the spent budget: %d %s", r.code, r.stderr)
+	}
+	if again := vendor.Stats().Generation; again != n {
+		t.Errorf("a resume under the spent budget made %d calls", again-n)
 	}
 	if r := run(t, nil, env, "run", "--config", cfg, "--resume", "last"); r.code != 0 || !strings.Contains(r.stderr, "2000 of 2000 cells") {
 		t.Errorf("resume after the budget: %d %s", r.code, r.stderr)

@@ -71,8 +71,13 @@ type Summary struct {
 	Status Status
 	// Fatal is the provider error that stopped the run, if any.
 	Fatal *llm.Error
-	// Spent is what this run's fresh calls (not cache hits) cost, in USD.
+	// Spent is what this invocation's fresh calls (not cache hits) cost, in
+	// USD: what was paid now.
 	Spent float64
+	// Cost is what the run's answers and verdicts cost at its prices, cache
+	// hits and earlier attempts included: max_cost's one definition, the
+	// figure the budget and the max_cost gate read (reports' TotalCost).
+	Cost float64
 	// BudgetReached is set when scheduling stopped at Runner.Budget.
 	BudgetReached bool
 }
@@ -87,20 +92,25 @@ func (p *Plan) Price(model string, u llm.Usage) (cost float64, ok bool) {
 	return 0, strings.HasPrefix(model, "sim:")
 }
 
-// spent returns the cost of a result's fresh calls.
-func (p *Plan) spent(r Result) float64 {
-	total := 0.0
+// costs returns what a result's calls cost: fresh, those made now (not
+// cache hits, not kept from an earlier attempt), and all of them.
+func (p *Plan) costs(r Result) (fresh, all float64) {
+	c, _ := p.Price(r.Variant.Model.Ref.String(), r.Usage)
+	all += c
 	if !r.Cached && !r.Resumed {
-		c, _ := p.Price(r.Variant.Model.Ref.String(), r.Usage)
-		total += c
+		fresh += c
 	}
 	for _, fb := range r.Feedback {
-		if fb.JudgeModel != "" && fb.Attempts > 0 && !fb.Reused {
-			c, _ := p.Price(fb.JudgeModel, fb.Usage)
-			total += c
+		if fb.JudgeModel == "" {
+			continue
+		}
+		c, _ := p.Price(fb.JudgeModel, fb.Usage)
+		all += c
+		if fb.Attempts > 0 && !fb.Reused {
+			fresh += c
 		}
 	}
-	return total
+	return fresh, all
 }
 
 // Gate caps the LLM calls in flight and notices fatal provider errors.
@@ -163,8 +173,9 @@ type Runner struct {
 	Gate *Gate
 	// Progress, when set, is called after each result (from one goroutine).
 	Progress func(Progress)
-	// Budget, when above 0, stops scheduling new cells once the run's fresh
-	// calls have cost this much (USD); cells in flight finish.
+	// Budget, when above 0, stops scheduling new cells once the run costs
+	// this much (USD, Summary.Cost: its answers and verdicts at its prices,
+	// cache hits and earlier attempts included); cells in flight finish.
 	Budget float64
 	// Prior, when set, returns what an earlier attempt of the same run stored
 	// for a cell (nil for nothing): a complete cell is not run again, a cell
@@ -248,7 +259,7 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 	schedCtx, stopScheduling := context.WithCancel(runCtx)
 	defer stopScheduling()
 	var budget sync.Mutex
-	var spent float64
+	var spent, cost float64
 	var reached bool
 	results := make(chan item, 64)
 	var sinkErr error
@@ -289,11 +300,15 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 	}()
 
 	// Charged as each cell ends, so the budget stops scheduling at once
-	// rather than when the sink catches up.
+	// rather than when the sink catches up. The budget reads the run's cost
+	// (max_cost's definition), so a warm cache or a resume does not change
+	// where a run stops.
 	charge := func(res Result) {
 		budget.Lock()
-		spent += p.spent(res)
-		if r.Budget > 0 && spent >= r.Budget && !reached {
+		fresh, all := p.costs(res)
+		spent += fresh
+		cost += all
+		if r.Budget > 0 && cost >= r.Budget && !reached {
 			reached = true
 			stopScheduling()
 		}
@@ -310,6 +325,7 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 		}
 		kept := prior != nil && prior.Err == nil && len(missing(p, prior)) == 0
 		if kept || (r.Stored != nil && prior.Err != nil) {
+			charge(*prior)
 			if pairs != nil {
 				// A stored baseline may be what waiting candidates need.
 				for _, done := range pairs.offer(runCtx, *prior) {
@@ -353,7 +369,7 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 	<-collected
 	sum.Elapsed = time.Since(start)
 	sum.Fatal = fatal
-	sum.Spent, sum.BudgetReached = spent, reached
+	sum.Spent, sum.Cost, sum.BudgetReached = spent, cost, reached
 
 	switch {
 	case sinkErr != nil:
