@@ -222,6 +222,8 @@ func fmtNum(f float64) string {
 // CalibrateOptions are the inputs of `evalctl judge calibrate`.
 type CalibrateOptions struct {
 	StoreOptions
+	// Assessment picks the scoring pass whose verdicts are read (0: latest).
+	Assessment int
 	Run    string
 	Labels string
 	JSON   bool
@@ -257,6 +259,7 @@ require_judge_kappa refuses to gate on a judge whose kappa is lower.
 		},
 	}
 	addStoreFlags(cal, &opts.StoreOptions)
+	cal.Flags().IntVar(&opts.Assessment, "assessment", 0, assessmentHelp)
 	cal.Flags().StringVar(&opts.Labels, "labels", "", "CSV of human labels: row_id, prompt, model, scorer, label [, repeat]")
 	cal.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	cmd.AddCommand(cal)
@@ -275,6 +278,9 @@ func runCalibrate(a *app, opts *CalibrateOptions) error {
 	defer st.Close()
 	run, err := findRun(st, opts.Run, false)
 	if err != nil {
+		return err
+	}
+	if err := atAssessment(st, run, opts.Assessment); err != nil {
 		return err
 	}
 	cals, err := calibrate(context.Background(), st, run, labels)

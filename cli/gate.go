@@ -270,6 +270,8 @@ func judgeTrust(st *store.Store, run *store.Run, gates []spec.Gate, base *baseli
 // GateOptions are the inputs of `evalctl gate`.
 type GateOptions struct {
 	StoreOptions
+	// Assessment picks the scoring pass whose verdicts are read (0: latest).
+	Assessment int
 	Run string
 	GateFlags
 }
@@ -300,6 +302,7 @@ each failure with the measured value and the threshold.`,
 		},
 	}
 	addStoreFlags(cmd, &opts.StoreOptions)
+	cmd.Flags().IntVar(&opts.Assessment, "assessment", 0, assessmentHelp)
 	addGateFlags(cmd, &opts.GateFlags)
 	return cmd
 }
@@ -324,6 +327,9 @@ func gateRun(a *app, opts *GateOptions) error {
 	defer st.Close()
 	run, err := findRun(st, opts.Run, false)
 	if err != nil {
+		return err
+	}
+	if err := atAssessment(st, run, opts.Assessment); err != nil {
 		return err
 	}
 	gates, base, err := resolveGates(st, cfg, &opts.GateFlags, run.Spec.Layout)

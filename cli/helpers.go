@@ -24,6 +24,22 @@ func findRun(st *store.Store, ref string, idle bool) (*store.Run, error) {
 	return run, nil
 }
 
+// assessmentHelp documents --assessment.
+const assessmentHelp = "read the verdicts of this scoring pass (see evalctl runs show); default: each scorer's latest complete one"
+
+// atAssessment makes run's readers use the verdicts of assessment n (0:
+// each scorer's latest), checking that it exists.
+func atAssessment(st *store.Store, run *store.Run, n int) error {
+	if n == 0 {
+		return nil
+	}
+	run.Assessment = n
+	if _, err := st.Verdicts(context.Background(), run); err != nil {
+		return exitErr(ExitUsage, err, "")
+	}
+	return nil
+}
+
 // setJudge gives env the config's judge model, through the providers, with
 // temperature 0 unless the config says otherwise, and the way to other judge
 // models (a scorer's judge: or judges:).

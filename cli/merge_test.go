@@ -74,8 +74,22 @@ scorers:
 		t.Errorf("merge without shard 2: exit %d %s", r.code, r.stderr)
 	}
 	r = run(t, nil, nil, "merge", "--partial", "--store", db("partial"), db("shard1"), db("shard3"))
-	if _, pr := storedAnswers(t, db("partial")); r.code != ExitOK || pr.Status != eval.StatusIncomplete {
-		t.Errorf("--partial: exit %d, status %s\n%s", r.code, pr.Status, r.stderr)
+	part, pr := storedAnswers(t, db("partial"))
+	if r.code != ExitOK || pr.Status != eval.StatusIncomplete || pr.Planned != 80 || pr.Done != len(part) || pr.Done >= 80 {
+		t.Errorf("--partial: exit %d, status %s, %d of %d cells (want of 80)\n%s", r.code, pr.Status, pr.Done, pr.Planned, r.stderr)
+	}
+	if want := fmt.Sprintf("%d of 80 cells", len(part)); !strings.Contains(r.stderr, want) {
+		t.Errorf("a partial merge reports %q? %s", want, r.stderr)
+	}
+	// A merged run resumes as the whole evaluation: the missing shard's
+	// cells are asked, the merged ones are not.
+	r = run(t, nil, nil, "run", "--resume", "last", "--config", cfg, "--store", db("partial"))
+	if r.code != ExitOK || !strings.Contains(r.stderr, "80 of 80 cells") || !strings.Contains(r.stderr, fmt.Sprintf("%d LLM calls", 80-len(part))) {
+		t.Errorf("resume of the partial merge: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	resumed, _ := storedAnswers(t, db("partial"))
+	if len(resumed) != 80 {
+		t.Errorf("the resumed merge holds %d cells", len(resumed))
 	}
 
 	r = run(t, nil, nil, "merge", "--store", db("merged"), db("shard1"), db("shard2"), db("shard3"))
@@ -94,8 +108,8 @@ scorers:
 		t.Fatalf("cells: merged %d, unsharded %d", len(merged), len(whole))
 	}
 	for k, v := range whole {
-		if merged[k] != v {
-			t.Errorf("cell %s differs between the merged and the unsharded run", k)
+		if merged[k] != v || resumed[k] != v {
+			t.Errorf("cell %s differs between the merged (or resumed partial) and the unsharded run", k)
 		}
 	}
 	// Reports and gates read the merged run like any other.

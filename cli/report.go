@@ -17,6 +17,8 @@ import (
 // ReportOptions are the inputs of `evalctl report`.
 type ReportOptions struct {
 	StoreOptions
+	// Assessment picks the scoring pass whose verdicts are read (0: latest).
+	Assessment int
 	Run    string
 	Format string
 	Output string
@@ -57,6 +59,7 @@ heatmaps with intervals, charts, every answer with filters and a drill-down; wor
 		},
 	}
 	addStoreFlags(cmd, &opts.StoreOptions)
+	cmd.Flags().IntVar(&opts.Assessment, "assessment", 0, assessmentHelp)
 	cmd.Flags().StringVarP(&opts.Format, "format", "f", "table", "table, csv, csv-wide, json, junit, md or html")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write to this file (atomically) instead of stdout")
 	cmd.Flags().BoolVar(&opts.CSVRaw, "csv-raw", false, csvRawHelp)
@@ -72,6 +75,9 @@ func reportRun(a *app, opts *ReportOptions) error {
 	ctx := context.Background()
 	run, err := findRun(st, opts.Run, false)
 	if err != nil {
+		return err
+	}
+	if err := atAssessment(st, run, opts.Assessment); err != nil {
 		return err
 	}
 	cmp, err := compareStored(st, run)

@@ -167,7 +167,21 @@ func newCmdRunsShow(a *app) *cobra.Command {
 				}
 				fmt.Fprintf(w, "git      %s%s\n", short(r.GitCommit, 12), dirty)
 			}
-			fmt.Fprintf(w, "evalctl  %s\n\n", r.Version)
+			fmt.Fprintf(w, "evalctl  %s\n", r.Version)
+			as, err := st.Assessments(context.Background(), r.ID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "assessments (scoring passes; verdicts are never overwritten):\n")
+			for _, x := range as {
+				judge := ""
+				if x.Judge != "" {
+					judge = ", judge " + x.Judge
+				}
+				fmt.Fprintf(w, "  %d  %-5s %-11s %s  %s%s\n", x.ID, x.Kind, x.Status, x.StartedAt.Local().Format("2006-01-02 15:04"),
+					strings.Join(x.Scorers, ", "), judge)
+			}
+			fmt.Fprintln(w)
 			cmp, err := compareStored(st, r)
 			if err != nil {
 				return err

@@ -312,10 +312,8 @@ func TestCellsOrder(t *testing.T) {
 // TestFaultSoak runs against a vendor that fails like real ones: 10% of
 // attempts answered 500, 5% hanging, 5% malformed, and a requests-per-minute
 // limit that the client's own limiter respects. Every cell must end with a
-// result or an explicit error, once; pacing must keep 429s rare; and the
-// requests the vendor admitted in each whole second must reach 90% of the
-// limit. Counts only, no timing asserted; the limit (50 a second) is far
-// below what even a loaded CI machine sends.
+// result or an explicit error, once, and pacing must keep 429s rare. Counts
+// only, no timing asserted.
 func TestFaultSoak(t *testing.T) {
 	const rpm = 3000
 	opts := sim.Options{FailRate: 0.10, HangRate: 0.05, GarbageRate: 0.05, RPM: rpm, Seed: 21}
@@ -332,23 +330,9 @@ func TestFaultSoak(t *testing.T) {
 		t.Errorf("status %s", sum.Status)
 	}
 	st := f.srv.Stats()
-	// Throughput, as the vendor counted it: requests admitted in each whole
-	// second of the run, against the limit. The first second is partial, and
-	// the last two are the tail (the last retries and timed-out hangs), when
-	// too little work is left to fill the limit.
-	if len(st.PerSecond) < 6 {
-		t.Fatalf("the run spanned %d seconds; too short to measure throughput", len(st.PerSecond))
-	}
-	var admitted int64
-	inner := st.PerSecond[1 : len(st.PerSecond)-2]
-	for _, n := range inner {
-		admitted += n
-	}
-	ratio := float64(admitted) / float64(len(inner)) / (rpm / 60)
-	t.Logf("admitted per second %v: %.1f%% of the RPM limit", st.PerSecond, 100*ratio)
-	if ratio < 0.9 {
-		t.Errorf("throughput %.1f%% of the RPM limit, want at least 90%% (per second: %v)", 100*ratio, st.PerSecond)
-	}
+	// Throughput is bench/limits.sh's to measure (FAULTS=1): a test asserts
+	// counts, never wall-clock rates.
+	t.Logf("admitted per second %v (limit %d a second)", st.PerSecond, rpm/60)
 	share := float64(st.Status[429]) / float64(st.Requests)
 	t.Logf("%d requests: %v; %d hangs, %d malformed; 429 share %.1f%%; %d generation errors left",
 		st.Requests, st.Status, st.Hangs, st.Garbage, 100*share, sum.GenErrors)

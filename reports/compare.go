@@ -281,6 +281,9 @@ func WriteCompareTable(w io.Writer, rc *RunComparison) error {
 		if d.VersionA != d.VersionB {
 			prompt += "@" + d.VersionA + "→" + d.VersionB
 		}
+		if d.Label != "" {
+			prompt = d.Label + ": " + prompt
+		}
 		t.Append(prompt, d.Model, d.Scorer, value(d.Kind, d.A), value(d.Kind, d.B), delta(d), verdict(d),
 			fmt.Sprint(d.Pairs), fmt.Sprint(len(d.Regressed)))
 	}
@@ -292,7 +295,11 @@ func WriteCompareTable(w io.Writer, rc *RunComparison) error {
 		if len(d.Regressed) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\n%s · %s × %s: %d passed in A and fail in B\n", d.Scorer, d.Prompt, d.Model, len(d.Regressed))
+		where := d.Prompt + " × " + d.Model
+		if d.Label != "" {
+			where = d.Label + " (" + where + ")"
+		}
+		fmt.Fprintf(w, "\n%s · %s: %d passed in A and fail in B\n", d.Scorer, where, len(d.Regressed))
 		for i, q := range d.Regressed {
 			if i == 10 {
 				fmt.Fprintf(w, "  … and %d more\n", len(d.Regressed)-10)

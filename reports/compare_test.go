@@ -71,3 +71,24 @@ func TestCompareRuns(t *testing.T) {
 		t.Errorf("five pairs: %+v", d)
 	}
 }
+
+// Verdicts are matched to columns by scorer name: a cell missing the
+// verdict of a scorer in the middle (an interrupted scoring pass) counts
+// nothing under it and every other verdict under its own column.
+func TestFeedbackMatchedByName(t *testing.T) {
+	lay, rs := synthetic("aaaa", 4, func(i int) bool { return i%2 == 0 }, func(i int) float64 { return float64(i) })
+	lay.Scorers = []string{"english", "defines", "length"}
+	yes := true
+	rs[0].Feedback = []scorers.Feedback{{Scorer: "length", Score: new(100.0)}, {Scorer: "english", Pass: &yes}}
+	c := Compare(lay, rs)
+	g := c.Groups[0]
+	if got := g.Scorers[1]; got.Name != "defines" || got.Pass+got.Fail+got.Errors+got.N != 0 {
+		t.Errorf("defines has no verdict anywhere, yet counts %+v", got)
+	}
+	if got := g.Scorers[0]; got.Name != "english" || got.Pass != 2 || got.Fail != 2 {
+		t.Errorf("english %+v, want 2 pass 2 fail", got)
+	}
+	if got := g.Scorers[2]; got.Name != "length" || got.N != 4 || got.Sum != 100+1+2+3 {
+		t.Errorf("length %+v, want the four scores", got)
+	}
+}

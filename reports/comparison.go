@@ -212,6 +212,16 @@ func (c *Comparison) Labelled() bool {
 	return false
 }
 
+// groupIndex returns the position of a variant's group (-1 for none).
+func (c *Comparison) groupIndex(variant string) int {
+	for i, g := range c.Groups {
+		if g.Variant == variant {
+			return i
+		}
+	}
+	return -1
+}
+
 // Name names the group for people: its label, or its prompt version and
 // model.
 func (g *Group) Name() string {

@@ -38,6 +38,8 @@ type htmlStat struct {
 }
 
 type htmlGroup struct {
+	Variant          string     `json:"variant"`
+	Label            string     `json:"label,omitempty"`
 	Prompt           string     `json:"prompt"`
 	PromptVersion    string     `json:"prompt_version"`
 	Model            string     `json:"model"`
@@ -66,6 +68,7 @@ type htmlAnswer struct {
 	V  string  `json:"v"`
 	M  string  `json:"m"`
 	K  int     `json:"k,omitempty"`
+	G  int     `json:"g"` // the variant: its group's position
 	S  *int    `json:"s"`
 	In int     `json:"in"`
 	A  int     `json:"a"`
@@ -140,7 +143,7 @@ func htmlHeadOf(meta RunMeta, c *Comparison) htmlHead {
 		d.Notes = []string{}
 	}
 	for _, g := range c.Groups {
-		hg := htmlGroup{Prompt: g.Prompt, PromptVersion: g.PromptVersion, Model: g.Model, Simulated: g.Simulated(),
+		hg := htmlGroup{Variant: g.Variant, Label: g.Label, Prompt: g.Prompt, PromptVersion: g.PromptVersion, Model: g.Model, Simulated: g.Simulated(),
 			Cells: g.Cells, GenerationErrors: g.GenErrors, PromptTokens: g.Usage.PromptTokens,
 			CompletionTokens: g.Usage.CompletionTokens, JudgeTokens: g.JudgeUsage.Total(), P50LatencyMS: g.P50MS()}
 		if g.Priced {
@@ -195,6 +198,7 @@ func writeHTMLData(w io.Writer, meta RunMeta, l eval.Layout, results Each, c *Co
 			}
 		}
 		a := htmlAnswer{I: r.Index, R: ri, P: r.Variant.Prompt.Name, V: r.Variant.Prompt.Version, M: r.Variant.Model.Ref.String(), K: r.Repeat,
+			G: c.groupIndex(r.Variant.ID),
 			T: [2]int{r.Usage.PromptTokens, r.Usage.CompletionTokens},
 			L: r.Latency.Milliseconds(), N: r.Attempts, C: r.Cached, F: make([][]any, len(c.Scorers))}
 		a.In, a.A = st.id(r.Input, &a.D), st.id(r.Answer, &a.D)

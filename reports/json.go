@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"time"
+
+	"github.com/evalctl/evalctl/llm"
 )
 
 // RunMeta describes the run a report is about.
@@ -34,9 +36,13 @@ type jsonScorer struct {
 }
 
 type jsonGroup struct {
+	Variant          string       `json:"variant"`
+	Label            string       `json:"label,omitempty"`
 	Prompt           string       `json:"prompt"`
 	PromptVersion    string       `json:"prompt_version"`
+	System           string       `json:"system,omitempty"`
 	Model            string       `json:"model"`
+	Params           *llm.Params  `json:"params,omitempty"`
 	Simulated        bool         `json:"simulated"`
 	Cells            int          `json:"cells"`
 	GenerationErrors int          `json:"generation_errors"`
@@ -94,9 +100,14 @@ func WriteJSON(w io.Writer, meta RunMeta, c *Comparison) error {
 		doc.PositionBias = append(doc.PositionBias, jsonBias{Scorer: b.Scorer, Pairs: b.Pairs, Inconsistent: b.Inconsistent, Rate: b.Rate()})
 	}
 	for _, g := range c.Groups {
-		jg := jsonGroup{Prompt: g.Prompt, PromptVersion: g.PromptVersion, Model: g.Model, Simulated: g.Simulated(),
+		jg := jsonGroup{Variant: g.Variant, Label: g.Label, Prompt: g.Prompt, PromptVersion: g.PromptVersion, System: g.System,
+			Model: g.Model, Simulated: g.Simulated(),
 			Cells: g.Cells, GenerationErrors: g.GenErrors, PromptTokens: g.Usage.PromptTokens,
 			CompletionTokens: g.Usage.CompletionTokens, JudgeTokens: g.JudgeUsage.Total(), P50LatencyMS: g.P50MS()}
+		if g.Params != (llm.Params{}) {
+			p := g.Params
+			jg.Params = &p
+		}
 		if g.Priced {
 			cost, judge := g.Cost, g.JudgeCost
 			jg.CostUSD, jg.JudgeCostUSD = &cost, &judge
@@ -122,6 +133,7 @@ func WriteJSON(w io.Writer, meta RunMeta, c *Comparison) error {
 type JSONReport struct {
 	Run    RunMeta `json:"run"`
 	Groups []struct {
+		Label   string `json:"label"`
 		Prompt  string `json:"prompt"`
 		Model   string `json:"model"`
 		Scorers []struct {
@@ -153,7 +165,9 @@ func CompareToReport(base *JSONReport, c *Comparison) *RunComparison {
 	rc := &RunComparison{A: base.Run}
 	for _, g := range c.Groups {
 		for _, bg := range base.Groups {
-			if bg.Prompt != g.Prompt || bg.Model != g.Model {
+			// The same variant: the same label, or unlabelled the same prompt
+			// and model.
+			if bg.Label != g.Label || bg.Prompt != g.Prompt || bg.Model != g.Model {
 				continue
 			}
 			for _, s := range g.Scorers {
@@ -161,7 +175,7 @@ func CompareToReport(base *JSONReport, c *Comparison) *RunComparison {
 					if bs.Name != s.Name {
 						continue
 					}
-					d := Difference{Prompt: g.Prompt, Model: g.Model, Scorer: s.Name, Kind: "pass", Unpaired: true,
+					d := Difference{Label: g.Label, Prompt: g.Prompt, Model: g.Model, Scorer: s.Name, Kind: "pass", Unpaired: true,
 						P: math.NaN(), Lo: math.NaN(), Hi: math.NaN(), TooFew: true}
 					b, okB := s.PassRate()
 					if bs.PassRate == nil || !okB {

@@ -24,14 +24,22 @@ func WriteMarkdown(w io.Writer, meta RunMeta, c *Comparison) error {
 		fmt.Fprintf(w, " · commit `%s`%s", short(meta.GitCommit, 12), dirty)
 	}
 	fmt.Fprint(w, "\n\n")
+	labelled := c.Labelled()
 	head := []string{"prompt", "model", "n"}
+	if labelled {
+		head = append([]string{"variant"}, head...)
+	}
+	texts := 2 // left-aligned columns
+	if labelled {
+		texts = 3
+	}
 	for _, s := range c.Scorers {
 		head = append(head, "`"+s+"`")
 	}
 	head = append(head, "gen errors", "gen tokens", "judge tokens", "p50 latency")
 	fmt.Fprintf(w, "| %s |\n|", strings.Join(head, " | "))
 	for i := range head {
-		if i < 2 {
+		if i < texts {
 			fmt.Fprint(w, " --- |")
 		} else {
 			fmt.Fprint(w, " ---: |")
@@ -42,6 +50,9 @@ func WriteMarkdown(w io.Writer, meta RunMeta, c *Comparison) error {
 	for _, g := range c.Groups {
 		sim = sim || g.Simulated()
 		row := []string{"`" + g.Prompt + "@" + g.PromptVersion + "`", "`" + g.Model + "`", fmt.Sprint(g.Cells)}
+		if labelled {
+			row = append([]string{mdEscape(g.Label)}, row...)
+		}
 		for _, s := range g.Scorers {
 			row = append(row, mdEscape(scorerCell(s)))
 		}

@@ -14,7 +14,11 @@ import (
 // model, a column per scorer (pass rate, or mean for numeric scorers, with
 // errors noted apart), then generation errors, tokens and median latency.
 func WriteTable(w io.Writer, c *Comparison) error {
+	labelled := c.Labelled()
 	header := []string{"prompt", "model", "n"}
+	if labelled {
+		header = append([]string{"variant"}, header...)
+	}
 	for _, s := range c.Scorers {
 		header = append(header, wrapName(s, 13))
 	}
@@ -32,13 +36,16 @@ func WriteTable(w io.Writer, c *Comparison) error {
 		c.Header.Formatting.AutoFormat = tw.Off
 		c.Header.Alignment.Global = tw.AlignLeft
 		c.Row.Alignment.Global = tw.AlignRight
-		c.Row.Alignment.PerColumn = []tw.Align{tw.AlignLeft, tw.AlignLeft}
+		c.Row.Alignment.PerColumn = []tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignLeft}
 	})
 	t.Header(toAny(header)...)
 	sim := false
 	for _, g := range c.Groups {
 		sim = sim || g.Simulated()
 		row := []string{g.Prompt + "@" + g.PromptVersion, g.Model, fmt.Sprint(g.Cells)}
+		if labelled {
+			row = append([]string{g.Label}, row...)
+		}
 		for _, s := range g.Scorers {
 			row = append(row, scorerCell(s))
 		}

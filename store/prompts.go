@@ -33,7 +33,7 @@ func (s *Store) PromptVersions(ctx context.Context, name string) ([]PromptVersio
 		q += ` WHERE v.name = ?`
 		args = append(args, name)
 	}
-	q += ` ORDER BY v.name, v.created_at DESC, v.version`
+	q += ` ORDER BY v.name, v.created_at DESC, v.rowid DESC` // the later insert first when the clock did not move
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err

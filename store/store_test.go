@@ -140,7 +140,6 @@ func TestPromptRegistry(t *testing.T) {
 	s := open(t)
 	ctx := context.Background()
 	s.SavePromptVersion(ctx, "basic", "aaaa1111", "v1 {question}")
-	time.Sleep(2 * time.Millisecond)
 	s.SavePromptVersion(ctx, "basic", "bbbb2222", "v2 {question}")
 	s.SavePromptVersion(ctx, "basic", "bbbb2222", "v2 {question}") // idempotent
 	if v, err := s.PromptVersion(ctx, "basic", "latest"); err != nil || v.Version != "bbbb2222" {

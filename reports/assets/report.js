@@ -36,9 +36,13 @@
   for (const n of D.notes || []) document.getElementById("notes").append(el("p", { class: "note", text: n }));
   if (D.groups.some((g) => g.simulated)) document.getElementById("simnote").hidden = false;
 
-  // Heatmaps: prompts × models for each scorer, and overall.
+  // Heatmaps: variants (a prompt version, with its label when it has one) ×
+  // models for each scorer, and overall.
+  const rowKey = (g) => (g.label ? g.label + " · " : "") + g.prompt + "@" + g.prompt_version;
+  const variantName = (g) => g.label ? g.label : g.prompt + " × " + g.model;
+  const rowKeys = [...new Set(D.groups.map(rowKey))];
   const prompts = [...new Set(D.groups.map((g) => g.prompt))], models = [...new Set(D.groups.map((g) => g.model))];
-  const group = (p, mo) => D.groups.find((g) => g.prompt === p && g.model === mo);
+  const group = (rk, mo) => D.groups.find((g) => rowKey(g) === rk && g.model === mo);
   const colour = (r) => `hsl(${Math.round(120 * r)}, 62%, ${88 - 30 * Math.abs(r - 0.5)}%)`;
   const heat = document.getElementById("heatmaps");
   for (const name of ["overall", ...D.scorers]) {
@@ -46,12 +50,13 @@
     const hr = el("tr", {}, el("th"));
     for (const mo of models) hr.append(el("th", { text: mo }));
     t.append(hr);
-    for (const p of prompts) {
-      const tr = el("tr", {}, el("th", { text: p + "@" + group(p, models[0]).prompt_version }));
+    for (const rk of rowKeys) {
+      const tr = el("tr", {}, el("th", { text: rk }));
       for (const mo of models) {
-        const g = group(p, mo);
+        const g = group(rk, mo);
+        if (!g) { tr.append(el("td", { class: "cell", text: "" })); continue; }
         const s = name === "overall" ? g.overall : g.scorers.find((x) => x.name === name);
-        const td = el("td", { class: "cell", "data-scorer": name, "data-prompt": p, "data-model": mo });
+        const td = el("td", { class: "cell", "data-scorer": name, "data-prompt": g.prompt, "data-model": mo });
         if (s && s.rate != null) {
           td.style.background = s.kind === "pass" ? colour(s.rate) : "#e8ecf5";
           td.append(s.kind === "pass" ? pct(s.rate) : s.rate.toPrecision(3));
@@ -71,7 +76,7 @@
 
   // Charts: tokens, latency and errors per prompt × model.
   if (window.Chart) {
-    const labels = D.groups.map((g) => g.prompt + " × " + g.model);
+    const labels = D.groups.map(variantName);
     const bar = (id, label, data, colour) => new Chart(document.getElementById(id), {
       type: "bar", data: { labels, datasets: [{ label, data, backgroundColor: colour }] },
       options: { animation: false, maintainAspectRatio: false, plugins: { legend: { display: true } }, scales: { x: { ticks: { autoSkip: false } } } },
@@ -123,7 +128,7 @@
   function rowFor(a) {
     const tr = el("tr", { class: "row", "data-index": String(a.i) });
     const vars = D.rows[a.r].vars;
-    tr.append(el("td", { text: D.rows[a.r].id + (a.k ? "#" + a.k : "") }), el("td", { text: a.p }), el("td", { text: a.m }));
+    tr.append(el("td", { text: D.rows[a.r].id + (a.k ? "#" + a.k : "") }), el("td", { text: (D.groups[a.g] && D.groups[a.g].label ? D.groups[a.g].label + " · " : "") + a.p }), el("td", { text: a.m }));
     const outs = el("td");
     if (a.e != null) outs.append(badge("error", "generation error"));
     else a.f.forEach((f, i) => { if (f) outs.append(badge(f[1], D.scorers[i])); });
@@ -150,7 +155,7 @@
   function openDetail(a) {
     const row = D.rows[a.r];
     const parts = [el("button", { id: "close", text: "Close" }),
-      el("h2", { text: `${row.id} · ${a.p}@${a.v} × ${a.m}` + (a.k ? ` · repeat ${a.k}` : "") }),
+      el("h2", { text: `${row.id} · ` + (D.groups[a.g] && D.groups[a.g].label ? D.groups[a.g].label + " · " : "") + `${a.p}@${a.v} × ${a.m}` + (a.k ? ` · repeat ${a.k}` : "") }),
       el("p", { class: "meta", text: `${a.t[0]} prompt + ${a.t[1]} completion tokens · ${a.l} ms · ${a.n} attempt(s)` + (a.c ? " · from the cache" : "") })];
     if (a.s != null) parts.push(el("h3", { text: "System prompt" }), el("pre", { text: S[a.s] }));
     parts.push(el("h3", { text: "Prompt" }), el("pre", { text: S[a.in] }));
