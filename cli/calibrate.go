@@ -224,9 +224,9 @@ type CalibrateOptions struct {
 	StoreOptions
 	// Assessment picks the scoring pass whose verdicts are read (0: latest).
 	Assessment int
-	Run    string
-	Labels string
-	JSON   bool
+	Run        string
+	Labels     string
+	JSON       bool
 }
 
 func newCmdJudge(a *app) *cobra.Command {

@@ -272,7 +272,7 @@ type GateOptions struct {
 	StoreOptions
 	// Assessment picks the scoring pass whose verdicts are read (0: latest).
 	Assessment int
-	Run string
+	Run        string
 	GateFlags
 }
 

@@ -19,10 +19,10 @@ type ReportOptions struct {
 	StoreOptions
 	// Assessment picks the scoring pass whose verdicts are read (0: latest).
 	Assessment int
-	Run    string
-	Format string
-	Output string
-	CSVRaw bool
+	Run        string
+	Format     string
+	Output     string
+	CSVRaw     bool
 }
 
 // NewCmdReport returns `evalctl report`.
