@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
 	"slices"
@@ -22,7 +23,10 @@ type ReportOptions struct {
 	Run        string
 	Format     string
 	Output     string
-	CSVRaw     bool
+	// Out, when set, is a directory to write every report into, as run
+	// --out does.
+	Out    string
+	CSVRaw bool
 }
 
 // NewCmdReport returns `evalctl report`.
@@ -39,7 +43,7 @@ rationales), csv-wide (one row per answer, a column per scorer), json (the compa
 and rates), junit (a test suite per prompt × model, a test case per question × scorer), md (a
 Markdown summary for $GITHUB_STEP_SUMMARY or a pull-request comment), html (a self-contained page:
 heatmaps with intervals, charts, every answer with filters and a drill-down; works offline).`,
-		Example: "  evalctl report last\n  evalctl report 20261122-2210 --format csv -o feedback.csv",
+		Example: "  evalctl report last\n  evalctl report 20261122-2210 --format csv -o feedback.csv\n  evalctl report last --out out   # every report, as run --out writes them",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Run = "last"
@@ -49,7 +53,10 @@ heatmaps with intervals, charts, every answer with filters and a drill-down; wor
 			if !slices.Contains(reportFormats, opts.Format) {
 				return usageErr("--format %q: want one of %s", opts.Format, strings.Join(reportFormats, ", "))
 			}
-			if opts.CSVRaw && !strings.HasPrefix(opts.Format, "csv") {
+			if opts.Out != "" && (cmd.Flags().Changed("format") || opts.Output != "") {
+				return usageErr("--out writes every report; drop --format and -o")
+			}
+			if opts.CSVRaw && opts.Out == "" && !strings.HasPrefix(opts.Format, "csv") {
 				return usageErr("--csv-raw applies to --format csv and csv-wide, not %s", opts.Format)
 			}
 			if runF != nil {
@@ -62,6 +69,7 @@ heatmaps with intervals, charts, every answer with filters and a drill-down; wor
 	cmd.Flags().IntVar(&opts.Assessment, "assessment", 0, assessmentHelp)
 	cmd.Flags().StringVarP(&opts.Format, "format", "f", "table", "table, csv, csv-wide, json, junit, md or html")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write to this file (atomically) instead of stdout")
+	cmd.Flags().StringVar(&opts.Out, "out", "", "write every report into this directory (answers.csv, feedback.csv, scores.csv, report.json, junit.xml, summary.md, table.txt, report.html)")
 	cmd.Flags().BoolVar(&opts.CSVRaw, "csv-raw", false, csvRawHelp)
 	return cmd
 }
@@ -83,6 +91,17 @@ func reportRun(a *app, opts *ReportOptions) error {
 	cmp, err := compareStored(st, run)
 	if err != nil {
 		return err
+	}
+	if opts.Out != "" {
+		if err := checkWritable(opts.Out); err != nil {
+			return exitErr(ExitUsage, fmt.Errorf("output directory %s: %w", opts.Out, err), "")
+		}
+		names, err := writeOut(opts.Out, run, eachStored(ctx, st, run), cmp, reports.CSVOptions{Raw: opts.CSVRaw})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.io.Stderr, "evalctl: wrote %s in %s\n", strings.Join(names, ", "), opts.Out)
+		return nil
 	}
 	render := renderer(opts.Format, run, eachStored(ctx, st, run), cmp, reports.CSVOptions{Raw: opts.CSVRaw})
 	if opts.Output == "" {
@@ -130,19 +149,42 @@ var outFiles = []struct{ name, format string }{
 }
 
 // writeOut writes every report of a run into dir, each file atomically.
+// The reports that list answers share one read of the store and are
+// written side by side (reports.Broadcast).
 func writeOut(dir string, run *store.Run, results reports.Each, cmp *reports.Comparison, csvOpts reports.CSVOptions) ([]string, error) {
-	if err := reports.WriteCSVFiles(dir, run.Spec.Layout.Columns, results, csvOpts); err != nil {
-		return nil, err
-	}
 	names := []string{"answers.csv", "feedback.csv"}
-	for _, f := range outFiles {
-		if err := reports.WriteFileAtomic(filepath.Join(dir, f.name), renderer(f.format, run, results, cmp, csvOpts)); err != nil {
-			return nil, err
+	file := func(name string, write func(io.Writer, reports.Each) error) func(reports.Each) error {
+		return func(each reports.Each) error {
+			return reports.WriteFileAtomic(filepath.Join(dir, name), func(w io.Writer) error { return write(w, each) })
 		}
+	}
+	streaming := []func(reports.Each) error{
+		file("answers.csv", func(w io.Writer, each reports.Each) error {
+			return reports.WriteAnswersCSV(w, run.Spec.Layout.Columns, each, csvOpts)
+		}),
+		file("feedback.csv", func(w io.Writer, each reports.Each) error { return reports.WriteFeedbackCSV(w, each, csvOpts) }),
+	}
+	for _, f := range outFiles {
 		names = append(names, f.name)
+		if !perAnswer[f.format] {
+			if err := reports.WriteFileAtomic(filepath.Join(dir, f.name), renderer(f.format, run, results, cmp, csvOpts)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		streaming = append(streaming, file(f.name, func(w io.Writer, each reports.Each) error {
+			return renderer(f.format, run, each, cmp, csvOpts)(w)
+		}))
+	}
+	if err := reports.Broadcast(results, streaming...); err != nil {
+		return nil, err
 	}
 	return names, nil
 }
+
+// perAnswer are the formats that list every answer (the others need only
+// the comparison).
+var perAnswer = map[string]bool{"csv": true, "csv-wide": true, "junit": true, "html": true}
 
 func reportMeta(r *store.Run) reports.RunMeta {
 	return reports.RunMeta{ID: r.ID, Name: r.Name, Tags: r.Tags, Status: string(r.Status), StartedAt: r.StartedAt,

@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,12 +15,12 @@ import (
 // follow as data_<name>.
 var AnswerColumns = []string{"row_id", "line", "prompt", "prompt_version", "model", "repeat",
 	"system", "input", "answer", "finish_reason", "prompt_tokens", "completion_tokens",
-	"latency_ms", "attempts", "error_kind", "error"}
+	"latency_ms", "attempts", "error_kind", "error", "variant"}
 
 // FeedbackColumns are the columns of feedback.csv.
 var FeedbackColumns = []string{"row_id", "prompt", "prompt_version", "model", "repeat", "scorer",
 	"value", "pass", "score", "skipped", "error", "rationale", "judge_model",
-	"judge_prompt_tokens", "judge_completion_tokens", "judge_latency_ms", "judge_raw"}
+	"judge_prompt_tokens", "judge_completion_tokens", "judge_latency_ms", "judge_raw", "variant"}
 
 // CSVOptions say how CSV reports are written.
 type CSVOptions struct {
@@ -83,7 +82,7 @@ func WriteAnswersCSV(w io.Writer, columns []string, results Each, o CSVOptions) 
 		rec := []string{t(r.Row.ID), strconv.Itoa(r.Row.Line), t(r.Variant.Prompt.Name), t(r.Variant.Prompt.Version), t(r.Variant.Model.Ref.String()),
 			strconv.Itoa(r.Repeat), t(r.System), t(r.Input), t(r.Answer), t(r.FinishReason),
 			strconv.Itoa(r.Usage.PromptTokens), strconv.Itoa(r.Usage.CompletionTokens),
-			strconv.FormatInt(r.Latency.Milliseconds(), 10), strconv.Itoa(r.Attempts), t(kind), t(msg)}
+			strconv.FormatInt(r.Latency.Milliseconds(), 10), strconv.Itoa(r.Attempts), t(kind), t(msg), t(r.Variant.ID)}
 		for _, c := range columns {
 			rec = append(rec, t(r.Row.Vars[c]))
 		}
@@ -119,6 +118,7 @@ func WriteFeedbackCSV(w io.Writer, results Each, o CSVOptions) error {
 			} else {
 				rec = append(rec, "", "", "", "")
 			}
+			rec = append(rec, t(r.Variant.ID))
 			if err := cw.Write(rec); err != nil {
 				return err
 			}
@@ -161,18 +161,6 @@ func floatText(f *float64) string {
 	return strconv.FormatFloat(*f, 'g', -1, 64)
 }
 
-// WriteCSVFiles writes answers.csv and feedback.csv into dir, atomically.
-func WriteCSVFiles(dir string, columns []string, results Each, o CSVOptions) error {
-	if err := WriteFileAtomic(filepath.Join(dir, "answers.csv"), func(w io.Writer) error {
-		return WriteAnswersCSV(w, columns, results, o)
-	}); err != nil {
-		return err
-	}
-	return WriteFileAtomic(filepath.Join(dir, "feedback.csv"), func(w io.Writer) error {
-		return WriteFeedbackCSV(w, results, o)
-	})
-}
-
 // WriteWideCSV writes one row per answer with a column per scorer: the pass
 // outcome ("pass", "fail"), the score for numeric scorers, "error" or "skip".
 func WriteWideCSV(w io.Writer, l eval.Layout, results Each, o CSVOptions) error {
@@ -182,7 +170,7 @@ func WriteWideCSV(w io.Writer, l eval.Layout, results Each, o CSVOptions) error 
 	for _, name := range l.Scorers {
 		head = append(head, t(name))
 	}
-	head = append(head, "answer")
+	head = append(head, "answer", "variant")
 	cw.Write(head)
 	err := results(func(r eval.Result) error {
 		rec := []string{t(r.Row.ID), t(r.Variant.Prompt.Name), t(r.Variant.Prompt.Version), t(r.Variant.Model.Ref.String()), strconv.Itoa(r.Repeat), ""}
@@ -210,7 +198,7 @@ func WriteWideCSV(w io.Writer, l eval.Layout, results Each, o CSVOptions) error 
 			}
 			rec = append(rec, v)
 		}
-		rec = append(rec, t(r.Answer))
+		rec = append(rec, t(r.Answer), t(r.Variant.ID))
 		return cw.Write(rec)
 	})
 	if err != nil {

@@ -366,7 +366,10 @@ func (p *Pacer) done(t ticket, status int, h http.Header, retryAfter time.Durati
 			return // sent before the last cut: nothing new
 		}
 		ps.streak++
-		wait := max(retryAfter, time.Second)
+		wait := retryAfter // as the server asks; a second when it does not say
+		if wait <= 0 {
+			wait = time.Second
+		}
 		switch {
 		case !ps.known:
 			// Let the attempts in flight come back, then measure.
