@@ -96,6 +96,11 @@ NAME:MODEL for a provider defined in evalctl.yaml.
 			if cmd.Flags().Changed("max-error-rate") && !(opts.MaxErrorRate >= 0 && opts.MaxErrorRate <= 1) {
 				return usageErr("--max-error-rate must be between 0 and 1 (got %v)", opts.MaxErrorRate)
 			}
+			if opts.Shard != "" {
+				if _, err := eval.ParseShard(opts.Shard); err != nil {
+					return usageErr("--shard: %v", err)
+				}
+			}
 			if err := opts.GateFlags.check(); err != nil {
 				return err
 			}
