@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/evalctl/evalctl/scorers"
 	"github.com/evalctl/evalctl/llm/transport"
+	"github.com/evalctl/evalctl/scorers"
 )
 
 // testApp is an app over buffers, for flag-parsing tests.
