@@ -89,7 +89,7 @@ func dryRun(a *app, cfg *config.Config, st *store.Store, opts *RunOptions) error
 	if err := p.withBudget(opts.MaxCost); err != nil {
 		return err
 	}
-	sum, err := (&eval.Runner{Gate: p.gate}).Run(ctx, p.plan, eval.Discard{})
+	sum, err := (&eval.Runner{Limit: p.limit}).Run(ctx, p.plan, eval.Discard{})
 	if err != nil {
 		return err
 	}

@@ -25,12 +25,12 @@ import (
 type providers struct {
 	a       *app
 	cfg     *config.Config
-	gate    *eval.Gate
+	limit   *eval.CallLimit
 	clients map[string]providerClient // by provider
 	models  map[string]llm.Client     // by model ref
 	closers []func() error            // what the providers started (simulators)
 	pacers  []pacer
-	// cache, when set, wraps each gated client with the response cache.
+	// cache, when set, wraps each client with the response cache.
 	cache func(c llm.Client, endpoint string) llm.Client
 	// dry, when set, makes a dry run: it returns the client standing for a
 	// provider (nothing is sent, no key is needed, no simulator starts), and
@@ -39,8 +39,8 @@ type providers struct {
 	tally *eval.Tally
 }
 
-func newProviders(a *app, cfg *config.Config, gate *eval.Gate) *providers {
-	return &providers{a: a, cfg: cfg, gate: gate, clients: map[string]providerClient{}, models: map[string]llm.Client{}}
+func newProviders(a *app, cfg *config.Config, limit *eval.CallLimit) *providers {
+	return &providers{a: a, cfg: cfg, limit: limit, clients: map[string]providerClient{}, models: map[string]llm.Client{}}
 }
 
 func (p *providers) Close() {
@@ -51,7 +51,7 @@ func (p *providers) Close() {
 
 // client returns the client for a model: its provider's client, within the
 // model's own limits (limits: in evalctl.yaml), the response cache and the
-// run's gate. Every use of a model (generation, judging) gets the same one.
+// run's call limit (-j). Every use of a model (generation, judging) gets the same one.
 func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 	if c, ok := p.models[ref.String()]; ok {
 		return c, nil
@@ -67,10 +67,10 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 	if p.cache != nil {
 		g = p.cache(g, pr.endpoint)
 	}
-	// The gate sits outside the cache, so a call holds its slot until its
+	// The call limit sits outside the cache, so a call holds its slot until its
 	// answer is committed to the cache: a crash loses at most the calls in
 	// flight (-j), never answers waiting for the writer.
-	g = p.gate.Wrap(g)
+	g = p.limit.Wrap(g)
 	if p.tally != nil {
 		g = p.tally.Wrap(ref.Provider, g)
 	}

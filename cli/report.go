@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -38,11 +37,8 @@ func NewCmdReport(a *app, runF func(*ReportOptions) error) *cobra.Command {
 		Long: `Render a stored run as evalctl run printed it: the same table, built from the store alone.
 RUN is a run id, a unique prefix of one, a run name, or 'last' (the default).
 
-Formats: table (the terminal comparison), csv (long: one row per answer × scorer, with values and
-rationales), csv-wide (one row per answer, a column per scorer), json (the comparison with counts
-and rates), junit (a test suite per prompt × model, a test case per question × scorer), md (a
-Markdown summary for $GITHUB_STEP_SUMMARY or a pull-request comment), html (a self-contained page:
-heatmaps with intervals, charts, every answer with filters and a drill-down; works offline).`,
+Formats (--format; --out DIR writes each into its file):
+` + formatsHelp(),
 		Example: "  evalctl report last\n  evalctl report 20261122-2210 --format csv -o feedback.csv\n  evalctl report last --out out   # every report, as run --out writes them",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -50,14 +46,14 @@ heatmaps with intervals, charts, every answer with filters and a drill-down; wor
 			if len(args) == 1 {
 				opts.Run = args[0]
 			}
-			if !slices.Contains(reportFormats, opts.Format) {
-				return usageErr("--format %q: want one of %s", opts.Format, strings.Join(reportFormats, ", "))
+			if formatNamed(opts.Format) == nil {
+				return usageErr("--format %q: want one of %s", opts.Format, strings.Join(formatNames(), ", "))
 			}
 			if opts.Out != "" && (cmd.Flags().Changed("format") || opts.Output != "") {
 				return usageErr("--out writes every report; drop --format and -o")
 			}
-			if opts.CSVRaw && opts.Out == "" && !strings.HasPrefix(opts.Format, "csv") {
-				return usageErr("--csv-raw applies to --format csv and csv-wide, not %s", opts.Format)
+			if opts.CSVRaw && opts.Out == "" && !strings.HasSuffix(formatNamed(opts.Format).file, ".csv") {
+				return usageErr("--csv-raw applies to the CSV formats (answers, csv, csv-wide), not %s", opts.Format)
 			}
 			if runF != nil {
 				return runF(opts)
@@ -67,7 +63,7 @@ heatmaps with intervals, charts, every answer with filters and a drill-down; wor
 	}
 	addStoreFlags(cmd, &opts.StoreOptions)
 	cmd.Flags().IntVar(&opts.Assessment, "assessment", 0, assessmentHelp)
-	cmd.Flags().StringVarP(&opts.Format, "format", "f", "table", "table, csv, csv-wide, json, junit, md or html")
+	cmd.Flags().StringVarP(&opts.Format, "format", "f", "table", strings.Join(formatNames(), ", "))
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write to this file (atomically) instead of stdout")
 	cmd.Flags().StringVar(&opts.Out, "out", "", "write every report into this directory (answers.csv, feedback.csv, scores.csv, report.json, junit.xml, summary.md, table.txt, report.html)")
 	cmd.Flags().BoolVar(&opts.CSVRaw, "csv-raw", false, csvRawHelp)
@@ -103,37 +99,90 @@ func reportRun(a *app, opts *ReportOptions) error {
 		fmt.Fprintf(a.io.Stderr, "evalctl: wrote %s in %s\n", strings.Join(names, ", "), opts.Out)
 		return nil
 	}
-	render := renderer(opts.Format, run, eachStored(ctx, st, run), cmp, reports.CSVOptions{Raw: opts.CSVRaw})
+	render := formatNamed(opts.Format).renderer(run, eachStored(ctx, st, run), cmp, reports.CSVOptions{Raw: opts.CSVRaw})
 	if opts.Output == "" {
 		return render(a.io.Stdout)
 	}
 	return reports.WriteFileAtomic(opts.Output, render)
 }
 
-var reportFormats = []string{"table", "csv", "csv-wide", "json", "junit", "md", "html"}
-
 // csvRawHelp documents --csv-raw wherever a command writes CSV.
 const csvRawHelp = "write CSV cells as they are, for programs; without it a text cell starting with =, +, -, @, tab or CR gets a leading ' so that spreadsheets do not run it as a formula (OWASP)"
 
-// renderer returns the writer of one report format.
-func renderer(format string, run *store.Run, results reports.Each, cmp *reports.Comparison, csvOpts reports.CSVOptions) func(io.Writer) error {
-	return func(w io.Writer) error {
-		switch format {
-		case "csv":
-			return reports.WriteFeedbackCSV(w, results, csvOpts)
-		case "csv-wide":
-			return reports.WriteWideCSV(w, run.Spec.Layout, results, csvOpts)
-		case "json":
+// reportFormat is one report: its --format name, the file that --out
+// writes, what it holds, and its writer. The registry below drives
+// --format, --out and the help text: a new report is one entry.
+type reportFormat struct {
+	name, file, help string
+	// perAnswer is set for reports that list every answer (they read the
+	// store); the others need only the comparison.
+	perAnswer bool
+	write     func(w io.Writer, run *store.Run, results reports.Each, cmp *reports.Comparison, csv reports.CSVOptions) error
+}
+
+var reportFormats = []reportFormat{
+	{name: "answers", file: "answers.csv", perAnswer: true, help: "one row per answer: ids, variant, rendered prompts, answer, tokens, latency, error, the dataset's columns",
+		write: func(w io.Writer, run *store.Run, results reports.Each, _ *reports.Comparison, o reports.CSVOptions) error {
+			return reports.WriteAnswersCSV(w, run.Spec.Layout.Columns, results, o)
+		}},
+	{name: "csv", file: "feedback.csv", perAnswer: true, help: "long: one row per answer × scorer, with values, rationales and judge replies",
+		write: func(w io.Writer, _ *store.Run, results reports.Each, _ *reports.Comparison, o reports.CSVOptions) error {
+			return reports.WriteFeedbackCSV(w, results, o)
+		}},
+	{name: "csv-wide", file: "scores.csv", perAnswer: true, help: "one row per answer, a column per scorer",
+		write: func(w io.Writer, run *store.Run, results reports.Each, _ *reports.Comparison, o reports.CSVOptions) error {
+			return reports.WriteWideCSV(w, run.Spec.Layout, results, o)
+		}},
+	{name: "json", file: "report.json", help: "the comparison with counts, rates and intervals (reports/schema/report.schema.json)",
+		write: func(w io.Writer, run *store.Run, _ reports.Each, cmp *reports.Comparison, _ reports.CSVOptions) error {
 			return reports.WriteJSON(w, reportMeta(run), cmp)
-		case "junit":
+		}},
+	{name: "junit", file: "junit.xml", perAnswer: true, help: "a test suite per variant, a test case per question × scorer",
+		write: func(w io.Writer, run *store.Run, results reports.Each, _ *reports.Comparison, _ reports.CSVOptions) error {
 			return reports.WriteJUnit(w, run.ID, run.Spec.Layout, results)
-		case "md":
+		}},
+	{name: "table", file: "table.txt", help: "the terminal comparison",
+		write: func(w io.Writer, _ *store.Run, _ reports.Each, cmp *reports.Comparison, _ reports.CSVOptions) error {
+			return reports.WriteTable(w, cmp)
+		}},
+	{name: "md", file: "summary.md", help: "a Markdown summary for $GITHUB_STEP_SUMMARY or a pull-request comment",
+		write: func(w io.Writer, run *store.Run, _ reports.Each, cmp *reports.Comparison, _ reports.CSVOptions) error {
 			return reports.WriteMarkdown(w, reportMeta(run), cmp)
-		case "html":
+		}},
+	{name: "html", file: "report.html", perAnswer: true, help: "a self-contained page: heatmaps with intervals, charts, every answer with filters and a drill-down; works offline",
+		write: func(w io.Writer, run *store.Run, results reports.Each, cmp *reports.Comparison, _ reports.CSVOptions) error {
 			return reports.WriteHTML(w, reportMeta(run), run.Spec.Layout, results, cmp)
+		}},
+}
+
+func formatNamed(name string) *reportFormat {
+	for i := range reportFormats {
+		if reportFormats[i].name == name {
+			return &reportFormats[i]
 		}
-		return reports.WriteTable(w, cmp)
 	}
+	return nil
+}
+
+func formatNames() []string {
+	var out []string
+	for _, f := range reportFormats {
+		out = append(out, f.name)
+	}
+	return out
+}
+
+func formatsHelp() string {
+	var b strings.Builder
+	for _, f := range reportFormats {
+		fmt.Fprintf(&b, "  %-9s %-13s %s\n", f.name, f.file, f.help)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// renderer returns the writer of the format for one run.
+func (f *reportFormat) renderer(run *store.Run, results reports.Each, cmp *reports.Comparison, o reports.CSVOptions) func(io.Writer) error {
+	return func(w io.Writer) error { return f.write(w, run, results, cmp, o) }
 }
 
 // eachStored streams a run's results from the store in cell order: the
@@ -142,49 +191,30 @@ func eachStored(ctx context.Context, st *store.Store, run *store.Run) reports.Ea
 	return func(fn func(eval.Result) error) error { return st.EachResult(ctx, run, true, fn) }
 }
 
-// outFiles are the files `run --out DIR` writes, by report format.
-var outFiles = []struct{ name, format string }{
-	{"scores.csv", "csv-wide"}, {"report.json", "json"}, {"junit.xml", "junit"}, {"summary.md", "md"}, {"table.txt", "table"},
-	{"report.html", "html"},
-}
-
 // writeOut writes every report of a run into dir, each file atomically.
 // The reports that list answers share one read of the store and are
 // written side by side (reports.Broadcast).
 func writeOut(dir string, run *store.Run, results reports.Each, cmp *reports.Comparison, csvOpts reports.CSVOptions) ([]string, error) {
-	names := []string{"answers.csv", "feedback.csv"}
-	file := func(name string, write func(io.Writer, reports.Each) error) func(reports.Each) error {
-		return func(each reports.Each) error {
-			return reports.WriteFileAtomic(filepath.Join(dir, name), func(w io.Writer) error { return write(w, each) })
-		}
-	}
-	streaming := []func(reports.Each) error{
-		file("answers.csv", func(w io.Writer, each reports.Each) error {
-			return reports.WriteAnswersCSV(w, run.Spec.Layout.Columns, each, csvOpts)
-		}),
-		file("feedback.csv", func(w io.Writer, each reports.Each) error { return reports.WriteFeedbackCSV(w, each, csvOpts) }),
-	}
-	for _, f := range outFiles {
-		names = append(names, f.name)
-		if !perAnswer[f.format] {
-			if err := reports.WriteFileAtomic(filepath.Join(dir, f.name), renderer(f.format, run, results, cmp, csvOpts)); err != nil {
+	var names []string
+	var streaming []func(reports.Each) error
+	for _, f := range reportFormats {
+		names = append(names, f.file)
+		path := filepath.Join(dir, f.file)
+		if !f.perAnswer {
+			if err := reports.WriteFileAtomic(path, f.renderer(run, results, cmp, csvOpts)); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		streaming = append(streaming, file(f.name, func(w io.Writer, each reports.Each) error {
-			return renderer(f.format, run, each, cmp, csvOpts)(w)
-		}))
+		streaming = append(streaming, func(each reports.Each) error {
+			return reports.WriteFileAtomic(path, f.renderer(run, each, cmp, csvOpts))
+		})
 	}
 	if err := reports.Broadcast(results, streaming...); err != nil {
 		return nil, err
 	}
 	return names, nil
 }
-
-// perAnswer are the formats that list every answer (the others need only
-// the comparison).
-var perAnswer = map[string]bool{"csv": true, "csv-wide": true, "junit": true, "html": true}
 
 func reportMeta(r *store.Run) reports.RunMeta {
 	return reports.RunMeta{ID: r.ID, Name: r.Name, Tags: r.Tags, Status: string(r.Status), StartedAt: r.StartedAt,

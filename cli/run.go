@@ -291,7 +291,7 @@ func trimAll(xs []string) []string {
 type prepared struct {
 	cfg       *config.Config
 	plan      *eval.Plan
-	gate      *eval.Gate
+	limit     *eval.CallLimit
 	providers *providers
 	cache     *store.CacheStats
 	gates     []spec.Gate
@@ -412,8 +412,8 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 	if len(cfg.Models) == 0 && len(cfg.Variants) == 0 {
 		return nil, usageErr("no models: list them under models: in evalctl.yaml or pass --models")
 	}
-	gate := eval.NewGate(cfg.Concurrency)
-	ps := newProviders(a, cfg, gate)
+	limit := eval.NewCallLimit(cfg.Concurrency)
+	ps := newProviders(a, cfg, limit)
 	for _, f := range with {
 		f(ps)
 	}
@@ -535,7 +535,7 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 		}
 	}
 	ok = true
-	return &prepared{cfg: cfg, plan: plan, gate: gate, providers: ps, cache: cache, allRows: allRows}, nil
+	return &prepared{cfg: cfg, plan: plan, limit: limit, providers: ps, cache: cache, allRows: allRows}, nil
 }
 
 // variantsText says what the plan's variants are: "2 prompts × 2 models"
@@ -862,8 +862,8 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, cells *stored
 	}
 	a.spending = true
 	a.onPanic = append(a.onPanic, func() { st.EndRun(context.Background(), run.ID, eval.StatusInterrupted) })
-	prog := newProgress(stderr, a.io.StderrIsTerminal, p.gate.Calls, p.providers.pacing)
-	runner := &eval.Runner{Gate: p.gate, Progress: prog.update, Prior: prior, Budget: p.budget, MaxErrorRate: cfg.MaxErrorRate}
+	prog := newProgress(stderr, a.io.StderrIsTerminal, p.limit.Calls, p.providers.pacing)
+	runner := &eval.Runner{Limit: p.limit, Progress: prog.update, Prior: prior, Budget: p.budget, MaxErrorRate: cfg.MaxErrorRate}
 	sum, runErr := runner.Run(ctx, p.plan, st.Sink(run.ID))
 	prog.done()
 	if runErr != nil {
@@ -887,7 +887,7 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, cells *stored
 	}
 	hits, _ := p.cache.Snapshot()
 	fmt.Fprintf(stderr, "evalctl: run %s %s: %d of %d cells in %s, %d LLM calls, %d cache hits, %d tokens, $%.4f spent\n",
-		run.ID, sum.Status, sum.Done, sum.Total, sum.Elapsed.Round(10*time.Millisecond), p.gate.Calls(), hits, sum.Usage.Total(), sum.Spent)
+		run.ID, sum.Status, sum.Done, sum.Total, sum.Elapsed.Round(10*time.Millisecond), p.limit.Calls(), hits, sum.Usage.Total(), sum.Spent)
 	if cfg.Out != "" {
 		out := cfg.Resolve(cfg.Out)
 		names, err := writeOut(out, stored, eachStored(bg, st, stored), cmp, p.csv)

@@ -85,8 +85,8 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 	}
 
 	// Build the selected scorers against the run's columns.
-	gate := eval.NewGate(cfg.Concurrency)
-	ps := newProviders(a, cfg, gate)
+	limit := eval.NewCallLimit(cfg.Concurrency)
+	ps := newProviders(a, cfg, limit)
 	defer ps.Close()
 	ps.cache = func(c llm.Client, endpoint string) llm.Client { return st.Cached(c, endpoint, !opts.NoCache, nil) }
 	env := scorers.Env{Columns: run.Spec.Layout.Columns, BaseDir: cfg.Dir, Salt: st.Salt()}
@@ -171,8 +171,8 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 	cells.abort = abort
 	a.spending = true
 	a.onPanic = append(a.onPanic, func() { st.EndAssessment(context.Background(), run.ID, id, eval.StatusInterrupted) })
-	prog := newProgress(a.io.Stderr, a.io.StderrIsTerminal, gate.Calls, ps.pacing)
-	runner := &eval.Runner{Gate: gate, Progress: prog.update, Stored: cells.all(), StoredTotal: run.Done, MaxErrorRate: cfg.MaxErrorRate}
+	prog := newProgress(a.io.Stderr, a.io.StderrIsTerminal, limit.Calls, ps.pacing)
+	runner := &eval.Runner{Limit: limit, Progress: prog.update, Stored: cells.all(), StoredTotal: run.Done, MaxErrorRate: cfg.MaxErrorRate}
 	sum, err := runner.Run(runCtx, plan, st.AssessmentSink(run.ID, id))
 	prog.done()
 	if err != nil {
@@ -185,7 +185,7 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 		return exitErr(ExitInterrupted, fmt.Errorf("interrupted: assessment %d of run %s is incomplete; the run's columns keep their earlier verdicts", id, run.ID), "score it again: evalctl score "+run.ID)
 	}
 	fmt.Fprintf(a.io.Stderr, "evalctl: assessment %d of run %s %s: %d answers scored in %s, %d LLM calls, %d scorer errors\n",
-		id, run.ID, sum.Status, sum.Done-sum.GenErrors, sum.Elapsed.Round(10*time.Millisecond), gate.Calls(), sum.ScorerErrors)
+		id, run.ID, sum.Status, sum.Done-sum.GenErrors, sum.Elapsed.Round(10*time.Millisecond), limit.Calls(), sum.ScorerErrors)
 	stored, err := st.Run(ctx, run.ID)
 	if err != nil {
 		return err

@@ -2,7 +2,7 @@
 // template × model (× repeat) is a cell; each cell is one generation call and
 // then every scorer on the answer.
 //
-// Calls run concurrently, bounded by a Gate that caps the LLM calls in flight
+// Calls run concurrently, bounded by a CallLimit that caps the LLM calls in flight
 // (generation and judge calls alike). A failed generation call becomes
 // Result.Err: never an answer and never a failing score. Results stream to a
 // Sink as they complete; cancellation stops scheduling, abandons the cells in

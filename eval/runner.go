@@ -113,8 +113,9 @@ func (p *Plan) costs(r Result) (fresh, all float64) {
 	return fresh, all
 }
 
-// Gate caps the LLM calls in flight and notices fatal provider errors.
-type Gate struct {
+// CallLimit caps the LLM calls in flight (-j) and notices fatal provider
+// errors. (It was called Gate; CI gates are package gates.)
+type CallLimit struct {
 	n     int
 	sem   *semaphore.Weighted
 	mu    sync.Mutex
@@ -122,31 +123,31 @@ type Gate struct {
 	calls atomic.Int64
 }
 
-// NewGate returns a gate letting n calls through at once.
-func NewGate(n int) *Gate {
+// NewCallLimit returns a limit letting n calls through at once.
+func NewCallLimit(n int) *CallLimit {
 	n = max(1, n)
-	return &Gate{n: n, sem: semaphore.NewWeighted(int64(n))}
+	return &CallLimit{n: n, sem: semaphore.NewWeighted(int64(n))}
 }
 
-// Wrap returns a client whose calls pass through the gate.
-func (g *Gate) Wrap(c llm.Client) llm.Client { return gated{g, c} }
+// Wrap returns a client whose calls pass through the limit.
+func (g *CallLimit) Wrap(c llm.Client) llm.Client { return limited{g, c} }
 
-// Calls returns the number of calls that went through the gate, not
+// Calls returns the number of calls that went through the limit, not
 // counting answers served from a response cache.
-func (g *Gate) Calls() int64 { return g.calls.Load() }
+func (g *CallLimit) Calls() int64 { return g.calls.Load() }
 
-func (g *Gate) onFatal(f func(*llm.Error)) {
+func (g *CallLimit) onFatal(f func(*llm.Error)) {
 	g.mu.Lock()
 	g.fatal = f
 	g.mu.Unlock()
 }
 
-type gated struct {
-	g *Gate
+type limited struct {
+	g *CallLimit
 	c llm.Client
 }
 
-func (x gated) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
+func (x limited) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
 	if err := x.g.sem.Acquire(ctx, 1); err != nil {
 		return llm.Response{}, &llm.Error{Kind: llm.KindCanceled, Msg: "canceled"}
 	}
@@ -168,9 +169,9 @@ func (x gated) Complete(ctx context.Context, req llm.Request) (llm.Response, err
 
 // Runner executes plans.
 type Runner struct {
-	// Gate bounds LLM calls; the plan's model clients and the judges' clients
+	// Limit bounds LLM calls; the plan's model clients and the judges' clients
 	// must be wrapped by it.
-	Gate *Gate
+	Limit *CallLimit
 	// Progress, when set, is called after each result (from one goroutine).
 	Progress func(Progress)
 	// Budget, when above 0, stops scheduling new cells once the run costs
@@ -245,10 +246,10 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 	defer cancel(nil)
 	var fatalOnce sync.Once
 	var fatal *llm.Error
-	r.Gate.onFatal(func(e *llm.Error) {
+	r.Limit.onFatal(func(e *llm.Error) {
 		fatalOnce.Do(func() { fatal = e; cancel(fatalCause{e}) })
 	})
-	defer r.Gate.onFatal(nil)
+	defer r.Limit.onFatal(nil)
 
 	if err := sink.Begin(p); err != nil {
 		return Summary{}, err
@@ -316,9 +317,9 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 	}
 	pairs := newPairing(p)
 	g := new(errgroup.Group)
-	// Cells in flight: enough to keep the gate full while some cells are
+	// Cells in flight: enough to keep the limit full while some cells are
 	// between calls, few enough to bound memory.
-	g.SetLimit(2*r.Gate.n + 2)
+	g.SetLimit(2*r.Limit.n + 2)
 	for c, prior := range work {
 		if schedCtx.Err() != nil {
 			break

@@ -46,7 +46,7 @@ func (m *memSink) End(s eval.Status) error { m.status = s; return nil }
 type fixture struct {
 	srv  *sim.Running
 	plan *eval.Plan
-	gate *eval.Gate
+	gate *eval.CallLimit
 }
 
 // limits pace every call of a fixture (generation and judge), as
@@ -76,7 +76,7 @@ func newFixture(t *testing.T, rows, concurrency int, opts sim.Options, policy tr
 	basic, _ := prompts.Parse("basic", "", "Category: {category}\nQuestion: {question}\nBe concise but comprehensive.")
 	academic, _ := prompts.Parse("academic", "", "Question: {question}\nProvide a rigorous, academic answer.")
 	system, _ := prompts.Parse("system", "", "You are a professor.")
-	gate := eval.NewGate(concurrency)
+	gate := eval.NewCallLimit(concurrency)
 	tr := transport.New(nil, policy)
 	var c llm.Client = openai.New(openai.Config{Provider: "sim", BaseURL: srv.URL, HTTPClient: &http.Client{Transport: tr}})
 	for _, l := range lim {
@@ -141,7 +141,7 @@ func checkAccounted(t *testing.T, plan *eval.Plan, results []eval.Result, want i
 func TestRunComplete(t *testing.T) {
 	f := newFixture(t, 25, 8, sim.Options{Latency: 2 * time.Millisecond}, fast)
 	sink := &memSink{}
-	sum, err := (&eval.Runner{Gate: f.gate}).Run(context.Background(), f.plan, sink)
+	sum, err := (&eval.Runner{Limit: f.gate}).Run(context.Background(), f.plan, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestRunUnderFaults(t *testing.T) {
 	policy.MaxAttempts = 2 // few retries, so that some errors survive
 	f := newFixture(t, 60, 16, opts, policy)
 	sink := &memSink{}
-	sum, err := (&eval.Runner{Gate: f.gate}).Run(context.Background(), f.plan, sink)
+	sum, err := (&eval.Runner{Limit: f.gate}).Run(context.Background(), f.plan, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestRunInterrupted(t *testing.T) {
 			cancel()
 		}
 	}}
-	sum, err := (&eval.Runner{Gate: f.gate}).Run(ctx, f.plan, sink)
+	sum, err := (&eval.Runner{Limit: f.gate}).Run(ctx, f.plan, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestRunInterrupted(t *testing.T) {
 func TestRunStopsOnFatalError(t *testing.T) {
 	f := newFixture(t, 300, 4, sim.Options{APIKey: "sk-right-key-123456"}, fast)
 	sink := &memSink{}
-	sum, err := (&eval.Runner{Gate: f.gate}).Run(context.Background(), f.plan, sink)
+	sum, err := (&eval.Runner{Limit: f.gate}).Run(context.Background(), f.plan, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func TestFaultSoak(t *testing.T) {
 		MaxWait: 5 * time.Second, AttemptTimeout: 300 * time.Millisecond}
 	f := newFixture(t, 50, 16, opts, policy, limits{rpm: rate.NewLimiter(rate.Limit(float64(rpm)/60), rpm/60)})
 	sink := &memSink{}
-	sum, err := (&eval.Runner{Gate: f.gate}).Run(context.Background(), f.plan, sink)
+	sum, err := (&eval.Runner{Limit: f.gate}).Run(context.Background(), f.plan, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +352,7 @@ func TestTokenRateLimit(t *testing.T) {
 	f := newFixture(t, 30, 16, sim.Options{TPM: tpm, Latency: 5 * time.Millisecond, Seed: 3}, fast,
 		limits{tpm: llm.NewTokenLimiter(tpm)})
 	sink := &memSink{}
-	sum, err := (&eval.Runner{Gate: f.gate}).Run(context.Background(), f.plan, sink)
+	sum, err := (&eval.Runner{Limit: f.gate}).Run(context.Background(), f.plan, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +377,7 @@ func TestBudgetStopsScheduling(t *testing.T) {
 	// One cell costs about (prompt + completion tokens) × $100/M ≈ $0.02.
 	const budget = 0.2
 	sink := &memSink{}
-	sum, err := (&eval.Runner{Gate: f.gate, Budget: budget}).Run(context.Background(), f.plan, sink)
+	sum, err := (&eval.Runner{Limit: f.gate, Budget: budget}).Run(context.Background(), f.plan, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
