@@ -300,7 +300,7 @@ func TestCSVFormulasNeutralised(t *testing.T) {
 			t.Errorf("report --format %s --csv-raw: exit %d %s", format, r.code, r.stderr)
 		}
 	}
-	if r := run(t, nil, nil, "report", "last", "--config", cfg, "--format", "json", "--csv-raw"); r.code != ExitUsage || !strings.Contains(r.stderr, "--csv-raw applies to --format csv and csv-wide") {
+	if r := run(t, nil, nil, "report", "last", "--config", cfg, "--format", "json", "--csv-raw"); r.code != ExitUsage || !strings.Contains(r.stderr, "--csv-raw applies to the CSV formats") {
 		t.Errorf("--csv-raw with json: exit %d %s", r.code, r.stderr)
 	}
 	if r := run(t, nil, nil, "run", "--help"); !strings.Contains(r.stdout, "--csv-raw") || !strings.Contains(r.stdout, "OWASP") {
