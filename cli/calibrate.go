@@ -149,9 +149,9 @@ func calibrate(ctx context.Context, st *store.Store, run *store.Run, labels []hu
 		}
 		return byScorer[s]
 	}
-	err := st.EachResult(ctx, run, true, func(r eval.Result) error {
+	err := st.EachRecord(ctx, run, true, func(r eval.Record) error {
 		for _, fb := range r.Feedback {
-			l, ok := want[humanLabel{Row: r.Row.ID, Prompt: r.Variant.Prompt.Name, Model: r.Variant.Model.Ref.String(), Repeat: r.Repeat, Scorer: fb.Scorer}.key()]
+			l, ok := want[humanLabel{Row: r.RowID, Prompt: r.Variant.Prompt.Name, Model: r.Variant.Model.Ref, Repeat: r.Repeat, Scorer: fb.Scorer}.key()]
 			if !ok || fb.Pass == nil || fb.Err != "" {
 				continue
 			}

@@ -45,8 +45,8 @@ scorers:
 		t.Fatal(err)
 	}
 	run1, _ := st.Run(context.Background(), "last")
-	st.EachResult(context.Background(), run1, true, func(r eval.Result) error {
-		vs = append(vs, verdict{r.Row.ID, r.Variant.Prompt.Name, *r.Feedback[0].Pass})
+	st.EachRecord(context.Background(), run1, true, func(r eval.Record) error {
+		vs = append(vs, verdict{r.RowID, r.Variant.Prompt.Name, *r.Feedback[0].Pass})
 		return nil
 	})
 	st.Close()

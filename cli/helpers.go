@@ -71,7 +71,7 @@ func setJudge(ps *providers, cfg *config.Config, env *scorers.Env) error {
 // store: memory does not grow with the number of cells.
 func compareStored(st *store.Store, run *store.Run) (*reports.Comparison, error) {
 	c := reports.NewComparison(run.Spec.Layout)
-	err := st.EachResult(context.Background(), run, false, func(r eval.Result) error {
+	err := st.EachRecord(context.Background(), run, false, func(r eval.Record) error {
 		c.Add(r)
 		return nil
 	})

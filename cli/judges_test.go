@@ -49,7 +49,7 @@ scorers:
 	ctx := context.Background()
 	stored, _ := st.Run(ctx, "last")
 	pairs := 0
-	err = st.EachResult(ctx, stored, true, func(res eval.Result) error {
+	err = st.EachRecord(ctx, stored, true, func(res eval.Record) error {
 		for _, fb := range res.Feedback {
 			switch fb.Scorer {
 			case "concise_vs_basic":
@@ -64,7 +64,7 @@ scorers:
 					orders[v.Order]++
 				}
 				if orders["AB"] != 1 || orders["BA"] != 1 || fb.Agreement == nil {
-					t.Errorf("row %s: votes %+v", res.Row.ID, fb.Votes)
+					t.Errorf("row %s: votes %+v", res.RowID, fb.Votes)
 				}
 				if v := fb.Value; v != "win" && v != "loss" && v != "tie" {
 					t.Errorf("pairwise value %v", v)

@@ -232,7 +232,6 @@ func runMerge(a *app, opts *MergeOptions) error {
 	for i, v := range variants {
 		pos[v.ID] = i
 	}
-	sink := dst.Sink(merged.ID)
 	cells := 0
 	for _, p := range parts {
 		for _, vs := range variants {
@@ -248,17 +247,18 @@ func runMerge(a *app, opts *MergeOptions) error {
 				}
 			}
 		}
-		err := p.st.EachResult(ctx, p.run, true, func(r eval.Result) error {
-			r.Index = eval.LineIndex(r.Row.Line, pos[r.Variant.ID], r.Repeat, len(variants), layout.Repeat)
+		err := p.st.EachRecord(ctx, p.run, true, func(r eval.Record) error {
+			r.Index = eval.LineIndex(r.Line, pos[r.Variant.ID], r.Repeat, len(variants), layout.Repeat)
 			cells++
-			return sink.Put(r)
+			dst.PutRecord(merged.ID, r)
+			return nil
 		})
 		if err != nil {
-			sink.End(eval.StatusIncomplete)
+			dst.EndRun(ctx, merged.ID, eval.StatusIncomplete)
 			return fmt.Errorf("reading shard %s (run %s): %w", p.shard, p.run.ID, err)
 		}
 	}
-	if err := sink.End(status); err != nil {
+	if err := dst.EndRun(ctx, merged.ID, status); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.io.Stderr, "evalctl: merged %d of %d shards of %s (runs %s) into run %s %s: %d of %d cells\n",

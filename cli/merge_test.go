@@ -24,8 +24,8 @@ func storedAnswers(t *testing.T, path string) (map[string]string, *store.Run) {
 		t.Fatal(err)
 	}
 	out := map[string]string{}
-	err = st.EachResult(context.Background(), run, true, func(r eval.Result) error {
-		k := r.Row.ID + "|" + r.Variant.Prompt.Name + "|" + r.Variant.Model.Ref.String()
+	err = st.EachRecord(context.Background(), run, true, func(r eval.Record) error {
+		k := r.RowID + "|" + r.Variant.Prompt.Name + "|" + r.Variant.Model.Ref
 		if _, dup := out[k]; dup {
 			return fmt.Errorf("cell %s twice", k)
 		}

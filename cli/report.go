@@ -188,7 +188,7 @@ func (f *reportFormat) renderer(run *store.Run, results reports.Each, cmp *repor
 // eachStored streams a run's results from the store in cell order: the
 // per-answer reports hold one result at a time.
 func eachStored(ctx context.Context, st *store.Store, run *store.Run) reports.Each {
-	return func(fn func(eval.Result) error) error { return st.EachResult(ctx, run, true, fn) }
+	return func(fn func(eval.Record) error) error { return st.EachRecord(ctx, run, true, fn) }
 }
 
 // writeOut writes every report of a run into dir, each file atomically.

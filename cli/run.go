@@ -763,26 +763,13 @@ func resumeRun(a *app, opts *RunOptions) error {
 	// A merge of shards numbers its cells by dataset line; its resume
 	// numbers the cells it adds alike.
 	p.plan.ByLine = run.Tags["merged"] != ""
-	cells := newStoredCells(st, run, false)
+	cells := newStoredCells(st, run, p.plan, false)
 	defer cells.stop()
-	cells.vpos = map[string]int{}
-	for i, v := range p.plan.Variants {
-		cells.vpos[v.ID] = i
-	}
 	if err := st.MarkRunning(ctx, run.ID); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.io.Stderr, "evalctl: resuming %s: %d of %d cells stored\n", run.ID, run.Done, run.Planned)
 	return execute(a, st, run, p, cells)
-}
-
-type cellKey struct {
-	row, variant string
-	repeat       int
-}
-
-func keyOf(c eval.Cell) cellKey {
-	return cellKey{c.Row.ID, c.Variant.ID, c.Repeat}
 }
 
 func pick[T any](cond bool, a, b T) T {

@@ -162,7 +162,7 @@ func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
 	if err != nil {
 		return err
 	}
-	cells := newStoredCells(st, run, true)
+	cells := newStoredCells(st, run, plan, true)
 	defer cells.stop()
 	sigCtx, stop := a.io.Context()
 	defer stop()

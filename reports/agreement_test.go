@@ -25,7 +25,7 @@ func TestJudgeAgreementAndPositionBias(t *testing.T) {
 		}
 		r.Feedback = append([]scorers.Feedback(nil), r.Feedback...)
 		r.Feedback[0].Votes = votes
-		c.Add(r)
+		c.Add(r.Record())
 	}
 	for i := range 8 {
 		r := results[1]
@@ -36,7 +36,7 @@ func TestJudgeAgreementAndPositionBias(t *testing.T) {
 		}
 		r.Feedback[1].Votes = []scorers.Vote{{Judge: "sim:j", Order: "AB", Value: "B"}, {Judge: "sim:j", Order: "BA", Value: "A"}}
 		r.Feedback[1].Agreement = &agree
-		c.Add(r)
+		c.Add(r.Record())
 	}
 	c.Finish()
 	ag := c.JudgeAgreements()

@@ -13,18 +13,18 @@ import (
 // A consumer must call its Each at most once; one that stops early (an
 // error) no longer holds the others back.
 func Broadcast(results Each, consumers ...func(Each) error) error {
-	chans := make([]chan eval.Result, len(consumers))
+	chans := make([]chan eval.Record, len(consumers))
 	errs := make([]error, len(consumers))
 	var wg sync.WaitGroup
 	for i, consume := range consumers {
-		ch := make(chan eval.Result, 256)
+		ch := make(chan eval.Record, 256)
 		chans[i] = ch
 		wg.Go(func() {
 			defer func() {
 				for range ch { // drain what the consumer did not read
 				}
 			}()
-			errs[i] = consume(func(fn func(eval.Result) error) error {
+			errs[i] = consume(func(fn func(eval.Record) error) error {
 				for r := range ch {
 					if err := fn(r); err != nil {
 						return err
@@ -34,7 +34,7 @@ func Broadcast(results Each, consumers ...func(Each) error) error {
 			})
 		})
 	}
-	err := results(func(r eval.Result) error {
+	err := results(func(r eval.Record) error {
 		for _, ch := range chans {
 			ch <- r
 		}

@@ -80,25 +80,25 @@ type cellKey struct{ slot, scorer string }
 func outcomes(results Each) (map[cellKey]map[string]*outcome, map[string]string, error) {
 	out := map[cellKey]map[string]*outcome{}
 	texts := map[string]string{}
-	err := results(func(r eval.Result) error {
+	err := results(func(r eval.Record) error {
 		if r.Err != nil {
 			return nil
 		}
-		if _, ok := texts[r.Row.ID]; !ok {
-			texts[r.Row.ID] = questionText(r.Row.Vars)
+		if _, ok := texts[r.RowID]; !ok {
+			texts[r.RowID] = questionText(r.Vars)
 		}
 		for _, fb := range r.Feedback {
 			if fb.Err != "" || fb.Skipped {
 				continue
 			}
-			k := cellKey{r.Variant.Spec().Slot(), fb.Scorer}
+			k := cellKey{r.Variant.Slot(), fb.Scorer}
 			if out[k] == nil {
 				out[k] = map[string]*outcome{}
 			}
-			o := out[k][r.Row.ID]
+			o := out[k][r.RowID]
 			if o == nil {
 				o = &outcome{}
-				out[k][r.Row.ID] = o
+				out[k][r.RowID] = o
 			}
 			switch {
 			case fb.Pass != nil && *fb.Pass:

@@ -241,7 +241,7 @@ func (g *Group) Is(ref string) bool {
 func Compare(l eval.Layout, results []eval.Result) *Comparison {
 	c := NewComparison(l)
 	for _, r := range results {
-		c.Add(r)
+		c.Add(r.Record())
 	}
 	c.Finish()
 	return c
@@ -258,7 +258,7 @@ func (c *Comparison) Finish() {
 }
 
 // Add folds one result into the comparison.
-func (c *Comparison) Add(r eval.Result) {
+func (c *Comparison) Add(r eval.Record) {
 	g := c.index[r.Variant.ID]
 	if g == nil {
 		return
@@ -288,10 +288,10 @@ func (c *Comparison) Add(r eval.Result) {
 		case fb.Skipped:
 			st.Skipped++
 		case st.rows != nil:
-			row := st.rows[r.Row.ID]
+			row := st.rows[r.RowID]
 			if row == nil {
 				row = &tally{}
-				st.rows[r.Row.ID] = row
+				st.rows[r.RowID] = row
 			}
 			row.add(fb)
 			rep := st.reps[r.Repeat]

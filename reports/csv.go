@@ -49,15 +49,15 @@ func (o CSVOptions) csvText(s string) string {
 }
 
 // Each streams a run's results in cell order to fn, stopping at fn's first
-// error; a store streams them with EachResult, so a report over any number
+// error; a store streams them with EachRecord, so a report over any number
 // of answers holds one at a time.
-type Each func(fn func(eval.Result) error) error
+type Each func(fn func(eval.Record) error) error
 
 // Slice streams the results of a slice.
 func Slice(results []eval.Result) Each {
-	return func(fn func(eval.Result) error) error {
+	return func(fn func(eval.Record) error) error {
 		for _, r := range results {
-			if err := fn(r); err != nil {
+			if err := fn(r.Record()); err != nil {
 				return err
 			}
 		}
@@ -74,17 +74,17 @@ func WriteAnswersCSV(w io.Writer, columns []string, results Each, o CSVOptions) 
 		head = append(head, t("data_"+c))
 	}
 	cw.Write(head)
-	err := results(func(r eval.Result) error {
+	err := results(func(r eval.Record) error {
 		kind, msg := "", ""
 		if r.Err != nil {
 			kind, msg = r.Err.Kind.String(), r.Err.Error()
 		}
-		rec := []string{t(r.Row.ID), strconv.Itoa(r.Row.Line), t(r.Variant.Prompt.Name), t(r.Variant.Prompt.Version), t(r.Variant.Model.Ref.String()),
+		rec := []string{t(r.RowID), strconv.Itoa(r.Line), t(r.Variant.Prompt.Name), t(r.Variant.Prompt.Version), t(r.Variant.Model.Ref),
 			strconv.Itoa(r.Repeat), t(r.System), t(r.Input), t(r.Answer), t(r.FinishReason),
 			strconv.Itoa(r.Usage.PromptTokens), strconv.Itoa(r.Usage.CompletionTokens),
 			strconv.FormatInt(r.Latency.Milliseconds(), 10), strconv.Itoa(r.Attempts), t(kind), t(msg), t(r.Variant.ID)}
 		for _, c := range columns {
-			rec = append(rec, t(r.Row.Vars[c]))
+			rec = append(rec, t(r.Vars[c]))
 		}
 		return cw.Write(rec)
 	})
@@ -101,7 +101,7 @@ func WriteFeedbackCSV(w io.Writer, results Each, o CSVOptions) error {
 	t := o.csvText
 	cw := csv.NewWriter(w)
 	cw.Write(FeedbackColumns)
-	err := results(func(r eval.Result) error {
+	err := results(func(r eval.Record) error {
 		for _, fb := range r.Feedback {
 			value := valueText(fb.Value)
 			switch fb.Value.(type) {
@@ -109,7 +109,7 @@ func WriteFeedbackCSV(w io.Writer, results Each, o CSVOptions) error {
 			default:
 				value = t(value)
 			}
-			rec := []string{t(r.Row.ID), t(r.Variant.Prompt.Name), t(r.Variant.Prompt.Version), t(r.Variant.Model.Ref.String()), strconv.Itoa(r.Repeat),
+			rec := []string{t(r.RowID), t(r.Variant.Prompt.Name), t(r.Variant.Prompt.Version), t(r.Variant.Model.Ref), strconv.Itoa(r.Repeat),
 				t(fb.Scorer), value, boolText(fb.Pass), floatText(fb.Score), strconv.FormatBool(fb.Skipped),
 				t(fb.Err), t(fb.Rationale), t(fb.JudgeModel)}
 			if fb.JudgeModel != "" {
@@ -172,8 +172,8 @@ func WriteWideCSV(w io.Writer, l eval.Layout, results Each, o CSVOptions) error 
 	}
 	head = append(head, "answer", "variant")
 	cw.Write(head)
-	err := results(func(r eval.Result) error {
-		rec := []string{t(r.Row.ID), t(r.Variant.Prompt.Name), t(r.Variant.Prompt.Version), t(r.Variant.Model.Ref.String()), strconv.Itoa(r.Repeat), ""}
+	err := results(func(r eval.Record) error {
+		rec := []string{t(r.RowID), t(r.Variant.Prompt.Name), t(r.Variant.Prompt.Version), t(r.Variant.Model.Ref), strconv.Itoa(r.Repeat), ""}
 		if r.Err != nil {
 			rec[5] = r.Err.Kind.String()
 		}

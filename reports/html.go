@@ -181,23 +181,23 @@ func writeHTMLData(w io.Writer, meta RunMeta, l eval.Layout, results Each, c *Co
 		distinct[col] = map[string]bool{}
 	}
 	first := true
-	err = results(func(r eval.Result) error {
-		ri, ok := rows[r.Row.ID]
+	err = results(func(r eval.Record) error {
+		ri, ok := rows[r.RowID]
 		if !ok {
 			ri = len(tail.Rows)
-			rows[r.Row.ID] = ri
-			vars := r.Row.Vars
+			rows[r.RowID] = ri
+			vars := r.Vars
 			if vars == nil {
 				vars = map[string]string{} // the page indexes it
 			}
-			tail.Rows = append(tail.Rows, htmlRow{ID: r.Row.ID, Vars: vars})
-			for k, v := range r.Row.Vars {
+			tail.Rows = append(tail.Rows, htmlRow{ID: r.RowID, Vars: vars})
+			for k, v := range r.Vars {
 				if m := distinct[k]; m != nil && len(m) <= 50 {
 					m[v] = true
 				}
 			}
 		}
-		a := htmlAnswer{I: r.Index, R: ri, P: r.Variant.Prompt.Name, V: r.Variant.Prompt.Version, M: r.Variant.Model.Ref.String(), K: r.Repeat,
+		a := htmlAnswer{I: r.Index, R: ri, P: r.Variant.Prompt.Name, V: r.Variant.Prompt.Version, M: r.Variant.Model.Ref, K: r.Repeat,
 			G: c.groupIndex(r.Variant.ID),
 			T: [2]int{r.Usage.PromptTokens, r.Usage.CompletionTokens},
 			L: r.Latency.Milliseconds(), N: r.Attempts, C: r.Cached, F: make([][]any, len(c.Scorers))}

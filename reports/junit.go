@@ -88,18 +88,18 @@ func WriteJUnit(w io.Writer, runID string, l eval.Layout, results Each) error {
 		s.Tests++
 		return s.enc.EncodeElement(c, xml.StartElement{Name: xml.Name{Local: "testcase"}})
 	}
-	err := results(func(r eval.Result) error {
+	err := results(func(r eval.Record) error {
 		i, ok := index[r.Variant.ID]
 		if !ok {
 			return nil
 		}
 		s := suites[i]
-		class := r.Variant.Prompt.Name + "." + r.Variant.Model.Ref.String()
+		class := r.Variant.Prompt.Name + "." + r.Variant.Model.Ref
 		caseName := func(scorer string) string {
 			if l.Repeat > 1 {
-				return fmt.Sprintf("%s#%d: %s", r.Row.ID, r.Repeat, scorer)
+				return fmt.Sprintf("%s#%d: %s", r.RowID, r.Repeat, scorer)
 			}
-			return r.Row.ID + ": " + scorer
+			return r.RowID + ": " + scorer
 		}
 		secs := fmt.Sprintf("%.3f", r.Latency.Seconds())
 		if r.Err != nil {

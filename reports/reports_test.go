@@ -108,7 +108,7 @@ func TestGoldenTable(t *testing.T) {
 	c := NewComparison(plan.Layout())
 	// Order of arrival must not matter.
 	for i := len(results) - 1; i >= 0; i-- {
-		c.Add(results[i])
+		c.Add(results[i].Record())
 	}
 	c.Finish()
 	var b bytes.Buffer

@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/evalctl/evalctl/datasets"
 	"github.com/evalctl/evalctl/eval"
 	"github.com/evalctl/evalctl/llm"
-	"github.com/evalctl/evalctl/prompts"
 	"github.com/evalctl/evalctl/scorers"
 )
 
@@ -34,8 +32,15 @@ type runSink struct {
 func (k *runSink) Begin(*eval.Plan) error { return nil }
 
 func (k *runSink) Put(r eval.Result) error {
-	k.s.enqueue(func(tx *txn) error { return putResult(tx, k.id, k.assessment, k.scoreOnly, &r) })
+	rec := r.Record()
+	k.s.enqueue(func(tx *txn) error { return putRecord(tx, k.id, k.assessment, k.scoreOnly, r.Resumed, &rec) })
 	return nil
+}
+
+// PutRecord writes a record into run id as its own (a merge of shards): the
+// cell, and its verdicts under the run's own assessment.
+func (s *Store) PutRecord(id string, rec eval.Record) {
+	s.enqueue(func(tx *txn) error { return putRecord(tx, id, RunAssessment, false, false, &rec) })
 }
 
 func (k *runSink) End(st eval.Status) error {
@@ -45,17 +50,20 @@ func (k *runSink) End(st eval.Status) error {
 	return k.s.EndRun(context.Background(), k.id, st)
 }
 
-func putResult(tx *txn, runID string, assessment int, scoreOnly bool, r *eval.Result) error {
+// putRecord writes a record: its cell (unless scoreOnly: a scoring pass
+// writes verdicts only) and its verdicts under assessment. resumed says the
+// answer was stored before (its call is not counted again).
+func putRecord(tx *txn, runID string, assessment int, scoreOnly, resumed bool, r *eval.Record) error {
 	v := r.Variant
 	if !scoreOnly {
-		if err := putCell(tx, runID, r); err != nil {
+		if err := putCell(tx, runID, r, resumed); err != nil {
 			return err
 		}
 	}
 	if r.Err != nil {
 		// A redone cell that failed now keeps no feedback from before.
 		_, err := tx.Exec(`DELETE FROM feedback WHERE run_id = ? AND assessment = ? AND variant = ? AND row_id = ? AND repeat = ?`,
-			runID, assessment, v.ID, r.Row.ID, r.Repeat)
+			runID, assessment, v.ID, r.RowID, r.Repeat)
 		return err
 	}
 	for _, fb := range r.Feedback {
@@ -88,7 +96,7 @@ func putResult(tx *txn, runID string, assessment int, scoreOnly bool, r *eval.Re
 		if _, err := tx.Exec(`INSERT OR REPLACE INTO feedback(run_id, assessment, variant, row_id, repeat, scorer, value, pass, score, skipped,
 			rationale, error, judge_model, raw, prompt_tokens, completion_tokens, latency_ns, attempts, votes, agreement)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			runID, assessment, v.ID, r.Row.ID, r.Repeat, fb.Scorer, string(value), pass, score, fb.Skipped,
+			runID, assessment, v.ID, r.RowID, r.Repeat, fb.Scorer, string(value), pass, score, fb.Skipped,
 			fb.Rationale, fb.Err, fb.JudgeModel, fb.Raw, fb.Usage.PromptTokens, fb.Usage.CompletionTokens, int64(fb.Latency), fb.Attempts,
 			votes, agreement); err != nil {
 			return err
@@ -99,7 +107,7 @@ func putResult(tx *txn, runID string, assessment int, scoreOnly bool, r *eval.Re
 				st = "error"
 			}
 			if _, err := tx.Exec(`INSERT INTO calls(run_id, kind, model, row_id, scorer, attempts, status, latency_ns, prompt_tokens, completion_tokens)
-				VALUES (?,?,?,?,?,?,?,?,?,?)`, runID, "judge", fb.JudgeModel, r.Row.ID, fb.Scorer, fb.Attempts, st, int64(fb.Latency),
+				VALUES (?,?,?,?,?,?,?,?,?,?)`, runID, "judge", fb.JudgeModel, r.RowID, fb.Scorer, fb.Attempts, st, int64(fb.Latency),
 				fb.Usage.PromptTokens, fb.Usage.CompletionTokens); err != nil {
 				return err
 			}
@@ -108,17 +116,18 @@ func putResult(tx *txn, runID string, assessment int, scoreOnly bool, r *eval.Re
 	return nil
 }
 
-// putCell writes a cell's answer (or error) and its generation call.
-func putCell(tx *txn, runID string, r *eval.Result) error {
+// putCell writes a cell's answer (or error) and, unless resumed, its
+// generation call.
+func putCell(tx *txn, runID string, r *eval.Record, resumed bool) error {
 	v := r.Variant
-	vars, _ := json.Marshal(r.Row.Vars)
+	vars, _ := json.Marshal(r.Vars)
 	params, _ := json.Marshal(v.Model.Params)
 	var kind, msg string
 	var status int
 	if r.Err != nil {
 		kind, msg, status = r.Err.Kind.String(), r.Err.Msg, r.Err.Status
 	}
-	model := v.Model.Ref.String()
+	model := v.Model.Ref
 	sysVersion := ""
 	if v.System != nil {
 		sysVersion = v.System.Version
@@ -127,12 +136,12 @@ func putCell(tx *txn, runID string, r *eval.Result) error {
 		model, params, repeat, system, input, answer, finish_reason, prompt_tokens, completion_tokens, latency_ns, attempts, error_kind,
 		error_status, error, cached)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		runID, r.Index, v.ID, r.Row.ID, r.Row.Line, string(vars), v.Prompt.Name, v.Prompt.Version, sysVersion, model, string(params),
+		runID, r.Index, v.ID, r.RowID, r.Line, string(vars), v.Prompt.Name, v.Prompt.Version, sysVersion, model, string(params),
 		r.Repeat, r.System, r.Input, r.Answer, r.FinishReason, r.Usage.PromptTokens, r.Usage.CompletionTokens,
 		int64(r.Latency), r.Attempts, kind, status, msg, r.Cached); err != nil {
 		return err
 	}
-	if r.Resumed {
+	if resumed {
 		return nil
 	}
 	callStatus := "ok"
@@ -140,44 +149,34 @@ func putCell(tx *txn, runID string, r *eval.Result) error {
 		callStatus = kind
 	}
 	_, err := tx.Exec(`INSERT INTO calls(run_id, kind, model, row_id, attempts, status, latency_ns, prompt_tokens, completion_tokens, cached)
-		VALUES (?,?,?,?,?,?,?,?,?,?)`, runID, "generation", model, r.Row.ID, r.Attempts, callStatus, int64(r.Latency),
+		VALUES (?,?,?,?,?,?,?,?,?,?)`, runID, "generation", model, r.RowID, r.Attempts, callStatus, int64(r.Latency),
 		r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Cached)
 	return err
 }
 
-// Results reads a run's results in cell order. Each result's feedback follows
-// the run's scorer order; a scorer with no stored feedback is left out. It
-// holds the whole run in memory: EachResult streams.
-func (s *Store) Results(ctx context.Context, run *Run) ([]eval.Result, error) {
-	var out []eval.Result
-	err := s.EachResult(ctx, run, true, func(r eval.Result) error {
+// Records reads a run's records in cell order. It holds the whole run in
+// memory: EachRecord streams.
+func (s *Store) Records(ctx context.Context, run *Run) ([]eval.Record, error) {
+	var out []eval.Record
+	err := s.EachRecord(ctx, run, true, func(r eval.Record) error {
 		out = append(out, r)
 		return nil
 	})
 	return out, err
 }
 
-// EachResult calls fn with each result of a run as it is read, so a report
-// over any number of cells holds one at a time. With ordered set the results
-// come in cell order (the database sorts); otherwise in storage order. Each
-// result's feedback follows the run's scorer order, matched by name, one
-// verdict a scorer: from the assessment run.Assessment (0: each scorer's
-// latest complete assessment, see Verdicts); a scorer with no verdict is
-// left out.
-func (s *Store) EachResult(ctx context.Context, run *Run, ordered bool, fn func(eval.Result) error) error {
+// EachRecord calls fn with each record of a run as it is read, so a report
+// over any number of cells holds one at a time. With ordered set the
+// records come in cell order (the database sorts); otherwise in storage
+// order. Each record's feedback follows the run's scorer order, matched by
+// name, one verdict a scorer: from the assessment run.Assessment (0: each
+// scorer's latest complete assessment, see Verdicts); a scorer with no
+// verdict is left out.
+func (s *Store) EachRecord(ctx context.Context, run *Run, ordered bool, fn func(eval.Record) error) error {
 	lay := run.Spec.Layout
-	variants := map[string]*eval.Variant{}
+	variants := map[string]eval.VariantSpec{}
 	for _, vs := range lay.AllVariants() {
-		ref, err := llm.ParseModelRef(vs.Model.Ref)
-		if err != nil {
-			return err
-		}
-		v := &eval.Variant{ID: vs.ID, Label: vs.Label, Prompt: &prompts.Template{Name: vs.Prompt.Name, Version: vs.Prompt.Version},
-			Model: &eval.Model{Ref: ref, Params: vs.Model.Params}}
-		if vs.System != nil {
-			v.System = &prompts.Template{Name: vs.System.Name, Version: vs.System.Version}
-		}
-		variants[vs.ID] = v
+		variants[vs.ID] = vs
 	}
 	pick, err := s.verdictSources(ctx, run)
 	if err != nil {
@@ -199,7 +198,7 @@ func (s *Store) EachResult(ctx context.Context, run *Run, ordered bool, fn func(
 	}
 	defer rows.Close()
 
-	var cur *eval.Result
+	var cur *eval.Record
 	var fbs []scorers.Feedback
 	emit := func() error {
 		if cur == nil {
@@ -220,8 +219,7 @@ func (s *Store) EachResult(ctx context.Context, run *Run, ordered bool, fn func(
 		return fn(r)
 	}
 	for rows.Next() {
-		var r eval.Result
-		row := &datasets.Row{}
+		var r eval.Record
 		var vars, variant, kind, msg string
 		var status int
 		var lat int64
@@ -231,7 +229,7 @@ func (s *Store) EachResult(ctx context.Context, run *Run, ordered bool, fn func(
 		var assessment, fpt, fct, flat, fatt sql.NullInt64
 		var votes sql.NullString
 		var agreement sql.NullFloat64
-		if err := rows.Scan(&r.Index, &variant, &row.ID, &row.Line, &vars, &r.Repeat, &r.System, &r.Input, &r.Answer,
+		if err := rows.Scan(&r.Index, &variant, &r.RowID, &r.Line, &vars, &r.Repeat, &r.System, &r.Input, &r.Answer,
 			&r.FinishReason, &r.Usage.PromptTokens, &r.Usage.CompletionTokens, &lat, &r.Attempts, &kind, &status, &msg, &r.Cached,
 			&assessment, &scorer, &value, &pass, &score, &skipped, &rationale, &ferr, &judge, &raw, &fpt, &fct, &flat, &fatt, &votes, &agreement); err != nil {
 			return err
@@ -240,13 +238,15 @@ func (s *Store) EachResult(ctx context.Context, run *Run, ordered bool, fn func(
 			if err := emit(); err != nil {
 				return err
 			}
-			json.Unmarshal([]byte(vars), &row.Vars)
-			r.Row, r.Latency = row, time.Duration(lat)
-			if r.Variant = variants[variant]; r.Variant == nil {
+			json.Unmarshal([]byte(vars), &r.Vars)
+			r.Latency = time.Duration(lat)
+			vs, ok := variants[variant]
+			if !ok {
 				return fmt.Errorf("run %s: cell %d of variant %q outside the run's layout", run.ID, r.Index, variant)
 			}
+			r.Variant = vs
 			if kind != "" {
-				r.Err = &llm.Error{Kind: kindOf(kind), Status: status, Model: r.Variant.Model.Ref.String(), Msg: msg, Attempts: r.Attempts}
+				r.Err = &llm.Error{Kind: kindOf(kind), Status: status, Model: vs.Model.Ref, Msg: msg, Attempts: r.Attempts}
 			}
 			cur = &r
 		}

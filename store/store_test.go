@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/evalctl/evalctl/datasets"
 	"github.com/evalctl/evalctl/eval"
@@ -75,11 +74,15 @@ func TestResultsRoundTrip(t *testing.T) {
 	if got.Status != eval.StatusComplete || got.Done != 2 || got.GenErrors != 1 || got.Tags["pr"] != "7" || got.EndedAt.IsZero() {
 		t.Errorf("run %+v", got)
 	}
-	rs, err := s.Results(ctx, got)
+	rs, err := s.Records(ctx, got)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, rs, cmpopts.IgnoreUnexported(prompts.Template{})); diff != "" {
+	var wantRecs []eval.Record
+	for _, r := range want {
+		wantRecs = append(wantRecs, r.Record())
+	}
+	if diff := cmp.Diff(wantRecs, rs); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
 	if rs[1].Err.Error() != want[1].Err.Error() {
@@ -238,7 +241,7 @@ func TestMigrationFromV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := s.Results(ctx, got)
+	rs, err := s.Records(ctx, got)
 	if err != nil || len(rs) != 2 || rs[0].Answer != "X is <b>x</b>." {
 		t.Fatalf("results after migration: %v %v", rs, err)
 	}
@@ -246,7 +249,7 @@ func TestMigrationFromV1(t *testing.T) {
 	if fb := rs[0].Feedback; len(fb) != 1 || fb[0].Scorer != "english" || fb[0].Pass == nil || !*fb[0].Pass {
 		t.Errorf("feedback after migration: %+v", fb)
 	}
-	if v := rs[0].Variant; v.ID != eval.LegacyVariantID("basic", "aaaa1111", "sim:a") || v.Prompt.Name != "basic" || v.Model.Ref.String() != "sim:a" {
+	if v := rs[0].Variant; v.ID != eval.LegacyVariantID("basic", "aaaa1111", "sim:a") || v.Prompt.Name != "basic" || v.Model.Ref != "sim:a" {
 		t.Errorf("variant after migration: %+v", v)
 	}
 	if as, err := s.Assessments(ctx, run.ID); err != nil || len(as) != 1 || as[0].Status != eval.StatusComplete || strings.Join(as[0].Scorers, ",") != "english,length" {
