@@ -309,10 +309,7 @@ each failure with the measured value and the threshold.`,
 
 func gateRun(a *app, opts *GateOptions) error {
 	cfg := &config.Config{}
-	path := opts.ConfigPath
-	if path == "" && fileExists("evalctl.yaml") {
-		path = "evalctl.yaml"
-	}
+	path := a.configPath(opts.ConfigPath)
 	if path != "" {
 		c, err := config.Load(path, a.io.LookupEnv)
 		if err != nil {

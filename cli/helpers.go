@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+
 	"github.com/evalctl/evalctl/llm"
 
 	"github.com/evalctl/evalctl/config"

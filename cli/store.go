@@ -23,10 +23,7 @@ func addStoreFlags(cmd *cobra.Command, o *StoreOptions) {
 // open finds and opens the store without validating the rest of the config.
 func (o *StoreOptions) open(a *app) (*store.Store, error) {
 	var cfg *config.Config
-	path := o.ConfigPath
-	if path == "" && fileExists("evalctl.yaml") {
-		path = "evalctl.yaml"
-	}
+	path := a.configPath(o.ConfigPath)
 	if path != "" && o.Store == "" && a.io.getenv("EVALCTL_STORE") == "" {
 		if !fileExists(path) {
 			return nil, usageErr("%s: config file not found", path)
@@ -41,4 +38,18 @@ func dirOf(p string) string {
 		return p[:i]
 	}
 	return "."
+}
+
+// openStore opens the run store: --store, $EVALCTL_STORE, or
+// .evalctl/evalctl.db beside the config (or in the working directory).
+func openStore(a *app, flag string, cfg *config.Config) (*store.Store, error) {
+	dir := ""
+	if cfg != nil {
+		dir = cfg.Dir
+	}
+	st, err := store.Open(a.storePath(flag, dir))
+	if err != nil {
+		return nil, exitErr(ExitUsage, err, "")
+	}
+	return st, nil
 }
