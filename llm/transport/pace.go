@@ -411,7 +411,16 @@ func (p *Pacer) headers(ps *pace, h http.Header, now time.Time) {
 			continue
 		}
 		n, err := strconv.ParseFloat(strings.TrimSpace(rem), 64)
-		if err != nil || n > 0 {
+		if err != nil {
+			continue
+		}
+		// Requests run out at 0; tokens before, as a request needs many: under
+		// a twentieth of the allowance left, wait for it to come back.
+		if limit, err := strconv.ParseFloat(strings.TrimSpace(h.Get("X-Ratelimit-Limit-"+kind)), 64); kind == "Tokens" && err == nil && limit > 0 {
+			if n >= limit/20 {
+				continue
+			}
+		} else if n > 0 {
 			continue
 		}
 		// The reset is when the whole allowance is back; the next request

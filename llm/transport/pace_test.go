@@ -229,3 +229,45 @@ func TestDeadEndpoint(t *testing.T) {
 		}
 	})
 }
+
+// x-ratelimit-remaining-requests at 0, or remaining tokens under a
+// twentieth of the limit, hold the model until the allowance is back
+// (at most a second, and at most two paced intervals).
+func TestPacerHoldsOnExhaustedAllowance(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    map[string]string
+		held bool
+	}{
+		{"requests left", map[string]string{"X-Ratelimit-Limit-Requests": "600", "X-Ratelimit-Remaining-Requests": "3", "X-Ratelimit-Reset-Requests": "100ms"}, false},
+		{"no request left", map[string]string{"X-Ratelimit-Limit-Requests": "600", "X-Ratelimit-Remaining-Requests": "0", "X-Ratelimit-Reset-Requests": "100ms"}, true},
+		{"tokens left", map[string]string{"X-Ratelimit-Limit-Tokens": "100000", "X-Ratelimit-Remaining-Tokens": "60000", "X-Ratelimit-Reset-Tokens": "6m0s"}, false},
+		{"few tokens left", map[string]string{"X-Ratelimit-Limit-Tokens": "100000", "X-Ratelimit-Remaining-Tokens": "900", "X-Ratelimit-Reset-Tokens": "6m0s"}, true},
+		{"garbage", map[string]string{"X-Ratelimit-Remaining-Requests": "zero", "X-Ratelimit-Reset-Requests": "soon"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewPacer()
+			tk, err := p.acquire(context.Background(), "m", time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := http.Header{}
+			for k, v := range tc.h {
+				h.Set(k, v)
+			}
+			before := time.Now()
+			p.done(tk, http.StatusOK, h, 0)
+			ps := tk.ps // the endpoint's, or the model's once headers name its limits
+			if p.perModel.Load() {
+				ps = p.get("m")
+			}
+			held := ps.heldUntil.After(before)
+			if held != tc.held {
+				t.Errorf("held %v, want %v", held, tc.held)
+			}
+			if held && ps.heldUntil.Sub(before) > time.Second+50*time.Millisecond {
+				t.Errorf("held for %s, want at most a second", ps.heldUntil.Sub(before))
+			}
+		})
+	}
+}
