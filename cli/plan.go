@@ -273,15 +273,18 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 // when they are every prompt × model, else "3 variants".
 func variantsText(p *eval.Plan) string {
 	var prompts, models []string
+	pairs := map[[2]string]bool{}
 	for _, v := range p.Variants {
-		if k := v.Prompt.Ref(); !slices.Contains(prompts, k) {
-			prompts = append(prompts, k)
+		pr, m := v.Prompt.Ref(), v.Model.Ref.String()
+		if !slices.Contains(prompts, pr) {
+			prompts = append(prompts, pr)
 		}
-		if k := v.Model.Ref.String(); !slices.Contains(models, k) {
-			models = append(models, k)
+		if !slices.Contains(models, m) {
+			models = append(models, m)
 		}
+		pairs[[2]string{pr, m}] = true
 	}
-	if len(prompts)*len(models) == len(p.Variants) {
+	if n := len(p.Variants); len(prompts)*len(models) == n && len(pairs) == n {
 		return fmt.Sprintf("%d prompts × %d models", len(prompts), len(models))
 	}
 	return fmt.Sprintf("%d variants", len(p.Variants))

@@ -308,7 +308,7 @@ func WriteHTML(w io.Writer, meta RunMeta, l eval.Layout, results Each, c *Compar
 <p class="note" id="totals"></p>
 <div id="notes"></div>
 <div class="sim" id="simnote" hidden>sim:* models are answered by evalctl's built-in simulator: their scores say nothing about any real model.</div>
-<h2>Pass rates by prompt × model</h2>
+<h2>Pass rates by variant</h2>
 <p class="note">Each cell: the pass rate over decided outcomes, its 95% Wilson interval, and errors (counted apart). Numeric scorers show their mean.</p>
 <div class="heatmaps" id="heatmaps"></div>
 <h2>Tokens, latency, errors and cost</h2>

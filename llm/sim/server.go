@@ -389,7 +389,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		if maxTok == 0 {
 			maxTok = req.MaxTokens
 		}
-		text, finish = answer(req.Model, system, user, maxTok, variant)
+		// A sampling temperature shapes the answer too: a sweep over
+		// temperatures gets answers that differ, as a real model's would.
+		draw := variant
+		if req.Temperature != nil && *req.Temperature > 0 {
+			draw += 1 + int(math.Round(*req.Temperature*10))
+		}
+		text, finish = answer(req.Model, system, user, maxTok, draw)
 	}
 
 	if o.Latency > 0 {

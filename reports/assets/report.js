@@ -56,7 +56,7 @@
         const g = group(rk, mo);
         if (!g) { tr.append(el("td", { class: "cell", text: "" })); continue; }
         const s = name === "overall" ? g.overall : g.scorers.find((x) => x.name === name);
-        const td = el("td", { class: "cell", "data-scorer": name, "data-prompt": g.prompt, "data-model": mo });
+        const td = el("td", { class: "cell", "data-scorer": name, "data-prompt": g.prompt, "data-model": mo, "data-variant": g.variant });
         if (s && s.rate != null) {
           td.style.background = s.kind === "pass" ? colour(s.rate) : "#e8ecf5";
           td.append(s.kind === "pass" ? pct(s.rate) : s.rate.toPrecision(3));

@@ -25,11 +25,11 @@ try {
 
   // 1. Heatmap values equal the JSON report's.
   const cells = await page.$$eval("td.cell[data-rate]", (tds) => tds.map((td) => ({
-    scorer: td.dataset.scorer, prompt: td.dataset.prompt, model: td.dataset.model, rate: Number(td.dataset.rate) })));
+    scorer: td.dataset.scorer, prompt: td.dataset.prompt, model: td.dataset.model, variant: td.dataset.variant, rate: Number(td.dataset.rate) })));
   let checked = 0;
   for (const c of cells) {
     if (c.scorer === "overall") continue;
-    const g = report.groups.find((g) => g.prompt === c.prompt && g.model === c.model);
+    const g = report.groups.find((g) => g.variant === c.variant);
     const s = g && g.scorers.find((s) => s.name === c.scorer);
     const want = s && (s.pass_rate ?? s.mean);
     if (want == null || Math.abs(want - c.rate) > 1e-9) fail(`heatmap ${c.scorer} ${c.prompt} × ${c.model}: ${c.rate}, JSON says ${want}`);
