@@ -22,7 +22,7 @@ func NewCmdCompare(a *app, runF func(*CompareOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "compare RUN_A RUN_B",
 		Short: "Compare two stored runs question by question: differences, intervals, significance, regressions",
-		Long: `For every prompt × model × scorer that both runs have, compare B against A paired by question:
+		Long: `For every variant × scorer that both runs have (variants paired by label, else by prompt name, model and parameters), compare B against A paired by question:
 the two pass rates (or means), B − A with a 95% paired-bootstrap interval, McNemar's exact test for
 pass/fail scorers, and the questions that passed in A and fail in B. With fewer than 10 paired
 questions no significance is claimed ("too few pairs"). Prompts are matched by name, so comparing

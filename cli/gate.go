@@ -29,7 +29,7 @@ type GateFlags struct {
 
 func addGateFlags(cmd *cobra.Command, g *GateFlags) {
 	f := cmd.Flags()
-	f.StringArrayVar(&g.FailUnder, "fail-under", nil, "gate: exit 1 when SCORER's pass rate (or mean) is under MIN in any prompt × model, as SCORER=MIN with MIN from 0 to 1; SCORER may be 'overall' and take @PROMPT and /MODEL (repeatable)")
+	f.StringArrayVar(&g.FailUnder, "fail-under", nil, "gate: exit 1 when SCORER's pass rate (or mean) is under MIN in any variant, as SCORER=MIN with MIN from 0 to 1; SCORER may be 'overall' and take @PROMPT (or @LABEL, @VARIANT-ID) and /MODEL (repeatable)")
 	f.StringArrayVar(&g.MaxDrop, "max-drop", nil, "gate: exit 1 when SCORER fell more than DROP from --baseline, as SCORER=DROP with DROP from 0 to 1 (0.05: 5 points) (repeatable)")
 	f.StringArrayVar(&g.NoSignificantDrop, "no-significant-drop", nil, "gate: exit 1 when SCORER fell significantly from --baseline (McNemar p < 0.05, paired by question) (repeatable)")
 	f.StringVar(&g.Labels, "labels", "", "human labels (CSV: row_id, prompt, model, scorer, label) for gates with require_judge_kappa (default: labels: in evalctl.yaml)")

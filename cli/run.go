@@ -59,7 +59,7 @@ func NewCmdRun(a *app, runF func(*RunOptions) error) *cobra.Command {
 	opts := &RunOptions{}
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Generate answers for every row × prompt × model, score them, and print the comparison",
+		Short: "Generate answers for every row × variant (prompt × model, or variants:), score them, and print the comparison",
 		Long: `Run an evaluation: every dataset row is rendered into every selected prompt template,
 sent to every model, and each answer is scored by every scorer in evalctl.yaml.
 
