@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"sync"
@@ -98,6 +99,8 @@ func deadCause(err error) string {
 		return "an HTTP server behind an https:// URL"
 	case strings.Contains(err.Error(), "unsupported protocol scheme"):
 		return "not an http:// or https:// URL"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "closed the connection without an answer"
 	}
 	return ""
 }

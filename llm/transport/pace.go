@@ -66,8 +66,9 @@ func NewPacer() *Pacer {
 // Pace is a model's pacing as shown to people.
 type Pace struct {
 	Model string
-	// RPM is the paced rate in requests per minute (0 while it is only
-	// holding, or in slow start).
+	// RPM is the rate the model is sent requests at, in requests per
+	// minute: the paced rate, or what was admitted over the last seconds
+	// when that is less (0 while it is only holding).
 	RPM float64
 	// Held is set while the model's attempts wait for a Retry-After or a
 	// rate-limit reset.
@@ -98,7 +99,12 @@ func (p *Pacer) Paced() []Pace {
 		if ps.known || held {
 			pc := Pace{Model: n, Held: held, Refused: ps.refusedTotal}
 			if ps.known {
+				// What is sent, where the pace allows more: the rate a person
+				// wants to read is the one the run gets.
 				pc.RPM = float64(ps.lim.Limit()) * 60
+				if sent := ps.admitted(now) * 60; sent > 0 && sent < pc.RPM {
+					pc.RPM = sent
+				}
 			}
 			out = append(out, pc)
 		}

@@ -175,11 +175,28 @@ func TestDeadEndpoint(t *testing.T) {
 		io.WriteString(w, "<html>login</html>")
 	}))
 	defer html.Close()
+	hangup, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hangup.Close()
+	go func() {
+		for {
+			c, err := hangup.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 4096)
+			c.Read(buf)
+			c.Close() // reads the request, answers nothing
+		}
+	}()
 	for _, tc := range []struct {
 		name, url, cause string
 	}{
 		{"refused", closed, "connection refused"},
 		{"html", html.URL + "/v1/chat/completions", "not the API's JSON"},
+		{"hangs up", "http://" + hangup.Addr().String() + "/v1/chat/completions", "closed the connection without an answer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := New(nil, Policy{MaxAttempts: 5, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond})
