@@ -59,7 +59,7 @@ awk -v calls="$calls" -v status="$status" -v start="$start" -v end="$end" -v rpm
   n = split(status, kv, " "); total = 0; refused = 0
   for (i = 1; i <= n; i++) { split(kv[i], p, ":"); total += p[2]; if (p[1] == 429) refused = p[2] }
   wall = end - start; ideal = calls / (rpm / 60)
-  printf "scenario     %d RPM %s%s, Retry-After: 1\n", rpm, headers ? "announced in headers" : "unannounced", faults ? ", 10%% 500s + 5%% hangs + 5%% malformed" : ""
+  printf "scenario     %d RPM %s%s, Retry-After: 1\n", rpm, headers ? "announced in headers" : "unannounced", faults ? ", 10% 500s + 5% hangs + 5% malformed (timeout 10s)" : ""
   printf "run          exit %d: %s\n", code, summary
   printf "requests     %d (%d answered 429: %.1f%%) for %d calls\n", total, refused, total ? 100 * refused / total : 0, calls
   printf "wall time    %.1f s; the limit allows %d calls in %.1f s: ratio %.2f\n", wall, calls, ideal, wall / ideal

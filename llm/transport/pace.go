@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Pacer learns, per model, the request rate an endpoint allows without
@@ -101,7 +99,7 @@ func (p *Pacer) Paced() []Pace {
 			if ps.known {
 				// What is sent, where the pace allows more: the rate a person
 				// wants to read is the one the run gets.
-				pc.RPM = float64(ps.lim.Limit()) * 60
+				pc.RPM = ps.rate * 60
 				if sent := ps.admitted(now) * 60; sent > 0 && sent < pc.RPM {
 					pc.RPM = sent
 				}
@@ -118,7 +116,7 @@ func (p *Pacer) get(model string) *pace {
 	defer p.mu.Unlock()
 	ps, ok := p.models[model]
 	if !ok {
-		ps = &pace{lim: rate.NewLimiter(rate.Inf, 1), cwnd: 1, changed: make(chan struct{})}
+		ps = &pace{cwnd: 1, changed: make(chan struct{})}
 		p.models[model] = ps
 	}
 	return ps
@@ -126,8 +124,9 @@ func (p *Pacer) get(model string) *pace {
 
 // pace is one model's state.
 type pace struct {
-	mu  sync.Mutex
-	lim *rate.Limiter // burst 1; rate.Inf while no rate is known
+	mu   sync.Mutex
+	rate float64   // requests a second, while known
+	last time.Time // when the last paced attempt went
 	// known is set once a rate is paced; rMax is the rate last refused (or
 	// measured), cutAt when the curve restarted from Beta × rMax.
 	known   bool
@@ -234,24 +233,22 @@ func (p *Pacer) acquire(ctx context.Context, model string, deadline time.Time) (
 		if ps.known {
 			p.grow(ps, now)
 		}
-		res := ps.lim.ReserveN(now, 1)
-		d := res.DelayFrom(now)
-		if !deadline.IsZero() && now.Add(d).After(deadline) {
-			res.CancelAt(now)
-			ps.mu.Unlock()
-			return ticket{}, errWaitTooLong
-		}
-		ps.mu.Unlock()
-		if d > 0 {
-			if err := sleep(ctx, d); err != nil {
-				res.Cancel()
-				return ticket{}, err
+		if ps.known && ps.rate > 0 {
+			// One attempt a 1/rate: the next turn is taken when it comes, not
+			// booked ahead, so a cut slows every waiter at once (a queue of -j
+			// attempts booked at the refused rate would be refused again).
+			at := ps.last.Add(time.Duration(float64(time.Second) / ps.rate))
+			if now.Before(at) {
+				ps.mu.Unlock()
+				if !deadline.IsZero() && at.After(deadline) {
+					return ticket{}, errWaitTooLong
+				}
+				if err := sleep(ctx, at.Sub(now)); err != nil {
+					return ticket{}, err
+				}
+				continue
 			}
-		}
-		ps.mu.Lock()
-		if time.Now().Before(ps.heldUntil) {
-			ps.mu.Unlock() // a hold began while this attempt waited its turn
-			continue
+			ps.last = now
 		}
 		t := ticket{model: model, ps: ps, epoch: ps.epoch, sent: time.Now(), slow: ps.cwnd > 0}
 		if t.slow {
@@ -280,7 +277,7 @@ func (p *Pacer) measure(ps *pace, now time.Time) {
 // cut restarts the curve from Beta × r.
 func (p *Pacer) cut(ps *pace, r float64, now time.Time) {
 	ps.known, ps.rMax, ps.cutAt = true, r, now
-	ps.lim.SetLimitAt(now, rate.Limit(max(p.Beta*r, p.MinRate)))
+	ps.rate = max(p.Beta*r, p.MinRate)
 	ps.epoch++
 	ps.endSlowStart()
 }
@@ -300,11 +297,11 @@ func (p *Pacer) grow(ps *pace, now time.Time) {
 		// Twice the refused rate, and no refusal for long: the limit is
 		// gone. Slow start again from about the rate paced.
 		ps.known, ps.cutAt = false, time.Time{}
-		ps.lim.SetLimitAt(now, rate.Inf)
+		ps.rate = 0
 		ps.cwnd, ps.inFlight = max(2, int(math.Ceil(r))), 0
 		return
 	}
-	ps.lim.SetLimitAt(now, rate.Limit(max(r, p.MinRate)))
+	ps.rate = max(r, p.MinRate)
 }
 
 func (ps *pace) endSlowStart() {
@@ -384,7 +381,7 @@ func (p *Pacer) done(t ticket, status int, h http.Header, retryAfter time.Durati
 			ps.measureAt = now
 			ps.heldUntil = later(ps.heldUntil, now.Add(wait))
 		default:
-			cur := float64(ps.lim.Limit())
+			cur := ps.rate
 			p.cut(ps, cur, now)
 			if ps.streak >= 2 {
 				hold := wait << min(ps.streak-2, 6)
@@ -403,9 +400,9 @@ func (p *Pacer) headers(ps *pace, h http.Header, now time.Time) {
 			per := n / 60
 			if ps.ceiling != per {
 				ps.ceiling = per
-				if !ps.known || float64(ps.lim.Limit()) > per {
+				if !ps.known || ps.rate > per {
 					ps.known, ps.rMax, ps.cutAt = true, per, time.Time{}
-					ps.lim.SetLimitAt(now, rate.Limit(per))
+					ps.rate = per
 				}
 				ps.endSlowStart()
 			}
