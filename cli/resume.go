@@ -133,6 +133,17 @@ func sameLayout(was, now eval.Layout) error {
 			continue
 		}
 		name := eval.VariantName(w)
+		if w.ID == eval.LegacyVariantID(w.Prompt.Name, w.Prompt.Version, w.Model.Ref) {
+			// Recorded before variants: its system prompt is unknown, its ID
+			// is its prompt version and model.
+			switch {
+			case w.Prompt != n.Prompt:
+				return fmt.Errorf("variant %s: prompt %s was @%s and is now %s@%s", name, w.Prompt.Name, w.Prompt.Version, n.Prompt.Name, n.Prompt.Version)
+			case !reflect.DeepEqual(w.Model, n.Model):
+				return fmt.Errorf("variant %s: its model or parameters changed", name)
+			}
+			continue
+		}
 		switch {
 		case w.Prompt != n.Prompt:
 			return fmt.Errorf("variant %s: prompt %s was @%s and is now %s@%s", name, w.Prompt.Name, w.Prompt.Version, n.Prompt.Name, n.Prompt.Version)
@@ -144,12 +155,6 @@ func sameLayout(was, now eval.Layout) error {
 			return fmt.Errorf("variant %s: system prompt %s was @%s and is now %s@%s", name, w.System.Name, w.System.Version, n.System.Name, n.System.Version)
 		case w.Label != n.Label:
 			return fmt.Errorf("variant %s is now labelled %q", name, n.Label)
-		case w.ID != n.ID && strings.HasPrefix(w.ID, w.Prompt.Name+"@"):
-			// Recorded before variants: the ID was prompt and model only.
-			if w.ID != eval.LegacyVariantID(n.Prompt.Name, n.Prompt.Version, n.Model.Ref) || !reflect.DeepEqual(w.Model, n.Model) {
-				return fmt.Errorf("variant %s: its model or parameters changed", name)
-			}
-			continue
 		default:
 			return fmt.Errorf("variant %s: its model or parameters changed", name)
 		}

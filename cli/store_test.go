@@ -368,7 +368,7 @@ func TestGates(t *testing.T) {
 		t.Fatal(r.stderr)
 	}
 	r := run(t, nil, nil, "gate", "A", "--config", cfg, "--fail-under", "english=1")
-	if r.code != ExitGate || !strings.Contains(r.stderr, "gate english ≥ 1 failed for basic × sim:a: pass rate") {
+	if r.code != ExitGate || !strings.Contains(r.stderr, "gate english ≥ 1 failed for basic@") {
 		t.Errorf("english=1: %d %s", r.code, r.stderr)
 	}
 	// A rate above 1 could never hold: a usage error, not a failed gate.
@@ -412,7 +412,7 @@ func TestGates(t *testing.T) {
 	if r.code != ExitGate {
 		t.Fatalf("regression: exit %d %s", r.code, r.stderr)
 	}
-	for _, want := range []string{"gate reference_to_definition drop from baseline ≤ 0.05 failed for basic × sim:a: reference_to_definition fell",
+	for _, want := range []string{"gate reference_to_definition drop from baseline ≤ 0.05 failed for basic@",
 		"significant: McNemar p=", "gate overall: no significant drop from baseline failed"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)

@@ -51,7 +51,7 @@ func readReport(t *testing.T, env map[string]string, args ...string) reportJSON 
 // the summary and the table agreeing. The same prompt twice is refused.
 func TestTwoVersionsOfOnePrompt(t *testing.T) {
 	cfg := project(t, map[string]string{"evalctl.yaml": "dataset: questions.csv\nprompts: {dir: prompts, use: [basic]}\nmodels: [sim:a]\nscorers:\n  - {name: enough_words, type: word_count, min: 11}\n"})
-	r := run(t, nil, nil, "run", "--config", cfg)
+	r := run(t, nil, nil, "run", "--config", cfg, "--name", "v1only")
 	if r.code != ExitOK {
 		t.Fatalf("first run: %d %s", r.code, r.stderr)
 	}
@@ -83,6 +83,15 @@ func TestTwoVersionsOfOnePrompt(t *testing.T) {
 	}
 	if g := run(t, nil, nil, "gate", "last", "--config", cfg, "--fail-under", "enough_words=0.5"); g.code != ExitOK {
 		t.Errorf("gate: exit %d %s", g.code, g.stderr)
+	}
+	// Against a baseline of the first version alone, the same variant pairs
+	// with itself (unchanged: no drop) and nothing is paired across versions.
+	c = run(t, nil, nil, "compare", "v1only", "last", "--config", cfg)
+	if n := strings.Count(c.stdout, "enough_words"); c.code != ExitOK || n != 1 || strings.Contains(c.stdout, "@"+v1+"→") {
+		t.Errorf("compare with the one-version baseline: %d rows\n%s%s", n, c.stdout, c.stderr)
+	}
+	if g := run(t, nil, nil, "gate", "last", "--config", cfg, "--baseline", "v1only", "--max-drop", "enough_words=0.01"); g.code != ExitOK {
+		t.Errorf("regression gate against the one-version baseline: exit %d %s", g.code, g.stderr)
 	}
 
 	r = run(t, nil, nil, "run", "--config", cfg, "--prompts", "basic,basic")

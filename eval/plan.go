@@ -232,18 +232,14 @@ func (l Layout) AllVariants() []VariantSpec {
 }
 
 // Slot is what pairs a variant with its counterpart in another run: its
-// label, or its prompt name, system prompt name and model with its
-// parameters. Versions are left out: comparing them is the point.
+// label, or its prompt name and model with its parameters. Versions, of the
+// prompt and of the system prompt, are left out: comparing them is the
+// point (and runs recorded before variants do not know their system prompt).
 func (v VariantSpec) Slot() string {
 	if v.Label != "" {
 		return "label " + v.Label
 	}
-	v.ID, v.Prompt.Version = "", ""
-	if v.System != nil {
-		sys := *v.System
-		sys.Version = ""
-		v.System = &sys
-	}
+	v.ID, v.Prompt.Version, v.System = "", "", nil
 	b, _ := json.Marshal(v)
 	return string(b)
 }

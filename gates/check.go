@@ -48,24 +48,35 @@ func Check(gates []spec.Gate, c *reports.Comparison, rc *reports.RunComparison) 
 				out = append(out, Failure{Gate: g, Detail: fmt.Sprintf("the run cost $%.4f", total)})
 			}
 		case g.Min != nil:
+			matched := 0
 			for _, grp := range c.Groups {
 				if !matches(g, grp.Model, grp.Prompt, grp.Label, grp.Variant) {
 					continue
 				}
+				matched++
+				where := groupName(grp)
 				v, desc, ok := measure(grp, g.Scorer)
 				if !ok {
-					out = append(out, Failure{Gate: g, Prompt: grp.Prompt, Model: grp.Model, Detail: "no decided outcomes to measure"})
+					out = append(out, Failure{Gate: g, Prompt: where, Model: grp.Model, Detail: "no decided outcomes to measure"})
 					continue
 				}
 				if v < *g.Min {
-					out = append(out, Failure{Gate: g, Prompt: grp.Prompt, Model: grp.Model, Detail: fmt.Sprintf("%s < %s", desc, num(*g.Min))})
+					out = append(out, Failure{Gate: g, Prompt: where, Model: grp.Model, Detail: fmt.Sprintf("%s < %s", desc, num(*g.Min))})
 				}
+			}
+			if matched == 0 {
+				// A gate that applies to nothing must not pass in silence.
+				out = append(out, Failure{Gate: g, Detail: "no variant of the run matches it"})
 			}
 		case g.NeedsBaseline():
 			if rc == nil {
 				continue // validated earlier: a baseline is required
 			}
-			out = append(out, checkDrop(g, rc)...)
+			fs, compared := checkDrop(g, rc)
+			out = append(out, fs...)
+			if !compared {
+				out = append(out, Failure{Gate: g, Detail: "nothing to compare: no variant × scorer it names is in both this run and the baseline (with decided outcomes)"})
+			}
 		}
 	}
 	return out
@@ -105,19 +116,20 @@ func measure(grp *reports.Group, scorer string) (float64, string, bool) {
 	return 0, "", false
 }
 
-// checkDrop evaluates a regression gate on the paired differences.
-func checkDrop(g spec.Gate, rc *reports.RunComparison) []Failure {
+// checkDrop evaluates a regression gate on the paired differences; compared
+// is false when it applied to none.
+func checkDrop(g spec.Gate, rc *reports.RunComparison) (out []Failure, compared bool) {
 	type agg struct{ a, b, n float64 }
-	var out []Failure
 	if g.Scorer == spec.Overall {
-		// Pool the pass/fail scorers of each prompt × model.
+		// Pool the pass/fail scorers of each variant.
 		pooled := map[[2]string]*agg{}
 		var order [][2]string
 		for _, d := range rc.Differences {
-			if d.Kind != "pass" || !matches(g, d.Model, d.Prompt, d.Label) || (d.Pairs == 0 && !d.Unpaired) {
+			if d.Kind != "pass" || !matches(g, d.Model, d.Prompt, d.Label, d.Variant) || (d.Pairs == 0 && !d.Unpaired) {
 				continue
 			}
-			k := [2]string{d.Prompt, d.Model}
+			compared = true
+			k := [2]string{diffName(d), d.Model}
 			if pooled[k] == nil {
 				pooled[k] = &agg{}
 				order = append(order, k)
@@ -137,26 +149,51 @@ func checkDrop(g spec.Gate, rc *reports.RunComparison) []Failure {
 		}
 		if g.NoSignificantDrop {
 			for _, d := range rc.Differences {
-				if matches(g, d.Model, d.Prompt, d.Label) && d.Significant && d.Delta < 0 {
-					out = append(out, Failure{Gate: g, Prompt: d.Prompt, Model: d.Model, Detail: dropDetail(d)})
+				if matches(g, d.Model, d.Prompt, d.Label, d.Variant) && d.Significant && d.Delta < 0 {
+					out = append(out, Failure{Gate: g, Prompt: diffName(d), Model: d.Model, Detail: dropDetail(d)})
 				}
 			}
 		}
-		return out
+		return out, compared
 	}
 	for _, d := range rc.Differences {
-		if d.Scorer != g.Scorer || !matches(g, d.Model, d.Prompt, d.Label) || (d.Pairs == 0 && !d.Unpaired) {
+		if d.Scorer != g.Scorer || !matches(g, d.Model, d.Prompt, d.Label, d.Variant) || (d.Pairs == 0 && !d.Unpaired) {
 			continue
 		}
+		compared = true
 		drop := d.A - d.B
 		if g.MaxDrop != nil && drop > *g.MaxDrop+1e-12 {
-			out = append(out, Failure{Gate: g, Prompt: d.Prompt, Model: d.Model, Detail: dropDetail(d) + fmt.Sprintf(", more than %.1f points", 100**g.MaxDrop)})
+			out = append(out, Failure{Gate: g, Prompt: diffName(d), Model: d.Model, Detail: dropDetail(d) + fmt.Sprintf(", more than %.1f points", 100**g.MaxDrop)})
 		}
 		if g.NoSignificantDrop && d.Significant && d.Delta < 0 {
-			out = append(out, Failure{Gate: g, Prompt: d.Prompt, Model: d.Model, Detail: dropDetail(d)})
+			out = append(out, Failure{Gate: g, Prompt: diffName(d), Model: d.Model, Detail: dropDetail(d)})
 		}
 	}
-	return out
+	return out, compared
+}
+
+// groupName names a variant in a failure: its label, else its prompt
+// version.
+func groupName(g *reports.Group) string {
+	if g.Label != "" {
+		return g.Label
+	}
+	if g.PromptVersion == "" {
+		return g.Prompt
+	}
+	return g.Prompt + "@" + g.PromptVersion
+}
+
+// diffName names the variant of a difference: its label, else its prompt
+// version in run B (with the baseline's when it differs).
+func diffName(d reports.Difference) string {
+	if d.Label != "" {
+		return d.Label
+	}
+	if d.VersionB == "" {
+		return d.Prompt
+	}
+	return d.Prompt + "@" + d.VersionB
 }
 
 func dropDetail(d reports.Difference) string {

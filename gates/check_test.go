@@ -30,6 +30,9 @@ func TestCheck(t *testing.T) {
 		{[]spec.Gate{{Scorer: "overall", Min: f(0.8)}}, []string{"for basic × sim:b: overall pass rate 0.75 (6/8) < 0.8"}},
 		// 2 generation errors of 20 cells + 18 × 2 scores = 56 calls: 3.57%.
 		{[]spec.Gate{{MaxErrorRate: f(0.01)}}, []string{"gate error rate ≤ 0.01 failed: 2 of 20 generation calls failed (10.0%), above max_error_rate 1.0%"}},
+		// A gate that applies to no variant fails rather than pass in silence.
+		{[]spec.Gate{{Scorer: "english", Min: f(0.5), Prompt: "concise"}}, []string{"no variant of the run matches it"}},
+		{[]spec.Gate{{Scorer: "english", Min: f(0.5), Prompt: "basic", Model: "sim:c"}}, []string{"no variant of the run matches it"}},
 	}
 	for _, tc := range tests {
 		got := Check(tc.gates, c, nil)
@@ -66,6 +69,12 @@ func TestCheckDrops(t *testing.T) {
 	}
 	if got := Check([]spec.Gate{{Scorer: "overall", MaxDrop: f(0.05)}}, nil, rc); len(got) != 0 {
 		t.Errorf("%v", got)
+	}
+	// Nothing paired with the baseline: the regression gates fail, saying so.
+	for _, g := range []spec.Gate{{Scorer: "overall", MaxDrop: f(0.05)}, {Scorer: "english", NoSignificantDrop: true, Prompt: "concise"}} {
+		if got := Check([]spec.Gate{g}, nil, &reports.RunComparison{}); len(got) != 1 || !strings.Contains(got[0].Detail, "nothing to compare") {
+			t.Errorf("%v against no pairs: %v", g, got)
+		}
 	}
 }
 

@@ -23,8 +23,10 @@ const MinPairs = 10
 // Difference compares one prompt × model × scorer between two runs, paired
 // by question.
 type Difference struct {
-	// Label names the variant when the prompt and model do not.
-	Label  string `json:"label,omitempty"`
+	// Variant is run B's variant (its ID); Label names it when the prompt
+	// and model do not.
+	Variant string `json:"variant,omitempty"`
+	Label   string `json:"label,omitempty"`
 	Prompt string `json:"prompt"`
 	// VersionA and VersionB are the prompt's versions in each run.
 	VersionA string `json:"version_a"`
@@ -71,8 +73,8 @@ type outcome struct {
 	scores        []float64
 }
 
-// cellKey is a variant's slot (eval.VariantSpec.Slot) and a scorer.
-type cellKey struct{ slot, scorer string }
+// cellKey is a variant (its ID) and a scorer.
+type cellKey struct{ variant, scorer string }
 
 // outcomes aggregates a run's feedback per question: across repeats a
 // question passes when most of its decided outcomes pass, and a numeric score
@@ -91,7 +93,7 @@ func outcomes(results Each) (map[cellKey]map[string]*outcome, map[string]string,
 			if fb.Err != "" || fb.Skipped {
 				continue
 			}
-			k := cellKey{r.Variant.Slot(), fb.Scorer}
+			k := cellKey{r.Variant.ID, fb.Scorer}
 			if out[k] == nil {
 				out[k] = map[string]*outcome{}
 			}
@@ -158,28 +160,61 @@ func CompareRuns(a RunMeta, la eval.Layout, ra Each, b RunMeta, lb eval.Layout, 
 		}
 		return false
 	}
+	va, vb := la.AllVariants(), lb.AllVariants()
+	pairs := PairVariants(va, vb)
 	versionA := map[string]string{}
-	for _, v := range la.AllVariants() {
-		versionA[v.Slot()] = v.Prompt.Version
+	for _, v := range va {
+		versionA[v.ID] = v.Prompt.Version
 	}
-	vb := lb.AllVariants()
 	labels := eval.Labels(vb)
 	for _, v := range vb {
+		aID, ok := pairs[v.ID]
+		if !ok {
+			continue
+		}
 		for _, sc := range lb.Scorers {
 			if !inB(la.Scorers, sc) {
 				continue
 			}
-			k := cellKey{v.Slot(), sc}
-			if oa[k] == nil || ob[k] == nil {
+			ka, kb := cellKey{aID, sc}, cellKey{v.ID, sc}
+			if oa[ka] == nil || ob[kb] == nil {
 				continue
 			}
-			d := difference(k, v.Prompt.Name, v.Model.Ref, oa[k], ob[k], texts)
-			d.Label = labels[v.ID]
-			d.VersionA, d.VersionB = versionA[k.slot], v.Prompt.Version
+			d := difference(kb, v.Prompt.Name, v.Model.Ref, oa[ka], ob[kb], texts)
+			d.Variant, d.Label = v.ID, labels[v.ID]
+			d.VersionA, d.VersionB = versionA[aID], v.Prompt.Version
 			rc.Differences = append(rc.Differences, d)
 		}
 	}
 	return rc, nil
+}
+
+// PairVariants pairs each variant of run B with its counterpart in run A,
+// by ID: the same variant (the same prompt version, system prompt, model
+// and parameters); else, where each run has exactly one variant of a slot
+// (its label, or its prompt name, model and parameters: eval.VariantSpec.Slot),
+// by slot, so that a new version of a prompt or system prompt compares with
+// the old. Variants that pair with nothing are left out.
+func PairVariants(a, b []eval.VariantSpec) map[string]string {
+	ids := map[string]bool{}
+	slotsA, slotsB := map[string][]string{}, map[string]int{}
+	for _, v := range a {
+		ids[v.ID] = true
+		slotsA[v.Slot()] = append(slotsA[v.Slot()], v.ID)
+	}
+	for _, v := range b {
+		slotsB[v.Slot()]++
+	}
+	out := map[string]string{}
+	for _, v := range b {
+		switch s := v.Slot(); {
+		case ids[v.ID]:
+			out[v.ID] = v.ID
+		case len(slotsA[s]) == 1 && slotsB[s] == 1:
+			out[v.ID] = slotsA[s][0]
+		}
+	}
+	return out
 }
 
 func difference(k cellKey, prompt, model string, a, b map[string]*outcome, texts map[string]string) Difference {

@@ -133,6 +133,7 @@ func WriteJSON(w io.Writer, meta RunMeta, c *Comparison) error {
 type JSONReport struct {
 	Run    RunMeta `json:"run"`
 	Groups []struct {
+		Variant string `json:"variant"`
 		Label   string `json:"label"`
 		Prompt  string `json:"prompt"`
 		Model   string `json:"model"`
@@ -164,18 +165,33 @@ func ReadJSON(r io.Reader) (*JSONReport, error) {
 func CompareToReport(base *JSONReport, c *Comparison) *RunComparison {
 	rc := &RunComparison{A: base.Run}
 	for _, g := range c.Groups {
-		for _, bg := range base.Groups {
-			// The same variant: the same label, or unlabelled the same prompt
-			// and model.
-			if bg.Label != g.Label || bg.Prompt != g.Prompt || bg.Model != g.Model {
+		// The same variant (ID); else the one of the same label, or
+		// unlabelled of the same prompt and model, when there is one only.
+		match := -1
+		for i, bg := range base.Groups {
+			if bg.Variant != "" && bg.Variant == g.Variant {
+				match = i
+			}
+		}
+		if match < 0 {
+			n := 0
+			for i, bg := range base.Groups {
+				if bg.Label == g.Label && bg.Prompt == g.Prompt && bg.Model == g.Model {
+					match, n = i, n+1
+				}
+			}
+			if n != 1 {
 				continue
 			}
+		}
+		{
+			bg := base.Groups[match]
 			for _, s := range g.Scorers {
 				for _, bs := range bg.Scorers {
 					if bs.Name != s.Name {
 						continue
 					}
-					d := Difference{Label: g.Label, Prompt: g.Prompt, Model: g.Model, Scorer: s.Name, Kind: "pass", Unpaired: true,
+					d := Difference{Variant: g.Variant, Label: g.Label, Prompt: g.Prompt, Model: g.Model, Scorer: s.Name, Kind: "pass", Unpaired: true,
 						P: math.NaN(), Lo: math.NaN(), Hi: math.NaN(), TooFew: true}
 					b, okB := s.PassRate()
 					if bs.PassRate == nil || !okB {
