@@ -198,6 +198,18 @@ func checkGates(a *app, st *store.Store, gs []spec.Gate, base *baseline, run *st
 		return exitErr(ExitGate, fmt.Errorf("gates refused: run %s is %s (%d of %d cells; %d generation errors, %d of %d verdicts are errors)",
 			run.ID, run.Status, run.Done, run.Planned, e.GenErrors, e.VerdictErrors, e.Verdicts), "finish it with: evalctl run --resume "+run.ID)
 	}
+	if run.Assessment != 0 {
+		as, err := st.Assessments(context.Background(), run.ID)
+		if err != nil {
+			return err
+		}
+		for _, x := range as {
+			if x.ID == run.Assessment && x.Status != eval.StatusComplete && x.Kind != "run" {
+				return exitErr(ExitGate, fmt.Errorf("gates refused: assessment %d of run %s is %s: its verdicts cover part of the answers", x.ID, run.ID, x.Status),
+					"score it again: evalctl score "+run.ID)
+			}
+		}
+	}
 	var refused []string
 	if base != nil && base.labels != nil {
 		var err error

@@ -82,8 +82,8 @@ NAME:MODEL for a provider defined in evalctl.yaml.
 			if cmd.Flags().Changed("limit") && opts.Limit < 0 {
 				return usageErr("--limit must be 0 (all rows) or more (got %d)", opts.Limit)
 			}
-			if cmd.Flags().Changed("repeat") && opts.Repeat < 1 {
-				return usageErr("--repeat must be at least 1 (got %d)", opts.Repeat)
+			if cmd.Flags().Changed("repeat") && (opts.Repeat < 1 || opts.Repeat > config.MaxRepeat) {
+				return usageErr("--repeat must be from 1 to %d (got %d)", config.MaxRepeat, opts.Repeat)
 			}
 			if !(opts.MaxCost >= 0) || math.IsInf(opts.MaxCost, 1) { // NaN too
 				return usageErr("--max-cost must be a cost in USD, 0 or more (got %v)", opts.MaxCost)

@@ -217,6 +217,12 @@ scorers:
 			t.Errorf("runs show lacks %q:\n%s", want, show.stdout)
 		}
 	}
+	if g := run(t, nil, env, "gate", "last", "--config", cfg, "--assessment", "2", "--fail-under", "enough_words=0.5"); g.code != ExitGate || !strings.Contains(g.stderr, "assessment 2 of run") {
+		t.Errorf("a gate on the incomplete assessment: exit %d %s", g.code, g.stderr)
+	}
+	if g := run(t, nil, env, "gate", "last", "--config", cfg, "--assessment", "3", "--fail-under", "defines=0"); g.code != ExitOK {
+		t.Errorf("a gate on the complete assessment: exit %d %s", g.code, g.stderr)
+	}
 	if r := run(t, nil, env, "report", "last", "--config", cfg, "--assessment", "7"); r.code != ExitUsage || !strings.Contains(r.stderr, "no assessment 7") {
 		t.Errorf("--assessment 7: exit %d %s", r.code, r.stderr)
 	}

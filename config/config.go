@@ -352,6 +352,8 @@ func (s ScorerConfig) Decode(v any) error {
 const (
 	DefaultConcurrency  = 8
 	DefaultMaxErrorRate = 0.05
+	// MaxRepeat bounds repeat: more is a typo, not an evaluation.
+	MaxRepeat = 1000
 )
 
 // Load reads and validates the file at path.
@@ -408,8 +410,8 @@ func (c *Config) validate() error {
 	if c.Concurrency < 0 {
 		return errors.New("concurrency: must be at least 1")
 	}
-	if c.Repeat < 0 {
-		return errors.New("repeat: must be at least 1")
+	if c.Repeat < 0 || c.Repeat > MaxRepeat {
+		return fmt.Errorf("repeat: must be from 1 to %d", MaxRepeat)
 	}
 	if r := c.MaxErrorRate; r != nil && !(*r >= 0 && *r <= 1) { // NaN too
 		return c.at("max_error_rate", fmt.Sprintf("%v is not between 0 and 1", *r))

@@ -66,6 +66,9 @@ func (v *Variant) Spec() VariantSpec {
 	return s
 }
 
+// MaxCells bounds a plan: a run of more cells is a typo, not an evaluation.
+const MaxCells = 50_000_000
+
 // Plan is everything a run will do.
 type Plan struct {
 	Dataset *datasets.Dataset
@@ -105,6 +108,8 @@ func (p *Plan) Validate() error {
 		return errors.New("no dataset rows to evaluate")
 	case len(p.Variants) == 0:
 		return errors.New("no variants: select prompt templates and models")
+	case p.Len() > MaxCells:
+		return fmt.Errorf("the plan has %d cells (rows × variants × repeats), over %d: split it (--limit, --shard) or repeat less", p.Len(), MaxCells)
 	}
 	ids := map[string]*Variant{}
 	labels := map[string]bool{}

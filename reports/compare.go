@@ -27,7 +27,7 @@ type Difference struct {
 	// and model do not.
 	Variant string `json:"variant,omitempty"`
 	Label   string `json:"label,omitempty"`
-	Prompt string `json:"prompt"`
+	Prompt  string `json:"prompt"`
 	// VersionA and VersionB are the prompt's versions in each run.
 	VersionA string `json:"version_a"`
 	VersionB string `json:"version_b"`

@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -167,11 +168,12 @@ func formatDuration(d time.Duration) string {
 
 // FormatInt formats n with thousands separators: 1,234,567.
 func FormatInt(n int) string {
-	if n < 0 {
-		return "-" + FormatInt(-n)
-	}
-	s := fmt.Sprint(n)
+	s := strconv.Itoa(n)
 	var b strings.Builder
+	if s[0] == '-' {
+		b.WriteByte('-')
+		s = s[1:]
+	}
 	for i, c := range s {
 		if i > 0 && (len(s)-i)%3 == 0 {
 			b.WriteByte(',')

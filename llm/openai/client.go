@@ -144,10 +144,20 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 		// judge replies alike.
 		Text:         c.cfg.Redactor.Redact(ch.Message.Content),
 		FinishReason: string(ch.FinishReason),
-		Usage:        llm.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens},
+		Usage:        llm.Usage{PromptTokens: tokenCount(resp.Usage.PromptTokens), CompletionTokens: tokenCount(resp.Usage.CompletionTokens)},
 		Latency:      latency,
 		Attempts:     attempts,
 	}, nil
+}
+
+// tokenCount takes a token count a server reported, within sense: a
+// negative or absurd count (a server that lies) counts as 0, so that totals
+// and costs stay true sums.
+func tokenCount(n int) int {
+	if n < 0 || n > 1<<30 {
+		return 0
+	}
+	return n
 }
 
 // schemaRefused reports whether a 400 is a server refusing the json_schema
