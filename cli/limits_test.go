@@ -148,6 +148,7 @@ func TestDeadEndpointsFailFast(t *testing.T) {
 		{"html with 200", html.URL + "/v1", []string{"endpoint " + html.URL + "/v1/chat/completions", "answered HTTP 200 with text/html", "not the API's JSON"}},
 		{"not a URL", "localhost:8080/v1", []string{`base URL "localhost:8080/v1" is not an http:// or https:// URL`}},
 		{"no host", "http:///v1", []string{`has no host`}},
+		{"bad port", "http://127.0.0.1:99999/v1", []string{`has port 99999, not one from 1 to 65535`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := project(t, map[string]string{"evalctl.yaml": "dataset: questions.csv\nmodels: [openai:gpt-4.1-mini]\njudge: openai:judge\nscorers:\n  - {name: english, type: guidelines, guidelines: In English.}\n"})

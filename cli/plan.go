@@ -119,6 +119,9 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 			return t, nil
 		}
 		name, ref, versioned := strings.Cut(n, "@")
+		if versioned && ref == "" {
+			return nil, usageErr("prompt %s: name a version after @ (a version, an alias, or latest)", n)
+		}
 		var t *prompts.Template
 		var err error
 		if versioned {

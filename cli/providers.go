@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -117,6 +118,11 @@ func checkBaseURL(base string) error {
 		return fmt.Errorf("%q is not an http:// or https:// URL", base)
 	case u.Host == "":
 		return fmt.Errorf("%q has no host", base)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q has port %s, not one from 1 to 65535", base, port)
+		}
 	}
 	return nil
 }

@@ -130,6 +130,9 @@ func (v *VariantConfig) UnmarshalYAML(n *yaml.Node) error {
 	if v.Prompt == "" || v.Model == "" {
 		return &lineError{n.Line, "variants: each needs prompt: and model:"}
 	}
+	if strings.ContainsAny(v.Label, "/@=,") || strings.TrimSpace(v.Label) != v.Label {
+		return &lineError{n.Line, fmt.Sprintf("variants: label %q: a label is named in gates (english@LABEL=0.9), so it cannot hold / @ = , or surrounding spaces", v.Label)}
+	}
 	return v.ModelConfig.checkParams(n)
 }
 

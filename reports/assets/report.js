@@ -39,7 +39,7 @@
   // Heatmaps: variants (a prompt version, with its label when it has one) ×
   // models for each scorer, and overall.
   const rowKey = (g) => (g.label ? g.label + " · " : "") + g.prompt + "@" + g.prompt_version;
-  const variantName = (g) => g.label ? g.label : g.prompt + " × " + g.model;
+  const variantName = (g) => g.label ? g.label : g.prompt + "@" + g.prompt_version + " × " + g.model;
   const rowKeys = [...new Set(D.groups.map(rowKey))];
   const prompts = [...new Set(D.groups.map((g) => g.prompt))], models = [...new Set(D.groups.map((g) => g.model))];
   const group = (rk, mo) => D.groups.find((g) => rowKey(g) === rk && g.model === mo);
@@ -128,7 +128,7 @@
   function rowFor(a) {
     const tr = el("tr", { class: "row", "data-index": String(a.i) });
     const vars = D.rows[a.r].vars;
-    tr.append(el("td", { text: D.rows[a.r].id + (a.k ? "#" + a.k : "") }), el("td", { text: (D.groups[a.g] && D.groups[a.g].label ? D.groups[a.g].label + " · " : "") + a.p }), el("td", { text: a.m }));
+    tr.append(el("td", { text: D.rows[a.r].id + (a.k ? "#" + a.k : "") }), el("td", { text: (D.groups[a.g] && D.groups[a.g].label ? D.groups[a.g].label + " · " : "") + a.p + "@" + a.v }), el("td", { text: a.m }));
     const outs = el("td");
     if (a.e != null) outs.append(badge("error", "generation error"));
     else a.f.forEach((f, i) => { if (f) outs.append(badge(f[1], D.scorers[i])); });
