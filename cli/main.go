@@ -24,7 +24,7 @@ const (
 	ExitUsage       = 2   // usage, config or input error (nothing was spent), or the provider rejected the credentials or model
 	ExitIncomplete  = 3   // the run is incomplete: errors above the allowed rate
 	ExitInternal    = 4   // an unexpected error after calls began (the store, the disk, a bug): the run is left resumable
-	ExitInterrupted = 130 // interrupted (Ctrl-C or SIGTERM); what was done is kept
+	ExitInterrupted = 130 // interrupted (Ctrl-C, SIGTERM or SIGHUP); what was done is kept
 )
 
 const exitCodesHelp = `Exit codes:
@@ -36,7 +36,7 @@ const exitCodesHelp = `Exit codes:
   3    run incomplete: failed answers or failed verdicts above max_error_rate, or --max-cost reached
   4    an unexpected error after calls began (the store, the disk, a bug): what was done is kept
        and the run is left resumable
-  130  interrupted (Ctrl-C); finished cells are written`
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); finished cells are written`
 
 // ExitError is an error with an exit code and an optional one-line remedy.
 // Only Main prints it.
@@ -81,7 +81,7 @@ func System() *IO {
 		Getwd:            os.Getwd,
 		StderrIsTerminal: term.IsTerminal(int(os.Stderr.Fd())),
 		Context: func() (context.Context, context.CancelFunc) {
-			return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 		},
 		Args: os.Args[1:],
 	}
