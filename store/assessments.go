@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -34,7 +35,7 @@ func (s *Store) Assessments(ctx context.Context, runID string) ([]Assessment, er
 	if err := s.Flush(); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, kind, status, started_at, ended_at, scorers, judge, definition
+	rows, err := s.r.QueryContext(ctx, `SELECT id, kind, status, started_at, ended_at, scorers, judge, definition, host, pid
 		FROM assessments WHERE run_id = ? ORDER BY id`, runID)
 	if err != nil {
 		return nil, err
@@ -46,10 +47,15 @@ func (s *Store) Assessments(ctx context.Context, runID string) ([]Assessment, er
 		var status, sc string
 		var started int64
 		var ended sql.NullInt64
-		if err := rows.Scan(&a.ID, &a.Kind, &status, &started, &ended, &sc, &a.Judge, &a.Definition); err != nil {
+		var host string
+		var pid int
+		if err := rows.Scan(&a.ID, &a.Kind, &status, &started, &ended, &sc, &a.Judge, &a.Definition, &host, &pid); err != nil {
 			return nil, err
 		}
 		a.Status, a.StartedAt = eval.Status(status), time.Unix(0, started)
+		if a.Status == eval.StatusRunning && a.Kind == "score" && pid != 0 && !(&Run{Host: host, PID: pid}).alive() {
+			a.Status = eval.StatusInterrupted // its process died without saying so
+		}
 		if ended.Valid {
 			a.EndedAt = time.Unix(0, ended.Int64)
 		}
@@ -69,9 +75,10 @@ func (s *Store) BeginAssessment(ctx context.Context, runID string, scorers []str
 	}
 	sc, _ := json.Marshal(scorers)
 	var id int
-	err := s.w.QueryRowContext(ctx, `INSERT INTO assessments(run_id, id, kind, status, started_at, scorers, judge, definition)
-		VALUES (?, (SELECT COALESCE(MAX(id), 0) + 1 FROM assessments WHERE run_id = ?), 'score', 'running', ?, ?, ?, ?)
-		RETURNING id`, runID, runID, time.Now().UnixNano(), string(sc), judge, definition).Scan(&id)
+	host, _ := os.Hostname()
+	err := s.w.QueryRowContext(ctx, `INSERT INTO assessments(run_id, id, kind, status, started_at, scorers, judge, definition, host, pid)
+		VALUES (?, (SELECT COALESCE(MAX(id), 0) + 1 FROM assessments WHERE run_id = ?), 'score', 'running', ?, ?, ?, ?, ?, ?)
+		RETURNING id`, runID, runID, time.Now().UnixNano(), string(sc), judge, definition, host, os.Getpid()).Scan(&id)
 	return id, err
 }
 

@@ -377,3 +377,29 @@ func TestConcurrentFirstOpen(t *testing.T) {
 		t.Errorf("processes opening one store got %d different salts", len(seen))
 	}
 }
+
+// A scoring pass whose process died (kill -9) shows as interrupted, not
+// running for good; a live one as running.
+func TestAssessmentOfADeadProcess(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	run := &Run{ID: NewRunID(time.Now()), StartedAt: time.Now(), Spec: Spec{Layout: layout()}}
+	if err := s.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	live, err := s.BeginAssessment(ctx, run.ID, []string{"english"}, "sim:j", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, _ := s.BeginAssessment(ctx, run.ID, []string{"english"}, "sim:j", "")
+	if _, err := s.w.Exec(`UPDATE assessments SET pid = 2147483646 WHERE run_id = ? AND id = ?`, run.ID, dead); err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.Assessments(ctx, run.ID)
+	if err != nil || len(as) != 3 {
+		t.Fatalf("%+v %v", as, err)
+	}
+	if as[live-1].Status != eval.StatusRunning || as[dead-1].Status != eval.StatusInterrupted {
+		t.Errorf("live %s, dead %s", as[live-1].Status, as[dead-1].Status)
+	}
+}
