@@ -167,8 +167,8 @@ type Comparison struct {
 	// Repeat is the number of runs per cell.
 	Repeat int
 	prices map[string]llm.Price
-	index  map[string]*Group // by variant ID
-	scorer map[string]int    // scorer name → position in Scorers
+	index  map[string]int // group position by variant ID
+	scorer map[string]int // scorer name → position in Scorers
 	agree  agreement
 }
 
@@ -176,7 +176,7 @@ type Comparison struct {
 // run's layout, in plan order.
 func NewComparison(l eval.Layout) *Comparison {
 	c := &Comparison{Planned: l.Planned(), Scorers: l.Scorers, Repeat: max(1, l.Repeat), prices: l.Prices,
-		index: map[string]*Group{}, scorer: map[string]int{}}
+		index: map[string]int{}, scorer: map[string]int{}}
 	for i, s := range c.Scorers {
 		c.scorer[s] = i
 	}
@@ -195,8 +195,8 @@ func NewComparison(l eval.Layout) *Comparison {
 			}
 			g.Scorers = append(g.Scorers, st)
 		}
+		c.index[v.ID] = len(c.Groups)
 		c.Groups = append(c.Groups, g)
-		c.index[v.ID] = g
 	}
 	return c
 }
@@ -214,27 +214,10 @@ func (c *Comparison) Labelled() bool {
 
 // groupIndex returns the position of a variant's group (-1 for none).
 func (c *Comparison) groupIndex(variant string) int {
-	for i, g := range c.Groups {
-		if g.Variant == variant {
-			return i
-		}
+	if i, ok := c.index[variant]; ok {
+		return i
 	}
 	return -1
-}
-
-// Name names the group for people: its label, or its prompt version and
-// model.
-func (g *Group) Name() string {
-	if g.Label != "" {
-		return g.Label
-	}
-	return g.Prompt + "@" + g.PromptVersion + " " + g.Model
-}
-
-// Is reports whether ref names the group: its variant ID, its label, or its
-// prompt name (as gates and filters write it).
-func (g *Group) Is(ref string) bool {
-	return ref == g.Variant || (g.Label != "" && ref == g.Label) || ref == g.Prompt
 }
 
 // Compare builds the comparison of a run's results.
@@ -259,10 +242,11 @@ func (c *Comparison) Finish() {
 
 // Add folds one result into the comparison.
 func (c *Comparison) Add(r eval.Record) {
-	g := c.index[r.Variant.ID]
-	if g == nil {
+	i, ok := c.index[r.Variant.ID]
+	if !ok {
 		return
 	}
+	g := c.Groups[i]
 	g.Cells++
 	g.Usage = g.Usage.Add(r.Usage)
 	g.Cost += c.price(g, g.Model, r.Usage)

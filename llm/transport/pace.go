@@ -71,8 +71,6 @@ type Pace struct {
 	// Held is set while the model's attempts wait for a Retry-After or a
 	// rate-limit reset.
 	Held bool
-	// Refused counts the 429s the model's attempts met.
-	Refused int64
 }
 
 // Paced lists the models being paced after a 429 or by rate-limit headers,
@@ -95,7 +93,7 @@ func (p *Pacer) Paced() []Pace {
 		ps.mu.Lock()
 		held := now.Before(ps.heldUntil)
 		if ps.known || held {
-			pc := Pace{Model: n, Held: held, Refused: ps.refusedTotal}
+			pc := Pace{Model: n, Held: held}
 			if ps.known {
 				// What is sent, where the pace allows more: the rate a person
 				// wants to read is the one the run gets.
@@ -144,9 +142,8 @@ type pace struct {
 	epoch     uint64 // bumped at every cut; attempts sent before it are stale
 	streak    int    // fresh 429s since the last answer
 	// sends counts attempts and refusals by the 100 ms slot they were sent in.
-	sends        [32]slot
-	firstSent    time.Time
-	refusedTotal int64
+	sends     [32]slot
+	firstSent time.Time
 }
 
 type slot struct {
@@ -361,7 +358,6 @@ func (p *Pacer) done(t ticket, status int, h http.Header, retryAfter time.Durati
 	}
 	switch {
 	case status == http.StatusTooManyRequests:
-		ps.refusedTotal++
 		if s := ps.slot(t.sent); s.at == slotOf(t.sent) {
 			s.refused++
 		}
