@@ -358,8 +358,10 @@ func (p *Pacer) done(t ticket, status int, h http.Header, retryAfter time.Durati
 	}
 	switch {
 	case status == http.StatusTooManyRequests:
-		if s := ps.slot(t.sent); s.at == slotOf(t.sent) {
-			s.refused++
+		// Counted in its send slot, if that slot still holds its second (a
+		// slow answer's slot may since have been reused for later sends).
+		if n := slotOf(t.sent); ps.sends[n%int64(len(ps.sends))].at == n {
+			ps.sends[n%int64(len(ps.sends))].refused++
 		}
 		if t.epoch != ps.epoch {
 			return // sent before the last cut: nothing new
