@@ -34,13 +34,43 @@ type Variant struct {
 	Prompt *prompts.Template
 	System *prompts.Template // nil for none
 	Model  *Model
+	// Agent, when set, makes the variant an agent: it answers through a
+	// tool loop with the agent's tools.
+	Agent *Agent
 }
 
 // NewVariant returns a variant with its ID set.
 func NewVariant(label string, prompt, system *prompts.Template, m *Model) *Variant {
-	v := &Variant{Label: label, Prompt: prompt, System: system, Model: m}
+	return NewAgentVariant(label, prompt, system, m, nil)
+}
+
+// NewAgentVariant returns a variant with its ID set, an agent when a is
+// not nil.
+func NewAgentVariant(label string, prompt, system *prompts.Template, m *Model, a *Agent) *Variant {
+	v := &Variant{Label: label, Prompt: prompt, System: system, Model: m, Agent: a}
 	v.ID = v.Spec().Key()
 	return v
+}
+
+// systemPrompt renders the system prompt with the agent's addendum, if
+// any ("" for none).
+func (v *Variant) systemPrompt(vars map[string]string) (string, error) {
+	var parts []string
+	if v.System != nil {
+		s, err := v.System.Render(vars)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, s)
+	}
+	if v.Agent != nil && v.Agent.Addendum != nil {
+		s, err := v.Agent.Addendum.Render(vars)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "\n\n"), nil
 }
 
 // Product returns every prompt × model as variants (prompt-major), all
@@ -63,6 +93,13 @@ func (v *Variant) Spec() VariantSpec {
 	if v.System != nil {
 		s.System = &PromptRef{v.System.Name, v.System.Version}
 	}
+	if v.Agent != nil {
+		a := v.Agent.Spec
+		if v.Agent.Addendum != nil {
+			a.Addendum = &PromptRef{v.Agent.Addendum.Name, v.Agent.Addendum.Version}
+		}
+		s.Agent = &a
+	}
 	return s
 }
 
@@ -79,6 +116,9 @@ type Plan struct {
 	Repeat   int // runs per cell, at least 1
 	// Prices price the run's models and judge (see llm.Prices).
 	Prices map[string]llm.Price
+	// TraceBody bounds the input and output a span keeps, in bytes (0:
+	// trace.DefaultMaxBody; below 0: unbounded).
+	TraceBody int
 	// ByLine, when set, numbers the cells by dataset line, as a merge of
 	// shards numbers them (LineIndex), instead of 0, 1, 2, ...
 	ByLine bool
@@ -121,6 +161,11 @@ func (p *Plan) Validate() error {
 		}
 		if err := v.Prompt.Check(p.Dataset.Columns); err != nil {
 			return err
+		}
+		if v.Agent != nil && v.Agent.Addendum != nil {
+			if err := v.Agent.Addendum.Check(p.Dataset.Columns); err != nil {
+				return err
+			}
 		}
 		if o := ids[v.ID]; o != nil {
 			return fmt.Errorf("variant %s is listed twice (the same prompt version, system prompt, model and parameters): drop one, or change its parameters", VariantName(v.Spec()))
@@ -204,6 +249,8 @@ type VariantSpec struct {
 	Prompt PromptRef  `json:"prompt"`
 	System *PromptRef `json:"system,omitempty"`
 	Model  ModelSpec  `json:"model"`
+	// Agent is set for a variant that answers with tools.
+	Agent *AgentSpec `json:"agent,omitempty"`
 }
 
 // Key returns the digest that identifies the variant's definition (label
@@ -287,6 +334,13 @@ func derivedLabel(v VariantSpec) string {
 	}
 	if v.System != nil {
 		parts = append(parts, "system="+v.System.Name+"@"+v.System.Version)
+	}
+	if v.Agent != nil {
+		var names []string
+		for _, t := range v.Agent.Tools {
+			names = append(names, t.Name)
+		}
+		parts = append(parts, "tools="+strings.Join(names, "+"))
 	}
 	if len(parts) == 0 {
 		return v.ID

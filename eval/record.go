@@ -5,6 +5,7 @@ import (
 
 	"github.com/evalctl/evalctl/llm"
 	"github.com/evalctl/evalctl/scorers"
+	"github.com/evalctl/evalctl/trace"
 )
 
 // Record is a finished cell as the store yields it: flat and
@@ -29,6 +30,8 @@ type Record struct {
 	Latency                             time.Duration
 	Attempts                            int
 	Cached                              bool
+	// Steps are the cell's trace (generation and tool calls).
+	Steps []trace.Span
 	// Err is the generation error; then Answer is empty and Feedback nil.
 	Err *llm.Error
 	// Feedback holds the verdicts, each naming its scorer, in the run's
@@ -40,7 +43,7 @@ type Record struct {
 func (r Result) Record() Record {
 	rec := Record{Index: r.Index, Repeat: r.Repeat, System: r.System, Input: r.Input, Answer: r.Answer,
 		FinishReason: r.FinishReason, Usage: r.Usage, Latency: r.Latency, Attempts: r.Attempts, Cached: r.Cached,
-		Err: r.Err, Feedback: r.Feedback}
+		Err: r.Err, Feedback: r.Feedback, Steps: r.Steps}
 	if r.Row != nil {
 		rec.RowID, rec.Line, rec.Vars = r.Row.ID, r.Row.Line, r.Row.Vars
 	}
@@ -54,5 +57,5 @@ func (r Result) Record() Record {
 // and variant, with what the record stored (a resume's prior).
 func (rec Record) Result(c Cell) Result {
 	return Result{Cell: c, System: rec.System, Input: rec.Input, Answer: rec.Answer, FinishReason: rec.FinishReason,
-		Usage: rec.Usage, Latency: rec.Latency, Attempts: rec.Attempts, Cached: rec.Cached, Err: rec.Err, Feedback: rec.Feedback}
+		Usage: rec.Usage, Latency: rec.Latency, Attempts: rec.Attempts, Cached: rec.Cached, Err: rec.Err, Feedback: rec.Feedback, Steps: rec.Steps}
 }

@@ -36,8 +36,28 @@ func ParseModelRef(s string) (ModelRef, error) {
 
 // Message is one chat message.
 type Message struct {
-	Role    string `json:"role"` // "system", "user" or "assistant"
+	Role    string `json:"role"` // "system", "user", "assistant" or "tool"
 	Content string `json:"content"`
+	// ToolCalls are the tool calls an assistant message asked for.
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	// ToolCallID answers a tool call (role "tool").
+	ToolCallID string `json:"tool_call_id,omitempty"`
+}
+
+// Tool is a function the model may call (OpenAI tool calling).
+type Tool struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Parameters is the JSON Schema of the arguments object.
+	Parameters json.RawMessage `json:"parameters,omitempty"`
+}
+
+// ToolCall is a model's request to call a tool. Arguments is the JSON the
+// model wrote, which may be invalid.
+type ToolCall struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
 }
 
 // Params are the sampling parameters of a request. Nil means "provider default".
@@ -94,6 +114,10 @@ type Request struct {
 	// Sample distinguishes repeats of an otherwise identical request: providers
 	// ignore it, caches key on it.
 	Sample int
+	// Tools are offered to the model; ParallelToolCalls, when set, allows
+	// or forbids several calls in one reply.
+	Tools             []Tool
+	ParallelToolCalls *bool
 }
 
 // Schema is a named JSON Schema for structured replies.
@@ -120,9 +144,12 @@ func (u Usage) Add(o Usage) Usage {
 type Response struct {
 	Text         string
 	FinishReason string
-	Usage        Usage
-	Latency      time.Duration // wall time of the call, retries and backoff included, local rate-limit queueing excluded
-	Attempts     int
+	// ToolCalls are the calls the model asked for (finish reason
+	// "tool_calls"); Text may be empty then.
+	ToolCalls []ToolCall
+	Usage     Usage
+	Latency   time.Duration // wall time of the call, retries and backoff included, local rate-limit queueing excluded
+	Attempts  int
 	// Cached is set when the response came from a cache, not the provider.
 	Cached bool
 }
@@ -151,9 +178,17 @@ const (
 	// KindUnreachable is a host that does not exist (DNS): no later call
 	// can reach it.
 	KindUnreachable
+	// KindMaxSteps is an agent that reached its max_steps without a final
+	// answer: an error, never an answer.
+	KindMaxSteps
+	// KindTool is a cell whose tool server is down for good (it would not
+	// start again after a crash).
+	KindTool
+	// KindLast is the last kind, for loops over them.
+	KindLast = KindTool
 )
 
-var kindNames = [...]string{"unknown", "rate_limited", "server", "client", "timeout", "malformed", "auth", "not_found", "network", "canceled", "unreachable"}
+var kindNames = [...]string{"unknown", "rate_limited", "server", "client", "timeout", "malformed", "auth", "not_found", "network", "canceled", "unreachable", "max_steps", "tool"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/trace"
 )
 
 // Sample is what a scorer sees of one answer.
@@ -20,9 +21,12 @@ type Sample struct {
 	System string            // rendered system prompt
 	Input  string            // rendered user prompt
 	Answer string
-	// Latency and Usage of the generation call.
+	// Latency and Usage of the generation call (an agent's: all its calls).
 	Latency time.Duration
 	Usage   llm.Usage
+	// Steps are the cell's trace: its generation calls and, for an agent,
+	// its tool calls (tool, arguments, result, error), in order.
+	Steps []trace.Span
 }
 
 // Feedback is a scorer's verdict on one answer.
@@ -54,6 +58,9 @@ type Feedback struct {
 	Votes []Vote
 	// Agreement is the share of votes that agree with the verdict.
 	Agreement *float64
+	// Spans are the judge calls made for this verdict, with the prompts
+	// they sent.
+	Spans []trace.Span
 }
 
 // Vote is one judge call's verdict.

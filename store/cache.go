@@ -45,10 +45,11 @@ type cached struct {
 }
 
 type cachedResponse struct {
-	Text         string    `json:"text"`
-	FinishReason string    `json:"finish_reason"`
-	Usage        llm.Usage `json:"usage"`
-	LatencyNS    int64     `json:"latency_ns"`
+	Text         string         `json:"text"`
+	FinishReason string         `json:"finish_reason"`
+	ToolCalls    []llm.ToolCall `json:"tool_calls,omitempty"`
+	Usage        llm.Usage      `json:"usage"`
+	LatencyNS    int64          `json:"latency_ns"`
 }
 
 // CacheKey is the hex SHA-256 of the canonical form of a request to endpoint.
@@ -61,7 +62,9 @@ func CacheKey(endpoint string, req llm.Request) string {
 		JSON     bool          `json:"json"`
 		Schema   *llm.Schema   `json:"schema,omitempty"`
 		Sample   int           `json:"sample"`
-	}{endpoint, req.Model, req.Messages, req.Params, req.JSON, req.Schema, req.Sample})
+		Tools    []llm.Tool    `json:"tools,omitempty"`
+		Parallel *bool         `json:"parallel_tool_calls,omitempty"`
+	}{endpoint, req.Model, req.Messages, req.Params, req.JSON, req.Schema, req.Sample, req.Tools, req.ParallelToolCalls})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
@@ -77,7 +80,7 @@ func (c *cached) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 				if c.stats != nil {
 					c.stats.hit()
 				}
-				return llm.Response{Text: cr.Text, FinishReason: cr.FinishReason, Usage: cr.Usage,
+				return llm.Response{Text: cr.Text, FinishReason: cr.FinishReason, ToolCalls: cr.ToolCalls, Usage: cr.Usage,
 					Latency: time.Duration(cr.LatencyNS), Cached: true}, nil
 			}
 		}
@@ -87,7 +90,7 @@ func (c *cached) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	}
 	resp, err := c.inner.Complete(ctx, req)
 	if err == nil && c.write {
-		raw, _ := json.Marshal(cachedResponse{resp.Text, resp.FinishReason, resp.Usage, int64(resp.Latency)})
+		raw, _ := json.Marshal(cachedResponse{resp.Text, resp.FinishReason, resp.ToolCalls, resp.Usage, int64(resp.Latency)})
 		now := time.Now().UnixNano()
 		// Committed before the answer is used: whatever a vendor has answered
 		// survives a crash, and a resume takes it from here instead of asking

@@ -91,14 +91,19 @@ func putRecord(tx *txn, runID string, assessment int, scoreOnly, resumed bool, r
 		if fb.Reused && scoreOnly {
 			continue // another assessment's verdict, carried along
 		}
+		spans := ""
+		if len(fb.Spans) > 0 {
+			b, _ := json.Marshal(fb.Spans)
+			spans = string(b)
+		}
 		// Within one assessment a verdict is replaced only when a resume
 		// redoes it (it was an error); other assessments are never touched.
 		if _, err := tx.Exec(`INSERT OR REPLACE INTO feedback(run_id, assessment, variant, row_id, repeat, scorer, value, pass, score, skipped,
-			rationale, error, judge_model, raw, prompt_tokens, completion_tokens, latency_ns, attempts, votes, agreement)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			rationale, error, judge_model, raw, prompt_tokens, completion_tokens, latency_ns, attempts, votes, agreement, spans)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 			runID, assessment, v.ID, r.RowID, r.Repeat, fb.Scorer, string(value), pass, score, fb.Skipped,
 			fb.Rationale, fb.Err, fb.JudgeModel, fb.Raw, fb.Usage.PromptTokens, fb.Usage.CompletionTokens, int64(fb.Latency), fb.Attempts,
-			votes, agreement); err != nil {
+			votes, agreement, spans); err != nil {
 			return err
 		}
 		if fb.JudgeModel != "" && !fb.Reused && fb.Attempts > 0 {
@@ -132,13 +137,18 @@ func putCell(tx *txn, runID string, r *eval.Record, resumed bool) error {
 	if v.System != nil {
 		sysVersion = v.System.Version
 	}
+	steps := ""
+	if len(r.Steps) > 0 {
+		b, _ := json.Marshal(r.Steps)
+		steps = string(b)
+	}
 	if _, err := tx.Exec(`INSERT OR REPLACE INTO cells(run_id, idx, variant, row_id, row_line, row_vars, prompt, prompt_version, system_version,
 		model, params, repeat, system, input, answer, finish_reason, prompt_tokens, completion_tokens, latency_ns, attempts, error_kind,
-		error_status, error, cached)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		error_status, error, cached, steps)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		runID, r.Index, v.ID, r.RowID, r.Line, string(vars), v.Prompt.Name, v.Prompt.Version, sysVersion, model, string(params),
 		r.Repeat, r.System, r.Input, r.Answer, r.FinishReason, r.Usage.PromptTokens, r.Usage.CompletionTokens,
-		int64(r.Latency), r.Attempts, kind, status, msg, r.Cached); err != nil {
+		int64(r.Latency), r.Attempts, kind, status, msg, r.Cached, steps); err != nil {
 		return err
 	}
 	if resumed {
@@ -183,9 +193,9 @@ func (s *Store) EachRecord(ctx context.Context, run *Run, ordered bool, fn func(
 		return err
 	}
 	q := `SELECT c.idx, c.variant, c.row_id, c.row_line, c.row_vars, c.repeat, c.system, c.input, c.answer, c.finish_reason,
-		c.prompt_tokens, c.completion_tokens, c.latency_ns, c.attempts, c.error_kind, c.error_status, c.error, c.cached,
+		c.prompt_tokens, c.completion_tokens, c.latency_ns, c.attempts, c.error_kind, c.error_status, c.error, c.cached, c.steps,
 		f.assessment, f.scorer, f.value, f.pass, f.score, f.skipped, f.rationale, f.error, f.judge_model, f.raw, f.prompt_tokens,
-		f.completion_tokens, f.latency_ns, f.attempts, f.votes, f.agreement
+		f.completion_tokens, f.latency_ns, f.attempts, f.votes, f.agreement, f.spans
 		FROM cells c LEFT JOIN feedback f ON f.run_id = c.run_id AND f.variant = c.variant AND f.row_id = c.row_id
 			AND f.repeat = c.repeat
 		WHERE c.run_id = ?`
@@ -227,11 +237,13 @@ func (s *Store) EachRecord(ctx context.Context, run *Run, ordered bool, fn func(
 		var pass, skipped sql.NullBool
 		var score sql.NullFloat64
 		var assessment, fpt, fct, flat, fatt sql.NullInt64
-		var votes sql.NullString
+		var votes, fspans sql.NullString
+		var steps string
 		var agreement sql.NullFloat64
 		if err := rows.Scan(&r.Index, &variant, &r.RowID, &r.Line, &vars, &r.Repeat, &r.System, &r.Input, &r.Answer,
-			&r.FinishReason, &r.Usage.PromptTokens, &r.Usage.CompletionTokens, &lat, &r.Attempts, &kind, &status, &msg, &r.Cached,
-			&assessment, &scorer, &value, &pass, &score, &skipped, &rationale, &ferr, &judge, &raw, &fpt, &fct, &flat, &fatt, &votes, &agreement); err != nil {
+			&r.FinishReason, &r.Usage.PromptTokens, &r.Usage.CompletionTokens, &lat, &r.Attempts, &kind, &status, &msg, &r.Cached, &steps,
+			&assessment, &scorer, &value, &pass, &score, &skipped, &rationale, &ferr, &judge, &raw, &fpt, &fct, &flat, &fatt, &votes, &agreement,
+			&fspans); err != nil {
 			return err
 		}
 		if cur == nil || cur.Index != r.Index {
@@ -239,6 +251,11 @@ func (s *Store) EachRecord(ctx context.Context, run *Run, ordered bool, fn func(
 				return err
 			}
 			json.Unmarshal([]byte(vars), &r.Vars)
+			if steps != "" {
+				if err := json.Unmarshal([]byte(steps), &r.Steps); err != nil {
+					return fmt.Errorf("run %s: cell %d: its stored steps are not readable: %v", run.ID, r.Index, err)
+				}
+			}
 			r.Latency = time.Duration(lat)
 			vs, ok := variants[variant]
 			if !ok {
@@ -272,6 +289,9 @@ func (s *Store) EachRecord(ctx context.Context, run *Run, ordered bool, fn func(
 			a := agreement.Float64
 			fb.Agreement = &a
 		}
+		if fspans.String != "" {
+			json.Unmarshal([]byte(fspans.String), &fb.Spans)
+		}
 		fbs = append(fbs, fb)
 	}
 	if err := rows.Err(); err != nil {
@@ -281,7 +301,7 @@ func (s *Store) EachRecord(ctx context.Context, run *Run, ordered bool, fn func(
 }
 
 func kindOf(s string) llm.Kind {
-	for k := llm.KindUnknown; k <= llm.KindUnreachable; k++ {
+	for k := llm.KindUnknown; k <= llm.KindLast; k++ {
 		if k.String() == s {
 			return k
 		}

@@ -79,7 +79,24 @@ var reasoningModel = regexp.MustCompile(`^(o\d|gpt-5)`)
 func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
 	cr := goopenai.ChatCompletionRequest{Model: req.Model, Seed: req.Params.Seed}
 	for _, m := range req.Messages {
-		cr.Messages = append(cr.Messages, goopenai.ChatCompletionMessage{Role: m.Role, Content: m.Content})
+		msg := goopenai.ChatCompletionMessage{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID}
+		for _, tc := range m.ToolCalls {
+			msg.ToolCalls = append(msg.ToolCalls, goopenai.ToolCall{ID: tc.ID, Type: goopenai.ToolTypeFunction,
+				Function: goopenai.FunctionCall{Name: tc.Name, Arguments: tc.Arguments}})
+		}
+		cr.Messages = append(cr.Messages, msg)
+	}
+	for _, t := range req.Tools {
+		fd := &goopenai.FunctionDefinition{Name: t.Name, Description: t.Description}
+		if len(t.Parameters) > 0 {
+			fd.Parameters = t.Parameters
+		} else {
+			fd.Parameters = json.RawMessage(`{"type":"object","properties":{}}`)
+		}
+		cr.Tools = append(cr.Tools, goopenai.Tool{Type: goopenai.ToolTypeFunction, Function: fd})
+	}
+	if req.ParallelToolCalls != nil && len(req.Tools) > 0 {
+		cr.ParallelToolCalls = *req.ParallelToolCalls
 	}
 	patch := map[string]any{}
 	if t := req.Params.Temperature; t != nil {
@@ -137,7 +154,12 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 			&llm.Error{Kind: llm.KindMalformed, Model: c.ref(req.Model), Msg: "response has no choices", Attempts: attempts}
 	}
 	ch := resp.Choices[0]
+	var calls []llm.ToolCall
+	for _, tc := range ch.Message.ToolCalls {
+		calls = append(calls, llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: c.cfg.Redactor.Redact(tc.Function.Arguments)})
+	}
 	return llm.Response{
+		ToolCalls: calls,
 		// A server may echo the key in a normal answer (a proxy's debug
 		// text, a model asked to repeat its request): it is scrubbed here,
 		// before the cache, the store or a report sees it, for answers and
