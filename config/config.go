@@ -40,6 +40,16 @@ type Config struct {
 	// every prompt × model: each a prompt, a model with its parameters, an
 	// optional system prompt and label. Two may share a prompt or a model.
 	Variants []VariantConfig `yaml:"variants"`
+	// Agents are variants with tools, added to the variants above (every
+	// prompt × model, or those listed): each a prompt, a model, tools: and
+	// optionally system_addendum:, agent: and a label.
+	Agents []VariantConfig `yaml:"agents"`
+	// Tools are the MCP tool servers that variants name in their tools:.
+	Tools []ToolServerConfig `yaml:"tools"`
+	// Agent holds the defaults of agent variants' tool loops.
+	Agent AgentConfig `yaml:"agent"`
+	// Trace bounds what traces keep.
+	Trace TraceConfig `yaml:"trace"`
 	// Judge is the model that judges LLM scorers, with its parameters
 	// (temperature defaults to 0).
 	Judge *ModelConfig `yaml:"judge"`
@@ -108,16 +118,27 @@ type VariantConfig struct {
 	// prompts: system).
 	System      *string `yaml:"system"`
 	ModelConfig `yaml:",inline"`
+	// Tools names the variant's tool servers (or defines them in place):
+	// the variant is an agent.
+	Tools []ToolRef `yaml:"tools"`
+	// SystemAddendum names a template appended to the system prompt
+	// (tools.txt: "Always use the provided web search tool…").
+	SystemAddendum string `yaml:"system_addendum"`
+	// Agent overrides the top-level agent: settings.
+	Agent AgentConfig `yaml:"agent"`
 }
 
 // UnmarshalYAML decodes strictly and checks the parameters.
 func (v *VariantConfig) UnmarshalYAML(n *yaml.Node) error {
 	type plain struct {
-		Label      string  `yaml:"label"`
-		Prompt     string  `yaml:"prompt"`
-		System     *string `yaml:"system"`
-		Model      string  `yaml:"model"`
-		llm.Params `yaml:",inline"`
+		Label          string      `yaml:"label"`
+		Prompt         string      `yaml:"prompt"`
+		System         *string     `yaml:"system"`
+		Model          string      `yaml:"model"`
+		Tools          []ToolRef   `yaml:"tools"`
+		SystemAddendum string      `yaml:"system_addendum"`
+		Agent          AgentConfig `yaml:"agent"`
+		llm.Params     `yaml:",inline"`
 	}
 	if n.Kind != yaml.MappingNode {
 		return &lineError{n.Line, "variants: each is a mapping: {label: hot, prompt: basic, model: openai:gpt-4.1-mini, temperature: 1.0}"}
@@ -126,7 +147,8 @@ func (v *VariantConfig) UnmarshalYAML(n *yaml.Node) error {
 	if err := decodeStrict(n, &p); err != nil {
 		return err
 	}
-	*v = VariantConfig{Label: p.Label, Prompt: p.Prompt, System: p.System, ModelConfig: ModelConfig{Model: p.Model, Params: p.Params, Line: n.Line}}
+	*v = VariantConfig{Label: p.Label, Prompt: p.Prompt, System: p.System, ModelConfig: ModelConfig{Model: p.Model, Params: p.Params, Line: n.Line},
+		Tools: p.Tools, SystemAddendum: p.SystemAddendum, Agent: p.Agent}
 	if v.Prompt == "" || v.Model == "" {
 		return &lineError{n.Line, "variants: each needs prompt: and model:"}
 	}
@@ -439,6 +461,14 @@ func (c *Config) validate() error {
 		if _, err := v.Ref(); err != nil {
 			return &lineError{v.Line, "variants: " + err.Error()}
 		}
+	}
+	for _, v := range c.Agents {
+		if _, err := v.Ref(); err != nil {
+			return &lineError{v.Line, "agents: " + err.Error()}
+		}
+	}
+	if err := c.checkTools(); err != nil {
+		return err
 	}
 	if c.Judge != nil && c.Judge.Model != "" {
 		if _, err := c.Judge.Ref(); err != nil {

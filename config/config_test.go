@@ -73,7 +73,7 @@ scorers:
 
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ name, src, want string }{
-		{"misspelt top-level key", "dataset: q.csv\nconcurency: 3\n", `c.yaml:2: unknown key "concurency" (known here: concurrency, dataset,`},
+		{"misspelt top-level key", "dataset: q.csv\nconcurency: 3\n", `c.yaml:2: unknown key "concurency" (known here: agent, agents, concurrency, dataset,`},
 		{"misspelt nested key", "prompts:\n  dri: p\n", `c.yaml:2: unknown key "dri" (known here: dir, system, use)`},
 		{"misspelt model param", "models:\n  - model: openai:x\n    tempreature: 1\n", `c.yaml:3: unknown key "tempreature"`},
 		{"misspelt provider key", "providers:\n  openai:\n    base_ulr: x\n", `c.yaml:3: unknown key "base_ulr"`},

@@ -304,13 +304,24 @@ func Labels(variants []VariantSpec) map[string]string {
 	for _, v := range variants {
 		alike[v.Prompt.Name+"@"+v.Prompt.Version+"\x00"+v.Model.Ref]++
 	}
+	agents := map[string]bool{}
+	for _, v := range variants {
+		if v.Agent != nil {
+			agents[v.Prompt.Name+"@"+v.Prompt.Version+"\x00"+v.Model.Ref] = true
+		}
+	}
 	out := map[string]string{}
 	for _, v := range variants {
+		k := v.Prompt.Name + "@" + v.Prompt.Version + "\x00" + v.Model.Ref
 		switch {
 		case v.Label != "":
 			out[v.ID] = v.Label
-		case alike[v.Prompt.Name+"@"+v.Prompt.Version+"\x00"+v.Model.Ref] > 1:
-			out[v.ID] = derivedLabel(v)
+		case alike[k] > 1:
+			l := derivedLabel(v)
+			if l == v.ID && v.Agent == nil && agents[k] {
+				l = "no tools"
+			}
+			out[v.ID] = l
 		}
 	}
 	return out

@@ -195,14 +195,18 @@ func (r *Running) Close() error { return r.srv.Close() }
 type chatRequest struct {
 	Model    string `json:"model"`
 	Messages []struct {
-		Role    string `json:"role"`
-		Content string `json:"content"`
+		Role       string     `json:"role"`
+		Content    string     `json:"content"`
+		ToolCalls  []toolCall `json:"tool_calls"`
+		ToolCallID string     `json:"tool_call_id"`
 	} `json:"messages"`
-	MaxTokens           int      `json:"max_tokens"`
-	MaxCompletionTokens int      `json:"max_completion_tokens"`
-	Temperature         *float64 `json:"temperature"`
-	Seed                *int     `json:"seed"`
-	Stream              bool     `json:"stream"`
+	Tools               []toolDef `json:"tools"`
+	ParallelToolCalls   *bool     `json:"parallel_tool_calls"`
+	MaxTokens           int       `json:"max_tokens"`
+	MaxCompletionTokens int       `json:"max_completion_tokens"`
+	Temperature         *float64  `json:"temperature"`
+	Seed                *int      `json:"seed"`
+	Stream              bool      `json:"stream"`
 	ResponseFormat      *struct {
 		Type       string `json:"type"`
 		JSONSchema *struct {
@@ -348,6 +352,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var text, finish string
+	var calls []toolCall
 	var judge bool
 	user := req.Messages[len(req.Messages)-1].Content
 	// Sampling: with a temperature above 0, the n-th identical request is
@@ -395,7 +400,24 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		if req.Temperature != nil && *req.Temperature > 0 {
 			draw += 1 + int(math.Round(*req.Temperature*10))
 		}
-		text, finish = answer(req.Model, system, user, maxTok, draw)
+		if len(req.Tools) > 0 {
+			question, rounds := "", 0
+			var results []string
+			for _, m := range req.Messages {
+				switch {
+				case m.Role == "user" && question == "":
+					question = m.Content
+				case m.Role == "assistant" && len(m.ToolCalls) > 0:
+					rounds++
+				case m.Role == "tool":
+					results = append(results, m.Content)
+				}
+			}
+			parallel := req.ParallelToolCalls == nil || *req.ParallelToolCalls
+			calls, text, finish = agentTurn(req.Model, system, question, maxTok, draw, req.Tools, parallel, rounds, results)
+		} else {
+			text, finish = answer(req.Model, system, user, maxTok, draw)
+		}
 	}
 
 	if o.Latency > 0 {
@@ -417,6 +439,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 
 	completionTok := s.lines.count(text)
+	message := map[string]any{"role": "assistant", "content": text}
+	if len(calls) > 0 {
+		message["content"] = nil
+		message["tool_calls"] = calls
+		for _, c := range calls {
+			completionTok += s.lines.count(c.Function.Name + " " + c.Function.Arguments)
+		}
+	}
 	if tpmLim != nil {
 		tpmLim.ReserveN(time.Now(), min(completionTok, tpmLim.Burst())) // charged, not refused
 	}
@@ -428,7 +458,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		"system_fingerprint": "evalctl-sim",
 		"choices": []any{map[string]any{
 			"index":         0,
-			"message":       map[string]any{"role": "assistant", "content": text},
+			"message":       message,
 			"finish_reason": finish,
 		}},
 		"usage": map[string]int{
