@@ -73,6 +73,19 @@ scorers:
 
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ name, src, want string }{
+		{"tool server with command and url", "tools:\n  - {name: s, command: [x], url: http://h/mcp}\n", "c.yaml:2: tools: s: give command: (stdio) or url: (streamable HTTP), not both"},
+		{"tool server with neither", "tools:\n  - {name: s}\n", "c.yaml:2: tools: s: give command: [program, args…] (stdio) or url: (streamable HTTP)"},
+		{"tool server url not http", "tools:\n  - {name: s, url: ftp://h}\n", `c.yaml:2: tools: s: url "ftp://h": want http:// or https://`},
+		{"tool server bad name", "tools:\n  - {name: 's p', command: [x]}\n", `c.yaml:2: tools: name "s p"`},
+		{"tool server twice", "tools:\n  - {name: s, command: [x]}\n  - {name: s, command: [y]}\n", "c.yaml:3: tools: s is defined twice (also line 2)"},
+		{"tool server misspelt key", "tools:\n  - {name: s, comand: [x]}\n", `c.yaml:2: unknown key "comand"`},
+		{"variant names an undefined server", "tools:\n  - {name: search, command: [x]}\nvariants:\n  - {prompt: basic, model: sim:a, tools: [serch]}\n",
+			`c.yaml:4: variants: tool server "serch" is not defined (defined: search)`},
+		{"agent without tools", "agents:\n  - {prompt: basic, model: sim:a}\n", "c.yaml:2: agents: an agent needs tools:"},
+		{"addendum without tools", "variants:\n  - {prompt: basic, model: sim:a, system_addendum: tools}\n", "c.yaml:2: variants: system_addendum: and agent: are for variants with tools:"},
+		{"agent max_steps 0 is refused? no: negative", "agent: {max_steps: -1}\n", "c.yaml:1: agent: max_steps -1: want 1 to 1000"},
+		{"agent tool_timeout negative", "agent:\n  tool_timeout: -1s\n", "c.yaml:2: agent: tool_timeout must not be negative"},
+		{"agent misspelt key", "agent: {max_step: 3}\n", `c.yaml:1: unknown key "max_step"`},
 		{"misspelt top-level key", "dataset: q.csv\nconcurency: 3\n", `c.yaml:2: unknown key "concurency" (known here: agent, agents, concurrency, dataset,`},
 		{"misspelt nested key", "prompts:\n  dri: p\n", `c.yaml:2: unknown key "dri" (known here: dir, system, use)`},
 		{"misspelt model param", "models:\n  - model: openai:x\n    tempreature: 1\n", `c.yaml:3: unknown key "tempreature"`},
@@ -165,4 +178,41 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		Parse("f.yaml", data, env(nil)) // must not panic
 	})
+}
+
+func TestParseAgents(t *testing.T) {
+	src := `tools:
+  - name: search
+    command: [evalctl, sim, mcp]
+    env: {TOKEN: "${TOKEN}"}
+agent: {max_steps: 6, tool_timeout: 20s}
+variants:
+  - {label: plain, prompt: basic, model: sim:a}
+agents:
+  - label: agent
+    prompt: basic
+    model: sim:a
+    tools: [search, {name: docs, url: "http://127.0.0.1:9/mcp", headers: {Authorization: "Bearer x"}}]
+    system_addendum: tools
+    agent: {max_steps: 3, parallel_tool_calls: false}
+trace: {max_body_bytes: 4096}
+`
+	cfg, err := Parse("c.yaml", []byte(src), func(k string) (string, bool) { return "t0k3n", k == "TOKEN" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Agents[0]
+	if len(a.Tools) != 2 || a.Tools[0].Name != "search" || a.Tools[0].Server != nil || a.Tools[1].Server == nil || a.Tools[1].Server.URL == "" {
+		t.Errorf("tools %+v", a.Tools)
+	}
+	eff := a.Agent.Over(cfg.Agent)
+	if eff.MaxSteps != 3 || eff.ToolTimeout.String() != "20s" || eff.ParallelToolCalls == nil || *eff.ParallelToolCalls {
+		t.Errorf("agent settings %+v", eff)
+	}
+	if s, ok := cfg.ToolServer("search"); !ok || s.Env["TOKEN"] != "t0k3n" {
+		t.Errorf("server %+v", s)
+	}
+	if cfg.Trace.MaxBodyBytes != 4096 || a.SystemAddendum != "tools" || len(cfg.Variants) != 1 {
+		t.Errorf("cfg %+v", cfg)
+	}
 }
