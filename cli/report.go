@@ -123,7 +123,7 @@ type reportFormat struct {
 var reportFormats = []reportFormat{
 	{name: "answers", file: "answers.csv", perAnswer: true, help: "one row per answer: ids, variant, rendered prompts, answer, tokens, latency, error, the dataset's columns",
 		write: func(w io.Writer, run *store.Run, results reports.Each, _ *reports.Comparison, o reports.CSVOptions) error {
-			return reports.WriteAnswersCSV(w, run.Spec.Layout.Columns, results, o)
+			return reports.WriteAnswersCSV(w, run.Spec.Layout, results, o)
 		}},
 	{name: "csv", file: "feedback.csv", perAnswer: true, help: "long: one row per answer × scorer, with values, rationales and judge replies",
 		write: func(w io.Writer, _ *store.Run, results reports.Each, _ *reports.Comparison, o reports.CSVOptions) error {

@@ -96,7 +96,7 @@ func (r *Runner) answer(ctx context.Context, p *Plan, c Cell, msgs []llm.Message
 			return true
 		}
 		span := trace.Span{Kind: trace.KindGeneration, Step: step, Model: model, Start: time.Now()}
-		resp, err := v.Model.Client.Complete(withCall(ctx, Call{Kind: "generation", Prompt: v.Prompt.Name}),
+		resp, err := v.Model.Client.Complete(withCall(ctx, Call{Kind: "generation", Prompt: v.Prompt.Name, Variant: v.ID}),
 			llm.Request{Model: v.Model.Ref.Model, Messages: msgs, Params: v.Model.Params, Sample: c.Repeat,
 				Tools: tools, ParallelToolCalls: parallel})
 		span.End = time.Now()

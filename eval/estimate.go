@@ -18,10 +18,19 @@ import (
 // every request a real run would send (rendered prompts, judge prompts
 // around answers of the expected length, per-row criteria that skip), so
 // the call counts are exact and the prompt tokens close.
+//
+// An agent's tool loop is estimated, not run: the estimator asks for no
+// tool call, so the runner's loop ends after one call, and that call's
+// usage stands for the whole loop (AgentEstimate.Usage); the Tally counts
+// it as the loop's steps.
 type Estimator struct {
 	// Completion returns the completion tokens to expect from req, a call
-	// to model ("provider:model").
+	// to model ("provider:model"). For an agent it is the cell's, all
+	// steps together (as the store records an agent's cells).
 	Completion func(model string, c Call, req llm.Request) int
+	// Agent, when set, returns what a cell of an agent variant is expected
+	// to do; ok is false for a variant without tools.
+	Agent func(model string, c Call) (est AgentEstimate, ok bool)
 	// Provider names the provider of the models this estimator stands for.
 	Provider string
 }
@@ -29,7 +38,8 @@ type Estimator struct {
 // Complete implements llm.Client.
 func (e *Estimator) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
 	call, _ := CallOf(ctx)
-	n := e.Completion(e.Provider+":"+req.Model, call, req)
+	model := e.Provider + ":" + req.Model
+	n := e.Completion(model, call, req)
 	text := filler(n)
 	if req.Schema != nil {
 		text = instance(req.Schema.Schema, text)
@@ -38,8 +48,61 @@ func (e *Estimator) Complete(ctx context.Context, req llm.Request) (llm.Response
 	for i, m := range req.Messages {
 		contents[i] = m.Content
 	}
-	return llm.Response{Text: text, FinishReason: "stop",
-		Usage: llm.Usage{PromptTokens: tokens.Chat(contents...), CompletionTokens: tokens.Count(text)}}, nil
+	usage := llm.Usage{PromptTokens: tokens.Chat(contents...), CompletionTokens: tokens.Count(text)}
+	if a, ok := agentOf(e.Agent, model, call, req); ok {
+		usage.PromptTokens = a.PromptTokens(usage.PromptTokens + toolTokens(req.Tools))
+	}
+	return llm.Response{Text: text, FinishReason: "stop", Usage: usage}, nil
+}
+
+// AgentEstimate is what one cell of an agent is expected to do, from the
+// store's history of the variant (or of its model with tools), or assumed.
+type AgentEstimate struct {
+	// Steps is the mean number of generation calls a cell makes (at least 1).
+	Steps float64
+	// ToolCalls is the mean number of tool calls a cell makes.
+	ToolCalls float64
+	// ResultTokens is the mean size of a tool result, in tokens.
+	ResultTokens float64
+}
+
+// ToolCallTokens is what a tool call adds to the conversation besides its
+// result: the assistant's call (its id, the tool's name and the arguments)
+// and the framing of the tool's message. An assumption.
+const ToolCallTokens = 30
+
+// PromptTokens returns the prompt tokens of a cell's steps together, when
+// its first call sends first: every step resends the conversation, which
+// grows by the tool calls of the steps before it and their results. The
+// tool calls are spread evenly over the steps that make them (all but the
+// last), so step k sends first + (k−1)·g, and the steps together
+// Steps·first + g·Steps·(Steps−1)/2.
+func (a AgentEstimate) PromptTokens(first int) int {
+	s := max(1, a.Steps)
+	g := 0.0
+	if s > 1 {
+		g = a.ToolCalls / (s - 1) * (a.ResultTokens + ToolCallTokens)
+	}
+	return int(s*float64(first) + g*s*(s-1)/2 + 0.5)
+}
+
+// agentOf returns the estimate for a generation call that offers tools.
+func agentOf(f func(string, Call) (AgentEstimate, bool), model string, c Call, req llm.Request) (AgentEstimate, bool) {
+	if f == nil || len(req.Tools) == 0 || (c.Kind != "" && c.Kind != "generation") {
+		return AgentEstimate{}, false
+	}
+	a, ok := f(model, c)
+	a.Steps = max(1, a.Steps)
+	return a, ok
+}
+
+// toolTokens counts the tool definitions a request sends (with every step).
+func toolTokens(tools []llm.Tool) int {
+	if len(tools) == 0 {
+		return 0
+	}
+	b, _ := json.Marshal(tools)
+	return tokens.Count(string(b))
 }
 
 // filler returns a text of about n tokens (" word" is one token).
@@ -93,18 +156,39 @@ func instance(schema json.RawMessage, text string) string {
 	return string(b)
 }
 
-// TallyKey groups calls by kind and model.
+// TallyKey groups calls by kind and model. The kinds are "generation",
+// "agent" (the steps of agents' tool loops) and "judge".
 type TallyKey struct{ Kind, Model string }
 
 // TallyLine counts calls of one kind to one model.
 type TallyLine struct {
-	Calls, Cached int
+	// Calls counts the calls, Cached those the response cache holds. An
+	// agent's cell counts as its estimated steps, so for agents they are
+	// estimates, not whole numbers; for the other kinds they are exact.
+	Calls, Cached float64
 	// Usage of the calls that were not served from the cache.
 	Usage llm.Usage
+	// For agents, Cells counts the cells and ToolCalls their estimated
+	// tool calls (Calls holds their steps).
+	Cells     int
+	ToolCalls float64
+}
+
+// StepsPerCell returns the mean estimated steps of an agent line's cells.
+func (l *TallyLine) StepsPerCell() float64 {
+	if l.Cells == 0 {
+		return 0
+	}
+	return l.Calls / float64(l.Cells)
 }
 
 // Tally counts the calls that pass through its clients.
 type Tally struct {
+	// Agent, when set, says what a cell of an agent is expected to do (the
+	// Estimator's): a generation call that offers tools then counts as the
+	// steps and tool calls of the cell's loop.
+	Agent func(model string, c Call) (est AgentEstimate, ok bool)
+
 	mu    sync.Mutex
 	Lines map[TallyKey]*TallyLine
 }
@@ -127,7 +211,17 @@ func (x tallied) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	if kind == "" {
 		kind = "generation"
 	}
-	k := TallyKey{kind, x.provider + ":" + req.Model}
+	model := x.provider + ":" + req.Model
+	agent, isAgent := agentOf(x.t.Agent, model, call, req)
+	calls := 1.0
+	if isAgent {
+		kind, calls = "agent", agent.Steps
+		// A dry run calls no tool: a reply from the response cache that asks
+		// for tool calls ends the loop too, and the estimate stands for it
+		// (its later steps are taken to be cached as well).
+		resp.ToolCalls = nil
+	}
+	k := TallyKey{kind, model}
 	x.t.mu.Lock()
 	if x.t.Lines == nil {
 		x.t.Lines = map[TallyKey]*TallyLine{}
@@ -137,9 +231,13 @@ func (x tallied) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 		l = &TallyLine{}
 		x.t.Lines[k] = l
 	}
-	l.Calls++
+	l.Calls += calls
+	if isAgent {
+		l.Cells++
+		l.ToolCalls += agent.ToolCalls
+	}
 	if resp.Cached {
-		l.Cached++
+		l.Cached += calls
 	} else {
 		l.Usage = l.Usage.Add(resp.Usage)
 	}
@@ -147,7 +245,8 @@ func (x tallied) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	return resp, err
 }
 
-// Keys returns the tally's keys, generation first, then by model.
+// Keys returns the tally's keys: generation, agent, then judge calls, each
+// by model.
 func (t *Tally) Keys() []TallyKey {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -155,9 +254,21 @@ func (t *Tally) Keys() []TallyKey {
 	for k := range t.Lines {
 		keys = append(keys, k)
 	}
+	rank := map[string]int{"generation": 0, "agent": 1, "judge": 2}
 	sort.Slice(keys, func(i, j int) bool {
+		ri, okI := rank[keys[i].Kind]
+		rj, okJ := rank[keys[j].Kind]
+		if !okI {
+			ri = len(rank)
+		}
+		if !okJ {
+			rj = len(rank)
+		}
+		if ri != rj {
+			return ri < rj
+		}
 		if keys[i].Kind != keys[j].Kind {
-			return keys[i].Kind == "generation"
+			return keys[i].Kind < keys[j].Kind
 		}
 		return keys[i].Model < keys[j].Model
 	})

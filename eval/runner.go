@@ -440,6 +440,9 @@ type Call struct {
 	Kind   string // "generation", or "judge" for calls made by scorers
 	Prompt string // the template of the cell
 	Scorer string // the scorer, for judge calls
+	// Variant is the cell's variant ID, for generation calls (a dry run
+	// estimates an agent's steps from its variant's history).
+	Variant string
 }
 
 type callKey struct{}

@@ -175,5 +175,20 @@ func (c *Comparison) Notes() []string {
 		out = append(out, fmt.Sprintf("Pairwise %s: position bias %.1f%%: the verdict changed with the order of the answers on %d of %d pairs, which count as ties.",
 			b.Scorer, 100*b.Rate(), b.Inconsistent, b.Pairs))
 	}
+	return append(out, c.agentNotes()...)
+}
+
+// agentNotes explain the agent columns and list tool errors by kind, for
+// runs with agents (none otherwise).
+func (c *Comparison) agentNotes() []string {
+	if !c.Agents() {
+		return nil
+	}
+	out := []string{"Agents: steps are generation calls per cell; tool calls are counted in all and per cell; tool latency is the mean wall time of a call."}
+	for _, g := range c.Groups {
+		if g.Trace.ToolErrors > 0 {
+			out = append(out, fmt.Sprintf("Tool errors of %s: %s.", g.Name(), g.Trace.errorKinds()))
+		}
+	}
 	return out
 }

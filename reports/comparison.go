@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/evalctl/evalctl/llm"
 	"github.com/evalctl/evalctl/scorers"
 	"github.com/evalctl/evalctl/stats"
+	"github.com/evalctl/evalctl/trace"
 )
 
 // ScorerStat aggregates one scorer's feedback for one prompt × model.
@@ -131,7 +133,106 @@ type Group struct {
 	Cost, JudgeCost float64
 	Priced          bool
 	Scorers         []ScorerStat
-	latencies       []time.Duration
+	// Agent is set when the variant answers with tools; Trace sums its
+	// cells' traces.
+	Agent     bool
+	Trace     TraceStats
+	latencies []time.Duration
+}
+
+// TraceStats sums the traces of a variant's cells (trace.StatsOf): what
+// reports show of agents. It is a few counters whatever the run's size.
+type TraceStats struct {
+	// Cells counts the cells with a trace: runs recorded before traces
+	// have none, and then the means are undefined.
+	Cells int
+	// Steps, ToolCalls, ToolErrors and ToolTime are summed over those cells.
+	trace.Stats
+	// ErrorKinds counts the failed tool calls by kind (trace.ToolTimeout, ...).
+	ErrorKinds map[string]int
+}
+
+// add folds one cell's steps in.
+func (t *TraceStats) add(steps []trace.Span) {
+	if len(steps) == 0 {
+		return
+	}
+	st := trace.StatsOf(steps)
+	t.Cells++
+	t.Steps += st.Steps
+	t.ToolCalls += st.ToolCalls
+	t.ToolErrors += st.ToolErrors
+	t.ToolTime += st.ToolTime
+	if st.ToolErrors == 0 {
+		return
+	}
+	if t.ErrorKinds == nil {
+		t.ErrorKinds = map[string]int{}
+	}
+	for _, s := range steps {
+		if s.Kind == trace.KindTool && s.Failed() {
+			kind := s.ErrorKind
+			if kind == "" {
+				kind = trace.ToolError
+			}
+			t.ErrorKinds[kind]++
+		}
+	}
+}
+
+// MeanSteps returns the mean generation calls per traced cell; ok is false
+// when no cell has a trace.
+func (t TraceStats) MeanSteps() (mean float64, ok bool) {
+	if t.Cells == 0 {
+		return 0, false
+	}
+	return float64(t.Steps) / float64(t.Cells), true
+}
+
+// MeanToolCalls returns the mean tool calls per traced cell; ok is false
+// when no cell has a trace.
+func (t TraceStats) MeanToolCalls() (mean float64, ok bool) {
+	if t.Cells == 0 {
+		return 0, false
+	}
+	return float64(t.ToolCalls) / float64(t.Cells), true
+}
+
+// MeanToolLatency returns the mean wall time of a tool call; ok is false
+// when there was none.
+func (t TraceStats) MeanToolLatency() (mean time.Duration, ok bool) {
+	if t.ToolCalls == 0 {
+		return 0, false
+	}
+	return t.ToolTime / time.Duration(t.ToolCalls), true
+}
+
+// errorKinds lists the failed tool calls by kind, most frequent first:
+// "timeout 2, tool_error 1".
+func (t TraceStats) errorKinds() string {
+	kinds := make([]string, 0, len(t.ErrorKinds))
+	for k := range t.ErrorKinds {
+		kinds = append(kinds, k)
+	}
+	slices.SortFunc(kinds, func(a, b string) int {
+		if d := t.ErrorKinds[b] - t.ErrorKinds[a]; d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%s %d", k, t.ErrorKinds[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Name names the group in notes: its label, or its prompt version and model.
+func (g *Group) Name() string {
+	if g.Label != "" {
+		return g.Label
+	}
+	return g.Prompt + "@" + g.PromptVersion + " × " + g.Model
 }
 
 // Simulated reports whether the group's model is the built-in simulator.
@@ -184,7 +285,7 @@ func NewComparison(l eval.Layout) *Comparison {
 	labels := eval.Labels(variants)
 	for _, v := range variants {
 		g := &Group{Variant: v.ID, Label: labels[v.ID], Prompt: v.Prompt.Name, PromptVersion: v.Prompt.Version, Model: v.Model.Ref,
-			Params: v.Model.Params, Priced: true}
+			Params: v.Model.Params, Priced: true, Agent: v.Agent != nil}
 		if v.System != nil {
 			g.System = v.System.Name + "@" + v.System.Version
 		}
@@ -206,6 +307,18 @@ func NewComparison(l eval.Layout) *Comparison {
 func (c *Comparison) Labelled() bool {
 	for _, g := range c.Groups {
 		if g.Label != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Agents reports whether any variant answers with tools or made tool
+// calls: then the table and Markdown show steps and tool calls (a run
+// without agents keeps its columns).
+func (c *Comparison) Agents() bool {
+	for _, g := range c.Groups {
+		if g.Agent || g.Trace.ToolCalls > 0 {
 			return true
 		}
 	}
@@ -250,6 +363,7 @@ func (c *Comparison) Add(r eval.Record) {
 	g.Cells++
 	g.Usage = g.Usage.Add(r.Usage)
 	g.Cost += c.price(g, g.Model, r.Usage)
+	g.Trace.add(r.Steps)
 	if r.Err != nil {
 		g.GenErrors++
 		return

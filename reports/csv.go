@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/trace"
 )
 
 // AnswerColumns are the fixed columns of answers.csv; the dataset's columns
@@ -16,6 +17,22 @@ import (
 var AnswerColumns = []string{"row_id", "line", "prompt", "prompt_version", "model", "repeat",
 	"system", "input", "answer", "finish_reason", "prompt_tokens", "completion_tokens",
 	"latency_ms", "attempts", "error_kind", "error", "variant"}
+
+// AgentColumns follow AnswerColumns in answers.csv when the run has agents
+// (variants with tools): the cell's generation calls, tool calls and failed
+// tool calls, from its trace (empty for a cell without one). A run without
+// agents leaves them out, so its file keeps its columns.
+var AgentColumns = []string{"steps", "tool_calls", "tool_errors"}
+
+// HasAgents reports whether some variant of a layout answers with tools.
+func HasAgents(l eval.Layout) bool {
+	for _, v := range l.AllVariants() {
+		if v.Agent != nil {
+			return true
+		}
+	}
+	return false
+}
 
 // FeedbackColumns are the columns of feedback.csv.
 var FeedbackColumns = []string{"row_id", "prompt", "prompt_version", "model", "repeat", "scorer",
@@ -65,11 +82,16 @@ func Slice(results []eval.Result) Each {
 	}
 }
 
-// WriteAnswersCSV writes one row per cell, in cell order.
-func WriteAnswersCSV(w io.Writer, columns []string, results Each, o CSVOptions) error {
+// WriteAnswersCSV writes one row per cell, in cell order: AnswerColumns,
+// AgentColumns when the layout has agents, then the dataset's columns.
+func WriteAnswersCSV(w io.Writer, l eval.Layout, results Each, o CSVOptions) error {
 	t := o.csvText
 	cw := csv.NewWriter(w)
+	columns, agents := l.Columns, HasAgents(l)
 	head := slices.Clone(AnswerColumns)
+	if agents {
+		head = append(head, AgentColumns...)
+	}
 	for _, c := range columns {
 		head = append(head, t("data_"+c))
 	}
@@ -83,6 +105,14 @@ func WriteAnswersCSV(w io.Writer, columns []string, results Each, o CSVOptions) 
 			strconv.Itoa(r.Repeat), t(r.System), t(r.Input), t(r.Answer), t(r.FinishReason),
 			strconv.Itoa(r.Usage.PromptTokens), strconv.Itoa(r.Usage.CompletionTokens),
 			strconv.FormatInt(r.Latency.Milliseconds(), 10), strconv.Itoa(r.Attempts), t(kind), t(msg), t(r.Variant.ID)}
+		if agents {
+			steps, calls, errs := "", "", ""
+			if len(r.Steps) > 0 {
+				st := trace.StatsOf(r.Steps)
+				steps, calls, errs = strconv.Itoa(st.Steps), strconv.Itoa(st.ToolCalls), strconv.Itoa(st.ToolErrors)
+			}
+			rec = append(rec, steps, calls, errs)
+		}
 		for _, c := range columns {
 			rec = append(rec, t(r.Vars[c]))
 		}

@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"io"
 	"sort"
+	"time"
 
 	"github.com/evalctl/evalctl/eval"
 	"github.com/evalctl/evalctl/stats"
+	"github.com/evalctl/evalctl/trace"
 )
 
 //go:embed assets/chart-4.5.1.umd.min.js assets/report.css assets/report.js
@@ -54,6 +56,8 @@ type htmlGroup struct {
 	P50LatencyMS     *float64   `json:"p50_latency_ms"`
 	Overall          htmlStat   `json:"overall"`
 	Scorers          []htmlStat `json:"scorers"`
+	// Agent is set in runs with agents (Comparison.Agents).
+	Agent *jsonAgent `json:"agent,omitempty"`
 }
 
 type htmlRow struct {
@@ -78,8 +82,82 @@ type htmlAnswer struct {
 	N  int     `json:"n"`
 	C  bool    `json:"c,omitempty"`
 	F  [][]any `json:"f"`
+	// X is the answer's trace (agents only), XM how many of its spans the
+	// page leaves out (over maxPageSpans).
+	X  []htmlSpan `json:"x,omitempty"`
+	XM int        `json:"xm,omitempty"`
 	// D defines the strings this answer uses first: [id, text] pairs.
 	D [][2]any `json:"d,omitempty"`
+}
+
+// htmlSpan is one span of a trace as the page shows it. Texts are string
+// ids, cut at pageExcerpt; the full texts stay in the store (evalctl trace).
+type htmlSpan struct {
+	K string `json:"k"`           // kind: generation, tool, judge
+	S int    `json:"s,omitempty"` // step
+	// O is the start in µs after the cell's first span; D the duration in µs.
+	O  int64  `json:"o"`
+	D  int64  `json:"d"`
+	M  string `json:"m,omitempty"`  // model
+	T  string `json:"t,omitempty"`  // tool
+	Sv string `json:"sv,omitempty"` // tool server
+	A  *int   `json:"a,omitempty"`  // tool arguments
+	In *int   `json:"in,omitempty"` // what was sent (a judge's prompt)
+	Ou *int   `json:"out,omitempty"`
+	// X is set when a text was cut, for the page or earlier.
+	X  bool   `json:"x,omitempty"`
+	E  *int   `json:"e,omitempty"`  // the error
+	EK string `json:"ek,omitempty"` // its kind
+	U  [2]int `json:"u,omitzero"`   // prompt and completion tokens
+	N  int    `json:"n,omitempty"`  // tool calls a generation asked for
+	F  string `json:"f,omitempty"`  // finish reason
+	C  bool   `json:"c,omitempty"`  // from the cache
+}
+
+// The page's bounds on traces: the data it embeds stays proportional to the
+// answers whatever the tools returned. Span bodies are already bounded by
+// the runner (trace.DefaultMaxBody); the page keeps a shorter excerpt.
+const (
+	pageExcerpt  = 2 << 10
+	maxPageSpans = 100
+)
+
+// traced reports whether the page shows an answer's trace: an agent's, or
+// any with more than its one generation call.
+func traced(g *Group, steps []trace.Span) bool {
+	if len(steps) == 0 {
+		return false
+	}
+	return (g != nil && g.Agent) || len(steps) > 1 || steps[0].Kind != trace.KindGeneration
+}
+
+// spansOf converts spans for the page, offsets counted from base.
+func spansOf(spans []trace.Span, base time.Time, st *strtab, defs *[][2]any) []htmlSpan {
+	text := func(s string, cut *bool) *int {
+		if s == "" {
+			return nil
+		}
+		s, c := trace.Bound(s, pageExcerpt)
+		*cut = *cut || c
+		id := st.id(s, defs)
+		return &id
+	}
+	out := make([]htmlSpan, 0, len(spans))
+	for _, sp := range spans {
+		h := htmlSpan{K: sp.Kind, S: sp.Step, D: sp.Duration().Microseconds(),
+			M: sp.Model, T: sp.Tool, Sv: sp.Server, EK: sp.ErrorKind, U: [2]int{sp.Usage.PromptTokens, sp.Usage.CompletionTokens},
+			N: sp.ToolCalls, F: sp.FinishReason, C: sp.Cached, X: sp.Truncated}
+		if !base.IsZero() {
+			h.O = sp.Start.Sub(base).Microseconds()
+		}
+		h.A, h.In, h.Ou = text(sp.Args, &h.X), text(sp.Input, &h.X), text(sp.Output, &h.X)
+		if sp.Error != "" {
+			e := st.id(sp.Error, defs)
+			h.E = &e
+		}
+		out = append(out, h)
+	}
+	return out
 }
 
 // htmlHead is the part of the page's data known before the answers stream.
@@ -159,6 +237,10 @@ func htmlHeadOf(meta RunMeta, c *Comparison) htmlHead {
 			overall.Errors += s.Errors
 		}
 		hg.Overall = statOf(overall)
+		if c.Agents() {
+			a := agentJSON(g)
+			hg.Agent = &a
+		}
 		d.Groups = append(d.Groups, hg)
 	}
 	return d
@@ -210,6 +292,18 @@ func writeHTMLData(w io.Writer, meta RunMeta, l eval.Layout, results Each, c *Co
 			e := st.id(r.Err.Error(), &a.D)
 			a.E = &e
 		}
+		var g *Group
+		if a.G >= 0 {
+			g = c.Groups[a.G]
+		}
+		showTrace := traced(g, r.Steps)
+		if showTrace {
+			steps := r.Steps
+			if len(steps) > maxPageSpans {
+				a.XM, steps = len(steps)-maxPageSpans, steps[:maxPageSpans]
+			}
+			a.X = spansOf(steps, r.Steps[0].Start, st, &a.D)
+		}
 		for _, fb := range r.Feedback {
 			i := -1
 			for j, name := range c.Scorers {
@@ -239,6 +333,16 @@ func writeHTMLData(w io.Writer, meta RunMeta, l eval.Layout, results Each, c *Co
 				why = st.id(text, &a.D)
 			}
 			a.F[i] = []any{fb.Scorer, outcome, value, why, fb.JudgeModel, fb.Usage.Total(), fb.Latency.Milliseconds()}
+			if showTrace && len(fb.Spans) > 0 {
+				// The verdict's judge calls, with their prompts: shown with
+				// the traces of agents only, so that the page of a large
+				// plain run does not carry every judge prompt.
+				spans := fb.Spans
+				if len(spans) > maxPageSpans {
+					spans = spans[:maxPageSpans]
+				}
+				a.F[i] = append(a.F[i], spansOf(spans, time.Time{}, st, &a.D))
+			}
 		}
 		b, err := json.Marshal(a)
 		if err != nil {
@@ -317,6 +421,11 @@ func WriteHTML(w io.Writer, meta RunMeta, l eval.Layout, results Each, c *Compar
 <div class="chart"><canvas id="chart-latency"></canvas></div>
 <div class="chart"><canvas id="chart-errors"></canvas></div>
 <div class="chart"><canvas id="chart-cost"></canvas></div>
+</div>
+<div id="agents" hidden>
+<h2>Agents</h2>
+<p class="note">Per variant: generation calls (steps) per cell, tool calls in all and per cell, failed tool calls by kind, and the mean wall time of a tool call. Open an answer for its trace.</p>
+<table class="agents"><thead><tr><th>variant</th><th>steps / cell</th><th>tool calls</th><th>tool calls / cell</th><th>tool errors</th><th>tool latency</th></tr></thead><tbody id="agent-rows"></tbody></table>
 </div>
 <h2>Answers<span id="count"></span></h2>
 <div class="filters" id="filters">

@@ -17,6 +17,7 @@ import (
 	"github.com/evalctl/evalctl/llm"
 	"github.com/evalctl/evalctl/prompts"
 	"github.com/evalctl/evalctl/scorers"
+	"github.com/evalctl/evalctl/trace"
 )
 
 const malicious = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script></pre><b>pwned</b>`
@@ -141,6 +142,16 @@ func TestHTMLInBrowser(t *testing.T) {
 	}
 	html := write("report.html", func(b *bytes.Buffer) error { return WriteHTML(b, meta, lay, Slice(rs), cmp) })
 	js := write("report.json", func(b *bytes.Buffer) error { return WriteJSON(b, meta, cmp) })
+	// An agent's run: its drill-down shows the trace.
+	aplan, ars := agentFixture(t)
+	alay := aplan.Layout()
+	agentHTML := write("agent.html", func(b *bytes.Buffer) error {
+		return WriteHTML(b, RunMeta{ID: "20261122-120000-a9e47", Name: "agents", Status: "complete", StartedAt: time.Now()}, alay, Slice(ars), Compare(alay, ars))
+	})
+	var kinds []string
+	for _, s := range ars[1].Steps {
+		kinds = append(kinds, s.Kind)
+	}
 	failing := 0
 	for _, r := range rs {
 		for _, fb := range r.Feedback {
@@ -156,7 +167,9 @@ func TestHTMLInBrowser(t *testing.T) {
 	}
 	os.MkdirAll(shots, 0o755)
 	expect, _ := json.Marshal(map[string]any{"html": html, "json": js, "screenshot": filepath.Join(shots, "report.png"),
-		"failing": failing, "malicious": malicious})
+		"failing": failing, "malicious": malicious,
+		"agent": map[string]any{"html": agentHTML, "cell": ars[1].Index, "kinds": kinds, "tool_result": toolMalice,
+			"long_cell": ars[3].Index, "excerpt": pageExcerpt, "marker": trace.Marker, "screenshot": filepath.Join(shots, "agent.png")}})
 	ep := filepath.Join(dir, "expect.json")
 	os.WriteFile(ep, expect, 0o644)
 	cmd := exec.Command("node", "check.mjs", ep)

@@ -52,7 +52,41 @@ type jsonGroup struct {
 	CostUSD          *float64     `json:"cost_usd"`
 	JudgeCostUSD     *float64     `json:"judge_cost_usd"`
 	P50LatencyMS     *float64     `json:"p50_latency_ms"`
+	Agent            jsonAgent    `json:"agent"`
 	Scorers          []jsonScorer `json:"scorers"`
+}
+
+// jsonAgent is a group's trace figures (TraceStats).
+type jsonAgent struct {
+	Tools             bool           `json:"tools"`
+	TracedCells       int            `json:"traced_cells"`
+	Steps             int            `json:"steps"`
+	MeanSteps         *float64       `json:"mean_steps"`
+	ToolCalls         int            `json:"tool_calls"`
+	MeanToolCalls     *float64       `json:"mean_tool_calls"`
+	ToolErrors        int            `json:"tool_errors"`
+	ToolErrorsByKind  map[string]int `json:"tool_errors_by_kind"`
+	MeanToolLatencyMS *float64       `json:"mean_tool_latency_ms"`
+}
+
+func agentJSON(g *Group) jsonAgent {
+	t := g.Trace
+	a := jsonAgent{Tools: g.Agent, TracedCells: t.Cells, Steps: t.Steps, ToolCalls: t.ToolCalls, ToolErrors: t.ToolErrors,
+		ToolErrorsByKind: t.ErrorKinds}
+	if a.ToolErrorsByKind == nil {
+		a.ToolErrorsByKind = map[string]int{}
+	}
+	if m, ok := t.MeanSteps(); ok {
+		a.MeanSteps = &m
+	}
+	if m, ok := t.MeanToolCalls(); ok {
+		a.MeanToolCalls = &m
+	}
+	if d, ok := t.MeanToolLatency(); ok {
+		ms := float64(d) / float64(time.Millisecond)
+		a.MeanToolLatencyMS = &ms
+	}
+	return a
 }
 
 type jsonAgreement struct {
@@ -103,7 +137,8 @@ func WriteJSON(w io.Writer, meta RunMeta, c *Comparison) error {
 		jg := jsonGroup{Variant: g.Variant, Label: g.Label, Prompt: g.Prompt, PromptVersion: g.PromptVersion, System: g.System,
 			Model: g.Model, Simulated: g.Simulated(),
 			Cells: g.Cells, GenerationErrors: g.GenErrors, PromptTokens: g.Usage.PromptTokens,
-			CompletionTokens: g.Usage.CompletionTokens, JudgeTokens: g.JudgeUsage.Total(), P50LatencyMS: g.P50MS()}
+			CompletionTokens: g.Usage.CompletionTokens, JudgeTokens: g.JudgeUsage.Total(), P50LatencyMS: g.P50MS(),
+			Agent: agentJSON(g)}
 		if g.Params != (llm.Params{}) {
 			p := g.Params
 			jg.Params = &p

@@ -37,6 +37,10 @@ func WriteMarkdown(w io.Writer, meta RunMeta, c *Comparison) error {
 		head = append(head, "`"+s+"`")
 	}
 	head = append(head, "gen errors", "gen tokens", "judge tokens", "p50 latency")
+	agents := c.Agents()
+	if agents {
+		head = append(head, "steps/cell", "tool calls (/cell)", "tool errors", "tool latency")
+	}
 	fmt.Fprintf(w, "| %s |\n|", strings.Join(head, " | "))
 	for i := range head {
 		if i < texts {
@@ -61,6 +65,9 @@ func WriteMarkdown(w io.Writer, meta RunMeta, c *Comparison) error {
 			p50 = formatDuration(d)
 		}
 		row = append(row, fmt.Sprint(g.GenErrors), FormatInt(g.Usage.Total()), FormatInt(g.JudgeUsage.Total()), p50)
+		if agents {
+			row = append(row, agentCells(g.Trace)...)
+		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
 	}
 	fmt.Fprintln(w)

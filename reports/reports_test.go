@@ -125,7 +125,7 @@ func TestGoldenTable(t *testing.T) {
 func TestGoldenCSV(t *testing.T) {
 	plan, results := fixture(t)
 	var a, f bytes.Buffer
-	if err := WriteAnswersCSV(&a, plan.Dataset.Columns, Slice(results), CSVOptions{}); err != nil {
+	if err := WriteAnswersCSV(&a, plan.Layout(), Slice(results), CSVOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := WriteFeedbackCSV(&f, Slice(results), CSVOptions{}); err != nil {
@@ -191,7 +191,7 @@ func TestGoldenCSVFormulas(t *testing.T) {
 			suffix = "-raw"
 		}
 		var a, f, w bytes.Buffer
-		if err := WriteAnswersCSV(&a, plan.Dataset.Columns, Slice(results), o); err != nil {
+		if err := WriteAnswersCSV(&a, plan.Layout(), Slice(results), o); err != nil {
 			t.Fatal(err)
 		}
 		if err := WriteFeedbackCSV(&f, Slice(results), o); err != nil {

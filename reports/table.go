@@ -24,6 +24,10 @@ func WriteTable(w io.Writer, c *Comparison) error {
 		header = append(header, wrapName(s, 13))
 	}
 	header = append(header, "gen\nerrors", "tokens\ngen", "tokens\njudge", "p50\nlatency")
+	agents := c.Agents()
+	if agents {
+		header = append(header, "steps\n/cell", "tool calls\n(/cell)", "tool\nerrors", "tool\nlatency")
+	}
 	_, allPriced := c.TotalCost()
 	showCost := !allPriced
 	for _, g := range c.Groups {
@@ -55,6 +59,9 @@ func WriteTable(w io.Writer, c *Comparison) error {
 			p50 = formatDuration(d)
 		}
 		row = append(row, fmt.Sprint(g.GenErrors), FormatInt(g.Usage.Total()), FormatInt(g.JudgeUsage.Total()), p50)
+		if agents {
+			row = append(row, agentCells(g.Trace)...)
+		}
 		if showCost {
 			row = append(row, costText(g, g.Cost), costText(g, g.JudgeCost))
 		}
@@ -86,6 +93,25 @@ func WriteTable(w io.Writer, c *Comparison) error {
 		fmt.Fprintln(w, "sim:* models are the built-in simulator: their scores say nothing about any real model.")
 	}
 	return nil
+}
+
+// agentCells are a group's agent columns: mean steps per cell, tool calls
+// in all (and per cell), tool errors, mean tool latency; "-" where a figure
+// is undefined.
+func agentCells(t TraceStats) []string {
+	steps, calls, errs, lat := "-", "-", "-", "-"
+	if m, ok := t.MeanSteps(); ok {
+		steps = fmt.Sprintf("%.1f", m)
+		calls = FormatInt(t.ToolCalls)
+		if mc, _ := t.MeanToolCalls(); t.ToolCalls > 0 {
+			calls += fmt.Sprintf(" (%.1f)", mc)
+		}
+		errs = FormatInt(t.ToolErrors)
+	}
+	if d, ok := t.MeanToolLatency(); ok {
+		lat = formatDuration(d)
+	}
+	return []string{steps, calls, errs, lat}
 }
 
 // wrapName breaks a long snake_case name after underscores so that the

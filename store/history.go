@@ -71,3 +71,69 @@ func (s *Store) CompletionHistory(ctx context.Context) (History, error) {
 	}
 	return h, rows.Err()
 }
+
+// AgentMean is what the stored cells of agents did, per cell.
+type AgentMean struct {
+	// Cells counts the cells measured.
+	Cells int
+	// Steps and ToolCalls are the mean generation calls and tool calls a cell.
+	Steps, ToolCalls float64
+	// ResultBytes is the mean size of a tool result in bytes (as stored:
+	// the trace bounds it), over Results results.
+	ResultBytes float64
+	Results     int
+}
+
+// add folds in the sums of n more cells.
+func (m AgentMean) add(n int, steps, calls, bytes float64) AgentMean {
+	out := AgentMean{Cells: m.Cells + n, Results: m.Results + int(calls)}
+	out.Steps = (m.Steps*float64(m.Cells) + steps) / float64(out.Cells)
+	out.ToolCalls = (m.ToolCalls*float64(m.Cells) + calls) / float64(out.Cells)
+	if out.Results > 0 {
+		out.ResultBytes = (m.ResultBytes*float64(m.Results) + bytes) / float64(out.Results)
+	}
+	return out
+}
+
+// AgentHistory is what earlier runs in a store say about agents' tool loops.
+type AgentHistory struct {
+	// Variant by variant ID; Model by model ref, over every agent variant
+	// of the model.
+	Variant map[string]AgentMean
+	Model   map[string]AgentMean
+}
+
+// AgentHistory returns the mean steps, tool calls and tool result sizes of
+// the stored cells of agents: the variants that runs recorded with tools.
+// Cells recorded before traces (store schema 6) are left out; cells that
+// failed count, for their calls were made.
+func (s *Store) AgentHistory(ctx context.Context) (AgentHistory, error) {
+	h := AgentHistory{Variant: map[string]AgentMean{}, Model: map[string]AgentMean{}}
+	rows, err := s.r.QueryContext(ctx, `WITH agents AS (
+			SELECT DISTINCT r.id AS run_id, json_extract(v.value, '$.id') AS variant
+			FROM runs r, json_each(r.spec, '$.layout.variants') v
+			WHERE json_type(v.value, '$.agent') = 'object')
+		SELECT c.variant, c.model, COUNT(*),
+			SUM((SELECT COUNT(*) FROM json_each(c.steps) s WHERE json_extract(s.value, '$.kind') = 'generation')),
+			SUM((SELECT COUNT(*) FROM json_each(c.steps) s WHERE json_extract(s.value, '$.kind') = 'tool')),
+			SUM((SELECT TOTAL(length(CAST(json_extract(s.value, '$.output') AS BLOB))) FROM json_each(c.steps) s
+				WHERE json_extract(s.value, '$.kind') = 'tool'))
+		FROM cells c JOIN agents a ON a.run_id = c.run_id AND a.variant = c.variant
+		WHERE c.steps <> ''
+		GROUP BY c.variant, c.model`)
+	if err != nil {
+		return h, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var variant, model string
+		var n int
+		var steps, calls, bytes float64
+		if err := rows.Scan(&variant, &model, &n, &steps, &calls, &bytes); err != nil {
+			return h, err
+		}
+		h.Variant[variant] = h.Variant[variant].add(n, steps, calls, bytes)
+		h.Model[model] = h.Model[model].add(n, steps, calls, bytes)
+	}
+	return h, rows.Err()
+}

@@ -11,6 +11,8 @@
     return e;
   };
   const pct = (x) => (100 * x).toFixed(1) + "%";
+  // ms formats microseconds as milliseconds.
+  const ms = (us) => (us < 10000 ? (us / 1000).toFixed(1) : Math.round(us / 1000)) + " ms";
 
   async function load() {
     const b64 = document.getElementById("evalctl-data").textContent.trim();
@@ -87,6 +89,21 @@
     bar("chart-cost", "cost in USD, generation + judges (empty: no price)", D.groups.map((g) => g.cost_usd), "#ae3ec9");
   }
 
+  // Agents: steps and tool calls per variant.
+  if (D.groups.some((g) => g.agent)) {
+    const rows = document.getElementById("agent-rows");
+    const num = (x, d) => (x == null ? "–" : x.toFixed(d));
+    for (const g of D.groups) {
+      const a = g.agent;
+      if (!a) continue;
+      const kinds = Object.entries(a.tool_errors_by_kind).sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1)).map(([k, n]) => `${k} ${n}`).join(", ");
+      rows.append(el("tr", { "data-variant": g.variant }, el("td", { text: variantName(g) }), el("td", { text: num(a.mean_steps, 1) }),
+        el("td", { text: String(a.tool_calls) }), el("td", { text: num(a.mean_tool_calls, 1) }),
+        el("td", { text: String(a.tool_errors) + (kinds ? ` (${kinds})` : "") }), el("td", { text: a.mean_tool_latency_ms == null ? "–" : ms(a.mean_tool_latency_ms * 1000) })));
+    }
+    document.getElementById("agents").hidden = false;
+  }
+
   // Answers: filters, lazy rows, drill-down.
   const A = D.answers;
   const sel = (id, values, all) => {
@@ -151,6 +168,42 @@
   fSearch.addEventListener("input", apply);
   document.getElementById("more").addEventListener("click", () => more(200));
 
+  // A text of a trace: short ones inline, long ones collapsed behind their
+  // first line. Always placed as text.
+  function block(cls, label, text) {
+    if (text.length <= 240 && !text.includes("\n")) return el("div", { class: cls }, el("span", { class: "label", text: label + " " }), el("code", { class: "text", text }));
+    const d = el("details", { class: cls }, el("summary", { text: label + " (" + text.length + " characters)" }), el("pre", { class: "text", text }));
+    return d;
+  }
+  const CUT = "Cut for this page (or at the trace's bound): evalctl trace shows the text as stored.";
+  // The rows of a trace: one per span, with its offset, duration and kind.
+  function traceTable(spans, withStep) {
+    const t = el("table", { class: "trace" });
+    t.append(el("tr", {}, ...(withStep ? ["step", "offset"] : []).map((h) => el("th", { text: h })), el("th", { text: "duration" }), el("th", { text: "kind" }), el("th", { text: "details" })));
+    for (const x of spans) {
+      const failed = x.e != null || !!x.ek;
+      const tr = el("tr", { class: "span " + x.k + (failed ? " failed" : ""), "data-kind": x.k });
+      if (withStep) tr.append(el("td", { text: x.s ? String(x.s) : "" }), el("td", { text: "+" + ms(x.o) }));
+      tr.append(el("td", { text: ms(x.d) }), el("td", { text: x.k }));
+      const info = el("td");
+      const tokens = x.u ? `${x.u[0]} + ${x.u[1]} tokens` : "";
+      if (x.k === "tool") {
+        info.append(el("div", { class: "what" }, el("strong", { class: "tool-name", text: x.t || "?" }), x.sv ? el("span", { class: "meta", text: " on " + x.sv }) : null, x.c ? el("span", { class: "meta", text: " · cached" }) : null));
+        if (x.a != null) info.append(block("tool-args", "arguments", S[x.a]));
+        if (x.out != null) info.append(block("tool-result", "result", S[x.out]));
+      } else {
+        info.append(el("div", { class: "what" }, el("strong", { text: x.m || "" }), el("span", { class: "meta", text: [tokens, x.f, x.n ? `asked for ${x.n} tool call${x.n > 1 ? "s" : ""}` : "", x.c ? "cached" : ""].filter(Boolean).map((s) => " · " + s).join("") })));
+        if (x.in != null) info.append(block("sent", x.k === "judge" ? "judge prompt" : "sent", S[x.in]));
+        if (x.out != null) info.append(block("reply", "reply", S[x.out]));
+      }
+      if (failed) info.append(el("div", { class: "span-error" }, badge("error", x.ek || "error"), " ", x.e != null ? S[x.e] : ""));
+      if (x.x) info.append(el("div", { class: "meta", text: CUT }));
+      tr.append(info);
+      t.append(tr);
+    }
+    return t;
+  }
+
   const detail = document.getElementById("detail");
   function openDetail(a) {
     const row = D.rows[a.r];
@@ -167,8 +220,15 @@
         const box = el("div", { class: "fb" }, badge(f[1], D.scorers[i]), " ", f[2] == null ? "" : String(f[2]));
         if (f[3] != null) box.append(el("div", { text: S[f[3]] }));
         if (f[4]) box.append(el("div", { class: "meta", text: `judge ${f[4]} · ${f[5]} tokens · ${f[6]} ms` }));
+        if (f[7] && f[7].length) box.append(el("details", { class: "judge-calls" }, el("summary", { text: `${f[7].length} judge call${f[7].length > 1 ? "s" : ""}` }), traceTable(f[7], false)));
         parts.push(box);
       });
+    }
+    if (a.x) {
+      const steps = a.x.filter((x) => x.k === "generation").length, tools = a.x.filter((x) => x.k === "tool");
+      const failed = tools.filter((x) => x.e != null || x.ek).length;
+      parts.push(el("h3", { text: "Trace" }), el("p", { class: "meta", text: `${steps} step${steps === 1 ? "" : "s"} · ${tools.length} tool call${tools.length === 1 ? "" : "s"}` + (failed ? ` (${failed} failed)` : "") + (a.xm ? ` · ${a.xm} more spans left out of this page: evalctl trace shows them` : "") }),
+        traceTable(a.x, true));
     }
     detail.replaceChildren(...parts);
     detail.hidden = false;

@@ -1,6 +1,7 @@
 // Opens an evalctl HTML report from file:// in headless Chromium and checks it
 // the way a reviewer would use it. Usage: node check.mjs EXPECT.json
-// EXPECT.json: {html, json, screenshot, failing, malicious}, written by the Go test.
+// EXPECT.json: {html, json, screenshot, failing, malicious, agent}, written by the Go test;
+// agent: {html, cell, kinds, tool_result, long_cell, excerpt, marker, screenshot}, a run with an agent.
 import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
@@ -65,7 +66,49 @@ try {
   if (requests.length) fail("the report reached the network: " + requests.join(", "));
 
   await page.screenshot({ path: expect.screenshot, fullPage: false });
-  if (!process.exitCode) console.log(`ok: ${checked} heatmap cells, ${expect.failing} failing answers, drill-down, escaping; screenshot ${expect.screenshot}`);
+
+  // 5. An agent's drill-down shows its trace: a row per span, tool calls
+  // with their arguments and results (as text), errors marked, judge calls
+  // per verdict with their prompts.
+  const ag = expect.agent;
+  await page.goto("file://" + ag.html);
+  await page.waitForSelector("body[data-ready='1'], body[data-error]", { timeout: 15000 });
+  const agErr = await page.getAttribute("body", "data-error");
+  if (agErr) throw new Error("the agent report's script failed: " + agErr);
+  const agentRows = await page.$$eval("#agents:not([hidden]) #agent-rows tr", (trs) => trs.map((tr) => tr.textContent));
+  if (agentRows.length !== 2) fail(`the agents table has ${agentRows.length} rows, want 2`);
+  await page.click(`#rows tr[data-index="${ag.cell}"]`);
+  await page.waitForSelector("#detail:not([hidden]) > table.trace");
+  const kinds = await page.$$eval("#detail > table.trace tr.span", (trs) => trs.map((tr) => tr.dataset.kind));
+  if (JSON.stringify(kinds) !== JSON.stringify(ag.kinds)) fail(`trace rows ${JSON.stringify(kinds)}, want ${JSON.stringify(ag.kinds)}`);
+  const tools = await page.$$eval("#detail > table.trace tr.span.tool", (trs) => trs.map((tr) => ({
+    name: tr.querySelector(".tool-name")?.textContent, args: tr.querySelector(".tool-args .text")?.textContent,
+    result: tr.querySelector(".tool-result .text")?.textContent ?? null, failed: tr.classList.contains("failed"), text: tr.textContent })));
+  if (!tools.some((x) => x.name === "fetch" && x.result === ag.tool_result)) fail(`the tool result with markup is not shown as text: ${JSON.stringify(tools)}`);
+  if (!tools.some((x) => x.name === "fetch" && x.args.includes("<b>dune</b>"))) fail("tool arguments are not shown as text");
+  if (!tools.some((x) => x.failed && x.text.includes("timeout"))) fail("the tool call that timed out is not marked as failed");
+  const offsets = await page.$$eval("#detail > table.trace tr.span td:nth-child(2)", (tds) => tds.map((td) => td.textContent));
+  if (!offsets.every((o) => /^\+[0-9.]+ ms$/.test(o))) fail(`offsets ${JSON.stringify(offsets)}`);
+  // The verdict's judge call: collapsed, its prompt as text.
+  await page.click("#detail details.judge-calls > summary");
+  await page.click("#detail details.judge-calls details.sent > summary");
+  const prompt = await page.textContent("#detail details.judge-calls .sent .text");
+  if (!prompt.includes("<script>window.__pwned=5</script>")) fail(`the judge prompt is not shown as text: ${JSON.stringify(prompt)}`);
+  await page.screenshot({ path: ag.screenshot, fullPage: false });
+  await page.click("#close");
+  // A long tool result is cut for the page, collapsed, and says so.
+  await page.click(`#rows tr[data-index="${ag.long_cell}"]`);
+  await page.waitForSelector("#detail:not([hidden]) > table.trace");
+  const long = await page.$eval("#detail > table.trace tr.span.tool", (tr) => ({
+    collapsed: tr.querySelector("details.tool-result") !== null, text: tr.querySelector(".tool-result .text").textContent, note: tr.textContent.includes("evalctl trace") }));
+  if (!long.collapsed || !long.note || !long.text.endsWith(ag.marker) || new TextEncoder().encode(long.text).length > ag.excerpt)
+    fail(`the long tool result: collapsed ${long.collapsed}, note ${long.note}, ${long.text.length} characters`);
+  if (await page.evaluate(() => window.__pwned) !== undefined) fail("a tool result's or judge prompt's script ran");
+  if (await page.$("#detail img, #detail script")) fail("a trace's markup became elements");
+  if (dialogs.length) fail("dialogs opened: " + dialogs.join(", "));
+  if (requests.length) fail("the report reached the network: " + requests.join(", "));
+
+  if (!process.exitCode) console.log(`ok: ${checked} heatmap cells, ${expect.failing} failing answers, drill-down, escaping; agent trace of ${kinds.length} spans; screenshots ${expect.screenshot}, ${ag.screenshot}`);
 } finally {
   await browser.close();
 }
