@@ -20,6 +20,7 @@ require (
 	golang.org/x/time v0.16.0
 	gonum.org/v1/gonum v0.17.0
 	modernc.org/sqlite v1.61.1
+	mvdan.cc/xurls/v2 v2.6.0
 )
 
 require (

@@ -16,6 +16,7 @@ func registerBuiltins(r *Registry) {
 	r.Register("regex", newRegex)
 	r.Register("equals", newEquals)
 	r.Register("is_json", newIsJSON)
+	registerTrajectory(r)
 }
 
 // CountWords counts runs of letters, digits and joining punctuation, so

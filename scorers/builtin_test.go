@@ -79,7 +79,7 @@ func TestBuiltins(t *testing.T) {
 
 func TestBuildErrors(t *testing.T) {
 	tests := []struct{ spec, want string }{
-		{"name: x\ntype: wordcount", `t.yaml:2: scorer "x": unknown scorer type "wordcount" (one of: contains, equals, is_json, not_contains, regex, word_count)`},
+		{"name: x\ntype: wordcount", `t.yaml:2: scorer "x": unknown scorer type "wordcount" (one of: cites_sources, contains, equals, is_json, not_contains, regex, steps, tool_args, tool_called, trajectory, word_count)`},
 		{"name: x", `scorer "x": missing type`},
 		{"name: x\ntype: word_count", "word_count needs min, max or both"},
 		{"name: x\ntype: word_count\nmin: 5\nmax: 1", "min 5 is above max 1"},
