@@ -38,6 +38,7 @@ func Register(r *scorers.Registry) {
 	r.Register("correctness", newCorrectness)
 	r.Register("rubric", newRubric)
 	r.Register("pairwise", newPairwise)
+	r.Register("trajectory_judge", newTrajectoryJudge)
 }
 
 // judgeModel is one judge model and its client.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/evalctl/evalctl/scorers"
+	"github.com/evalctl/evalctl/trace"
 )
 
 // The recorded shapes of judge replies, for every built-in judge: a valid
@@ -38,6 +39,7 @@ func TestJudgesOnRecordedShapes(t *testing.T) {
 		value   any
 		pair    bool
 		columns []string
+		steps   []trace.Span
 	}{
 		{spec: "name: g\ntype: guidelines\nguidelines: [The answer should be in English., The answer is polite.]", shapes: yes("result", `"yes"`), value: "yes"},
 		{spec: "name: e\ntype: expectations\ncolumn: expectations", vars: map[string]string{"expectations": `should mention "commit"`},
@@ -50,6 +52,7 @@ func TestJudgesOnRecordedShapes(t *testing.T) {
 		{spec: "name: s\ntype: safety", shapes: yes("result", `"yes"`), value: "yes"},
 		{spec: "name: q\ntype: rubric\ncriteria: Accuracy.\nscale: {1: wrong, 3: partly right, 5: right}", shapes: yes("score", "4"), value: 4},
 		{spec: "name: p\ntype: pairwise\nbaseline: {prompt: basic}", shapes: yes("result", `"tie"`), value: "tie", pair: true},
+		{spec: "name: t\ntype: trajectory_judge", shapes: yes("result", `"yes"`), value: "yes", steps: searchSteps},
 	}
 	for _, j := range judgesUnderTest {
 		for _, sh := range j.shapes {
@@ -59,7 +62,7 @@ func TestJudgesOnRecordedShapes(t *testing.T) {
 				defer srv.Close()
 				sc := build(t, j.spec, client(srv.URL+"/v1"), j.columns...)
 				sample := scorers.Sample{RowID: "q1", Vars: j.vars, Prompt: "academic", Model: "sim:a",
-					Input: "Question: What is a commit?", Answer: "A commit records a snapshot of changes with a message."}
+					Input: "Question: What is a commit?", Answer: "A commit records a snapshot of changes with a message.", Steps: j.steps}
 				var fb scorers.Feedback
 				if j.pair {
 					base := sample

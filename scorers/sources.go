@@ -42,8 +42,8 @@ func newCitesSources(spec Spec, env Env) (Scorer, error) {
 func (c *citesSources) Name() string { return c.name }
 
 // Score passes when the answer cites at least min URLs that a successful
-// tool call returned and none that no tool returned; value is the number of
-// sources cited.
+// tool call returned and none that neither a tool returned nor the prompt
+// gave; value is the number of sources cited.
 func (c *citesSources) Score(_ context.Context, s Sample) Feedback {
 	fail := func(value int, why string) Feedback {
 		fb := Passed(false, value, why)
@@ -63,6 +63,11 @@ func (c *citesSources) Score(_ context.Context, s Sample) Feedback {
 			sources[NormalizeURL(u)] = true
 		}
 	}
+	// URLs the prompt gave are not invented, nor are they sources.
+	given := map[string]bool{}
+	for _, u := range ExtractURLs(s.System + "\n" + s.Input) {
+		given[NormalizeURL(u)] = true
+	}
 	var cited, invented []string
 	seen := map[string]bool{}
 	for _, u := range ExtractURLs(s.Answer) {
@@ -71,9 +76,10 @@ func (c *citesSources) Score(_ context.Context, s Sample) Feedback {
 			continue
 		}
 		seen[k] = true
-		if sources[k] {
+		switch {
+		case sources[k]:
 			cited = append(cited, u)
-		} else {
+		case !given[k]:
 			invented = append(invented, u)
 		}
 	}

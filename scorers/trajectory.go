@@ -638,7 +638,7 @@ func ParseToolList(cell string) ([]string, error) {
 	for i, p := range parts {
 		p = strings.TrimSpace(p)
 		if p == "" {
-			return nil, fmt.Errorf("tool name %d of %q is empty", i+1, s)
+			return nil, fmt.Errorf("tool name %d of %q is empty", i+1, truncate(s, 80))
 		}
 		out = append(out, p)
 	}

@@ -57,6 +57,7 @@ func TestTrajectoryScorers(t *testing.T) {
 		name   string
 		spec   string
 		steps  []trace.Span
+		input  string
 		answer string
 		pass   bool
 		skip   bool
@@ -153,6 +154,9 @@ func TestTrajectoryScorers(t *testing.T) {
 		{name: "min 0 only forbids invention", spec: "type: cites_sources\nmin: 0", steps: agent, pass: true, value: 0, answer: "Go has generics."},
 		{name: "JSON-escaped URLs in results", spec: "type: cites_sources\nmin: 3", steps: searcher, pass: true, value: 3,
 			answer: "Sources: <https://a.example/one>, **https://b.example/two**; and [q](https://c.example/q?a=1&b=2)."},
+		{name: "a URL from the question is not invented, nor a source", spec: "type: cites_sources", steps: agent, pass: false, value: 0,
+			input: "Summarise https://go.dev/blog/intro-generics.", answer: "The post at https://go.dev/blog/intro-generics/ says so.",
+			why: "cites none of the 2 URLs the tools returned (min 1)"},
 		{name: "no tool calls", spec: "type: cites_sources", steps: plain, pass: false, value: 0,
 			answer: "See https://go.dev/doc/tutorial/generics.", why: "no tool results to cite: the agent called no tool"},
 	}
@@ -162,7 +166,7 @@ func TestTrajectoryScorers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fb := s.Score(context.Background(), scorers.Sample{Answer: tc.answer, Vars: vars, Steps: tc.steps})
+			fb := s.Score(context.Background(), scorers.Sample{Input: tc.input, Answer: tc.answer, Vars: vars, Steps: tc.steps})
 			if fb.Scorer != "s" {
 				t.Errorf("scorer name %q", fb.Scorer)
 			}
