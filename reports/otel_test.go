@@ -68,7 +68,7 @@ func traceRecords() []eval.Record {
 					Spans: []trace.Span{{Kind: trace.KindJudge, Scorer: "safety", Start: at(900), End: at(990), Model: "sim:judge", Output: "hmm"}}},
 			}},
 		{Index: 2, RowID: "q3", Line: 4, Vars: map[string]string{"question": "Why?"}, Variant: plain, Input: "Question: Why?", Attempts: 3,
-			Err:   &llm.Error{Kind: llm.KindRateLimited, Status: 429, Model: "azure:gpt-4o", Msg: "slow down", Attempts: 3},
+			Err: &llm.Error{Kind: llm.KindRateLimited, Status: 429, Model: "azure:gpt-4o", Msg: "slow down", Attempts: 3},
 			Steps: []trace.Span{{Kind: trace.KindGeneration, Step: 1, Start: at(10), End: at(2010), Model: "azure:gpt-4o", Attempts: 3,
 				Error: "azure:gpt-4o: rate_limited (HTTP 429): slow down after 3 attempts", ErrorKind: "rate_limited"}}},
 		{Index: 3, RowID: "q3", Line: 4, Vars: map[string]string{"question": "Why?"}, Variant: agent, Input: "Question: Why?", Attempts: 1,
