@@ -435,7 +435,8 @@ func cellSpans(runID string, rec eval.Record) []otlpSpan {
 	}
 	sort.Strings(cols)
 	for _, k := range cols {
-		root.str(attrRowVars+k, rec.Vars[k])
+		v := rec.Vars[k] // written when empty too: the row has the column
+		root = append(root, otlpKeyValue{attrRowVars + k, otlpAnyValue{StringValue: &v}})
 	}
 	if rec.Err != nil {
 		root.str(attrErrorType, rec.Err.Kind.String())

@@ -24,10 +24,10 @@ type OTLPCell struct {
 	// Place locates the trace's root span in the file, for messages.
 	Place string
 	// Record is the cell as the trace tells it: its row (RowID and Vars,
-	// when the trace holds evalctl's attributes), its variant (Label,
+	// when the trace holds evalctl's attributes), its variant (ID, Label,
 	// Prompt and Model.Ref, as far as known), its system prompt and
-	// question, answer, usage, error and steps. Index, Repeat and the
-	// variant's ID are left for the caller.
+	// question, answer, usage, error and steps. Index and Repeat are left
+	// for the caller.
 	Record eval.Record
 }
 
@@ -296,6 +296,7 @@ func readTrace(id string, spans []*readSpan) OTLPCell {
 			rec.Vars[col] = anyText(v)
 		}
 	}
+	rec.Variant.ID = root.str(attrVariantID)
 	rec.Variant.Label = root.str(attrVariantLabel)
 	rec.Variant.Prompt = eval.PromptRef{Name: root.str(attrPromptName), Version: root.str(attrPromptVersion)}
 	rec.Variant.Model.Ref = root.str(attrModel)
