@@ -94,7 +94,7 @@ func tracedRecords() (eval.Layout, []eval.Record) {
 				{Scorer: "correctness", Value: "yes", Pass: &pass, Score: &one, Rationale: "It says version control.", JudgeModel: "sim:judge",
 					Usage: llm.Usage{PromptTokens: 80, CompletionTokens: 6}, Attempts: 1,
 					Spans: []trace.Span{{Kind: trace.KindJudge, Scorer: "correctness", Start: at(31000), End: at(31400), Model: "sim:judge",
-						Input: "[system]\nYou grade answers.\n[user]\n<answer-x1>A distributed version control system.</answer-x1>\nDoes it mention version control?",
+						Input:  "[system]\nYou grade answers.\n[user]\n<answer-x1>A distributed version control system.</answer-x1>\nDoes it mention version control?",
 						Output: `{"rationale":"It says version control.","verdict":"yes"}`, FinishReason: "stop",
 						Usage: llm.Usage{PromptTokens: 80, CompletionTokens: 6}, Attempts: 1}}},
 			}},
