@@ -257,9 +257,12 @@ func writeTrace(w io.Writer, run *store.Run, rec eval.Record, full bool) {
 	if rec.Err != nil {
 		fmt.Fprintf(w, "error    %s\n", excerpt(rec.Err.Error(), 200))
 	}
-	if len(rec.Steps) == 0 {
+	switch {
+	case len(rec.Steps) == 0 && run.Tags["imported"] != "":
+		fmt.Fprintln(w, "no trace: this answer was imported without one (it has no steps)")
+	case len(rec.Steps) == 0:
 		fmt.Fprintln(w, "no trace: this cell was recorded before evalctl kept traces (it has no steps)")
-	} else {
+	default:
 		fmt.Fprintln(w)
 		t0 := rec.Steps[0].Start
 		for _, s := range rec.Steps {
