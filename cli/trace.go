@@ -50,7 +50,8 @@ then each verdict with the judge calls it made. Offsets count from the cell's fi
 
 RUN is a run id, a unique prefix of one, a run name, or 'last'. CELL is a cell number (as the
 HTML report's answers and evalctl export otel's evalctl.cell.index number them), or a row id:
-then --variant (a label or a variant id) and --repeat choose among the row's cells.`,
+then --variant (a label or a variant id) and --repeat choose among the row's cells (with either
+flag, a CELL made of digits is a row id too).`,
 		Example: `  evalctl trace last 12
   evalctl trace last q7 --variant searcher --full
   evalctl trace 20261122-2210 q7 --json | jq '.steps[] | select(.kind == "tool")'`,
@@ -228,7 +229,11 @@ func writeTrace(w io.Writer, run *store.Run, rec eval.Record, full bool) {
 	if question == "" {
 		question = rec.Input
 	}
-	fmt.Fprintf(w, "row      %s (line %d): %s\n", clean(rec.RowID), rec.Line, excerpt(question, 100))
+	line := ""
+	if rec.Line > 0 {
+		line = fmt.Sprintf(" (line %d)", rec.Line)
+	}
+	fmt.Fprintf(w, "row      %s%s: %s\n", clean(rec.RowID), line, excerpt(question, 100))
 	name := eval.VariantName(v)
 	if v.Label != "" {
 		name += " (" + v.Prompt.Name + "@" + v.Prompt.Version + ")"

@@ -532,6 +532,7 @@ func cellSpans(runID string, rec eval.Record) []otlpSpan {
 		}
 		evID := ev.SpanID
 		for _, s := range fb.Spans {
+			s.Model = judgeRef(s.Model, fb.JudgeModel)
 			var out []otelMessage
 			if s.Output != "" {
 				out = []otelMessage{{Role: "assistant", Parts: textParts(s.Output), FinishReason: finishOr(s.FinishReason, "stop")}}
@@ -732,6 +733,19 @@ func genAIModel(ref string) (provider, model string) {
 // genAIProviders maps evalctl's provider names to the conventions' where
 // they differ.
 var genAIProviders = map[string]string{"azure": "azure.ai.openai"}
+
+// judgeRef is a judge span's model as a model ref: spans recorded with the
+// bare model name (no provider) take the verdict's judge ref when its
+// model is that name.
+func judgeRef(model, judge string) string {
+	if _, err := llm.ParseModelRef(model); err == nil || judge == "" {
+		return model
+	}
+	if r, err := llm.ParseModelRef(judge); err == nil && r.Model == model {
+		return judge
+	}
+	return model
+}
 
 // modelName is the model of a ref, for span names.
 func modelName(ref string) string {

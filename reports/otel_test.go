@@ -381,3 +381,14 @@ func ExampleOTLPTraceID() {
 	fmt.Println(len(hex.EncodeToString(id[:])))
 	// Output: 32
 }
+
+// Spans whose parents loop still make a cell (the earliest span is its root).
+func TestOTLPImportOfLoopingParents(t *testing.T) {
+	in := `{"resourceSpans":[{"scopeSpans":[{"spans":[
+{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","parentSpanId":"eee19b7ec3c1b175","name":"chat m","startTimeUnixNano":"2","endTimeUnixNano":"3"},
+{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b175","parentSpanId":"eee19b7ec3c1b174","name":"execute_tool t","startTimeUnixNano":"1","endTimeUnixNano":"4"}]}]}]}`
+	cells, err := ReadOTLP("loop.json", strings.NewReader(in))
+	if err != nil || len(cells) != 1 || len(cells[0].Record.Steps) != 2 {
+		t.Fatalf("%v %+v", err, cells)
+	}
+}

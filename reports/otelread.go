@@ -233,11 +233,19 @@ func readTrace(id string, spans []*readSpan) OTLPCell {
 		s.classify()
 	}
 	parent := func(s *readSpan) *readSpan { return ids[strings.ToLower(s.s.ParentSpanID)] }
-	var root *readSpan
+	// The root: the earliest span without a parent in the trace (or, when
+	// parents loop, the earliest span).
+	var root, first *readSpan
 	for _, s := range spans {
 		if parent(s) == nil && (root == nil || s.s.Start < root.s.Start) {
 			root = s
 		}
+		if first == nil || s.s.Start < first.s.Start {
+			first = s
+		}
+	}
+	if root == nil {
+		root = first
 	}
 	// A span under an evaluate span is a judge call: not the cell's.
 	judged := func(s *readSpan) bool {
