@@ -24,20 +24,24 @@ import (
 	"github.com/evalctl/evalctl/trace"
 )
 
-// updateGolden rewrites the cli package's golden files (go test ./cli -run
-// Trace -update). The flag is shared with any other test file that defines it.
-var updateGolden = func() *bool {
-	if f := flag.Lookup("update"); f != nil {
-		b := f.Value.(flag.Getter).Get().(bool)
-		return &b
+// The -update flag rewrites the cli package's golden files (go test ./cli
+// -run Trace -update). It is defined here unless another test file of the
+// package defines it (package variables are set before init runs).
+func init() {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite the golden files")
 	}
-	return flag.Bool("update", false, "rewrite the golden files")
-}()
+}
+
+func updateGolden() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
 
 func goldenFile(t *testing.T, name string, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
-	if *updateGolden {
+	if updateGolden() {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
