@@ -21,6 +21,7 @@ type ExportOTelOptions struct {
 	Output string
 }
 
+// newCmdExport returns `evalctl export`, the parent of its formats.
 func newCmdExport(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export",
