@@ -41,6 +41,7 @@ Configuration lives in evalctl.yaml (see examples/se-quiz); flags override it.
 		return usageErr("%v (see '%s --help')", err, c.CommandPath())
 	})
 	root.AddCommand(NewCmdRun(a, nil), NewCmdScore(a, nil), NewCmdReport(a, nil), NewCmdCompare(a, nil), NewCmdGate(a, nil), newCmdRuns(a), newCmdPrompts(a), newCmdSim(a), newCmdMerge(a), newCmdJudge(a), newCmdVersion(a))
+	root.AddCommand(NewCmdTrace(a, nil), newCmdExport(a), NewCmdImport(a, nil))
 	return root
 }
 

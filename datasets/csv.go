@@ -95,7 +95,7 @@ func ReadCSV(name string, in io.Reader, comma rune, opts Options) (*Dataset, err
 	if len(ds.Rows) == 0 {
 		return nil, &FieldError{File: name, Err: ErrEmpty}
 	}
-	if err := assignIDs(ds, func(i int) (int, int) { return idPos[i].line, idPos[i].col }); err != nil {
+	if err := assignIDs(ds, opts.RepeatedIDs, func(i int) (int, int) { return idPos[i].line, idPos[i].col }); err != nil {
 		return nil, err
 	}
 	ds.Hash = src.hash()

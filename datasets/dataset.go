@@ -117,8 +117,9 @@ func NormalizeName(s string) string {
 }
 
 // assignIDs sets Row.ID for every row: the "id" column when present (which
-// must then be unique and non-empty), else a content hash.
-func assignIDs(ds *Dataset, idLines func(i int) (line, col int)) error {
+// must then be non-empty, and unique unless repeated is set), else a content
+// hash.
+func assignIDs(ds *Dataset, repeated bool, idLines func(i int) (line, col int)) error {
 	hasID := false
 	for _, c := range ds.Columns {
 		if c == "id" {
@@ -134,7 +135,7 @@ func assignIDs(ds *Dataset, idLines func(i int) (line, col int)) error {
 			if id == "" {
 				return &FieldError{File: ds.Path, Line: line, Col: col, Field: "id", Err: errors.New("empty id")}
 			}
-			if prev, dup := seen[id]; dup {
+			if prev, dup := seen[id]; dup && !repeated {
 				return &FieldError{File: ds.Path, Line: line, Col: col, Field: "id", Err: fmt.Errorf("duplicate id %q (first on line %d)", id, prev)}
 			}
 			seen[id] = r.Line

@@ -72,7 +72,7 @@ func ReadJSONL(name string, r io.Reader, opts Options) (*Dataset, error) {
 	if len(ds.Rows) == 0 {
 		return nil, &FieldError{File: name, Err: ErrEmpty}
 	}
-	if err := assignIDs(ds, func(i int) (int, int) { return idPos[i].line, idPos[i].col }); err != nil {
+	if err := assignIDs(ds, opts.RepeatedIDs, func(i int) (int, int) { return idPos[i].line, idPos[i].col }); err != nil {
 		return nil, err
 	}
 	ds.Hash = src.hash()

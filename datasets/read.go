@@ -33,6 +33,10 @@ type Options struct {
 	// MaxCellBytes refuses a cell (a CSV field, a JSONL value's text) longer
 	// than this many bytes, after decoding. 0 means DefaultMaxCellBytes.
 	MaxCellBytes int
+	// RepeatedIDs accepts an id column whose values repeat: a file of
+	// recorded answers holds a line per question and model, and the lines of
+	// one question share its id. Empty ids are still refused.
+	RepeatedIDs bool
 }
 
 func (o Options) maxCell() int {
