@@ -119,7 +119,7 @@ func (s pairSpec) key(c Cell) string {
 func sampleOf(res *Result) scorers.Sample {
 	c := res.Cell
 	return scorers.Sample{RowID: c.Row.ID, Vars: c.Row.Vars, Prompt: c.Variant.Prompt.Name, Model: c.Variant.Model.Ref.String(),
-		System: res.System, Input: res.Input, Answer: res.Answer, Latency: res.Latency, Usage: res.Usage}
+		System: res.System, Input: res.Input, Answer: res.Answer, Latency: res.Latency, Usage: res.Usage, Steps: res.Steps}
 }
 
 type pairJob struct {
@@ -182,8 +182,11 @@ func (b *pairing) offer(ctx context.Context, res Result) []Result {
 		if j.base.Err != nil {
 			fb = scorers.Feedback{Err: "the baseline's answer is missing: its generation failed"}
 		} else {
-			jctx := withCall(ctx, Call{Kind: "judge", Prompt: pc.res.Variant.Prompt.Name, Scorer: j.spec.s.Name()})
+			rec := &recorder{body: b.p.traceBody()}
+			jctx := withRecorder(withCall(ctx, Call{Kind: "judge", Prompt: pc.res.Variant.Prompt.Name, Scorer: j.spec.s.Name()}), rec)
 			fb = j.spec.s.ScorePair(jctx, sampleOf(j.base), sampleOf(&pc.res))
+			fb.Scorer = j.spec.s.Name()
+			fb.Spans = rec.take(fb)
 		}
 		fb.Scorer = j.spec.s.Name()
 		b.mu.Lock()

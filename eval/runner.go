@@ -514,7 +514,7 @@ func (r *Runner) score(ctx context.Context, p *Plan, res Result) (Result, bool) 
 			rec := &recorder{body: p.traceBody()}
 			fb := safeScore(withRecorder(withCall(ctx, Call{Kind: "judge", Prompt: c.Variant.Prompt.Name, Scorer: s.Name()}), rec), s, sample)
 			fb.Scorer = s.Name()
-			fb.Spans = rec.take(s.Name())
+			fb.Spans = rec.take(fb)
 			res.Feedback[i] = fb
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/scorers"
 	"github.com/evalctl/evalctl/trace"
 )
 
@@ -49,14 +50,34 @@ func (r *recorder) add(req llm.Request, resp llm.Response, err error, start time
 	r.mu.Unlock()
 }
 
-// take returns the spans recorded, named for scorer.
-func (r *recorder) take(scorer string) []trace.Span {
+// take returns the spans recorded for a verdict, named for its scorer,
+// their models named by ref ("sim:judge") where the verdict's judges
+// (fb.JudgeModel, its votes' judges) tell which provider the bare model
+// name of the request was sent to.
+func (r *recorder) take(fb scorers.Feedback) []trace.Span {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	refs := map[string]string{}
+	for _, ref := range append([]string{fb.JudgeModel}, judgesOf(fb.Votes)...) {
+		if _, model, ok := strings.Cut(ref, ":"); ok {
+			refs[model] = ref
+		}
+	}
 	for i := range r.spans {
-		r.spans[i].Scorer = scorer
+		r.spans[i].Scorer = fb.Scorer
+		if ref, ok := refs[r.spans[i].Model]; ok {
+			r.spans[i].Model = ref
+		}
 	}
 	return r.spans
+}
+
+func judgesOf(votes []scorers.Vote) []string {
+	var out []string
+	for _, v := range votes {
+		out = append(out, v.Judge)
+	}
+	return out
 }
 
 // traceBody is the bound on a span's input and output.
