@@ -45,6 +45,9 @@ func resumeRun(a *app, opts *RunOptions) error {
 	if err != nil {
 		return err
 	}
+	if src := run.Tags["imported"]; src != "" {
+		return usageErr("run %s was imported (%s): its answers were not generated here, so there is nothing to resume; judge them with: evalctl score %s", run.ID, src, run.ID)
+	}
 	var so storedOptions
 	if err := json.Unmarshal(run.Spec.Options, &so); err != nil {
 		return fmt.Errorf("run %s: unreadable options: %w", run.ID, err)
