@@ -1,0 +1,178 @@
+package simmcp
+
+// Page is one document of the simulator's corpus.
+type Page struct {
+	Title   string
+	URL     string
+	Snippet string
+	// Keywords are extra search terms that the title and snippet do not hold
+	// (command names, abbreviations).
+	Keywords string
+}
+
+// corpus is the simulator's fixed index: software-engineering pages that
+// cover the topics of the se-quiz exam. Its order breaks ties in ranking, so
+// it never changes within a release.
+var corpus = []Page{
+	// Foundations.
+	{"Computer science - Wikipedia", "https://en.wikipedia.org/wiki/Computer_science",
+		"Computer science is the study of computation, information and automation, spanning theory (algorithms, data structures, computability) and practice (the design of software and hardware).", "cs discipline"},
+	{"Algorithm - Wikipedia", "https://en.wikipedia.org/wiki/Algorithm",
+		"An algorithm is a finite sequence of well-defined instructions that takes some input and produces an output, typically used to solve a class of problems or to perform a computation.", "algorithms procedure steps"},
+	{"Data structure - Wikipedia", "https://en.wikipedia.org/wiki/Data_structure",
+		"A data structure is a data organization and storage format chosen for efficient access: arrays, linked lists, hash tables, trees and graphs each trade memory for speed of particular operations.", "array list tree graph hash table"},
+	{"Big O notation - Wikipedia", "https://en.wikipedia.org/wiki/Big_O_notation",
+		"Big O notation describes how the running time or space of an algorithm grows with the size of its input, ignoring constant factors; it is the usual measure of computational complexity.", "complexity asymptotic efficiency inefficient performance"},
+	{"Data, information, knowledge, wisdom - Wikipedia", "https://en.wikipedia.org/wiki/DIKW_pyramid",
+		"Data are raw symbols; information is data given meaning by interpretation in context; a representation is the concrete encoding (bits, text, tables) that carries data.", "information data representation encoding"},
+	{"Software - Wikipedia", "https://en.wikipedia.org/wiki/Software",
+		"Software is a set of computer programs together with their documentation and data, as opposed to the hardware that runs them.", "program programs application"},
+	{"Software engineering - Wikipedia", "https://en.wikipedia.org/wiki/Software_engineering",
+		"Software engineering is the systematic application of engineering approaches to the development, operation and maintenance of software (IEEE definition).", "se discipline engineering"},
+	{"Software crisis - Wikipedia", "https://en.wikipedia.org/wiki/Software_crisis",
+		"The software crisis, named at the 1968 NATO conference, described projects running over budget and over time, inefficient and low-quality software that missed its requirements and was hard to maintain.", "history nato 1968 costs delays"},
+	{"Technical debt - martinfowler.com", "https://martinfowler.com/bliki/TechnicalDebt.html",
+		"Technical debt is the extra effort that deficiencies in internal quality make it take to add new features; like financial debt, it accrues interest until it is paid back by refactoring.", "maintainability maintainable unmaintainable quality costs"},
+	{"Code smell - martinfowler.com", "https://martinfowler.com/bliki/CodeSmell.html",
+		"A code smell is a surface indication that usually corresponds to a deeper problem in the system, such as long methods, duplicated code or large classes that make code hard to manage.", "manageable unmanageable maintainable quality refactoring"},
+
+	// Lifecycle.
+	{"Software development process - Wikipedia", "https://en.wikipedia.org/wiki/Software_development_process",
+		"A software development process divides work into phases such as requirements, design, implementation, verification, release, deployment, documentation and maintenance; lifecycle models arrange these phases.", "sdlc lifecycle phases models"},
+	{"Use case - Wikipedia", "https://en.wikipedia.org/wiki/Use_case",
+		"A use case is a list of actions or event steps typically defining the interactions between an actor and a system to achieve a goal; collecting them is how requirements are elicited from users.", "use cases collection actors"},
+	{"Requirements analysis - Wikipedia", "https://en.wikipedia.org/wiki/Requirements_analysis",
+		"Requirements analysis determines the needs or conditions a new product must meet, distinguishing functional from non-functional requirements and resolving conflicts among stakeholders.", "requirement requirements functional stakeholders"},
+	{"Software design - Wikipedia", "https://en.wikipedia.org/wiki/Software_design",
+		"Software design is the process of conceptualising how a system will satisfy its requirements: its architecture, components, interfaces and data, before implementation begins.", "design architecture"},
+	{"Software verification and validation - Wikipedia", "https://en.wikipedia.org/wiki/Verification_and_validation",
+		"Verification checks that software meets its specification (are we building the product right?); validation checks that it meets the user's needs (are we building the right product?).", "verification validation testing"},
+	{"Software deployment - Wikipedia", "https://en.wikipedia.org/wiki/Software_deployment",
+		"Software deployment is all of the activities that make a software system available for use: release, installation, activation, updates and rollback.", "deploy release deployment installation"},
+	{"Software maintenance - Wikipedia", "https://en.wikipedia.org/wiki/Software_maintenance",
+		"Software maintenance is the modification of a software product after delivery to correct faults, improve performance or adapt it to a changed environment; it is usually most of a system's cost.", "maintenance corrective adaptive perfective"},
+	{"Software documentation - Wikipedia", "https://en.wikipedia.org/wiki/Software_documentation",
+		"Software documentation is written text or illustration that accompanies software: requirements, architecture and design documents, technical API references and end-user manuals.", "documentation docs readme"},
+	{"Waterfall model - Wikipedia", "https://en.wikipedia.org/wiki/Waterfall_model",
+		"The waterfall model is a linear sequential lifecycle in which each phase (requirements, design, implementation, verification, maintenance) starts only when the previous one is finished.", "waterfall sequential lifecycle"},
+	{"V-model - Wikipedia", "https://en.wikipedia.org/wiki/V-model",
+		"The V-model pairs every development phase with a test phase: requirements with acceptance tests, design with integration tests and coding with unit tests.", "v-model vmodel lifecycle"},
+	{"Iterative and incremental development - Wikipedia", "https://en.wikipedia.org/wiki/Iterative_and_incremental_development",
+		"Incremental development delivers a system in pieces, each adding functionality; iterative development repeats the development cycle to refine the whole system with feedback.", "incremental iterative lifecycle model"},
+	{"Spiral model - Wikipedia", "https://en.wikipedia.org/wiki/Spiral_model",
+		"The spiral model, proposed by Barry Boehm, is a risk-driven lifecycle: each loop of the spiral plans, analyses risks, engineers and evaluates a version of the product.", "spiral risk boehm lifecycle"},
+	{"The Scrum Guide", "https://scrumguides.org/scrum-guide.html",
+		"Scrum is a lightweight framework in which a Scrum Team of a Product Owner, a Scrum Master and Developers delivers value in fixed-length Sprints, with a Product Backlog, Sprint Planning, Daily Scrum and Retrospective.", "scrum sprint agile backlog scum"},
+	{"Extreme Programming - Wikipedia", "https://en.wikipedia.org/wiki/Extreme_programming",
+		"Extreme Programming (XP) is an agile methodology emphasising short releases, pair programming, test-driven development, continuous integration and simple design.", "xp extreme programming agile pair"},
+	{"Manifesto for Agile Software Development", "https://agilemanifesto.org/",
+		"Individuals and interactions over processes and tools, working software over comprehensive documentation, customer collaboration over contract negotiation, responding to change over following a plan.", "agile manifesto"},
+
+	// Shells and scripting.
+	{"Shell (computing) - Wikipedia", "https://en.wikipedia.org/wiki/Shell_(computing)",
+		"A shell is a program that exposes an operating system's services to a user or other programs; a terminal is the device or emulator it runs in, and a REPL is an interactive read-eval-print loop of a language.", "shell terminal repl console bash"},
+	{"Command-line interface - Wikipedia", "https://en.wikipedia.org/wiki/Command-line_interface",
+		"A command-line interface accepts text commands; compared with graphical interfaces it is scriptable, reproducible, lighter on resources and easy to automate over remote connections.", "cli command line gui graphical"},
+	{"Scripting language - Wikipedia", "https://en.wikipedia.org/wiki/Scripting_language",
+		"A script is a program that automates tasks which would otherwise be performed one by one by a human operator, usually interpreted rather than compiled.", "script scripts automation automate"},
+	{"GNU Coreutils manual", "https://www.gnu.org/software/coreutils/manual/coreutils.html",
+		"Core *nix commands: ls lists a directory, pwd prints the current directory, cd changes directory (cd .. to the parent), mv moves or renames, cp copies, rm removes a file and rmdir or rm -r a directory.", "ls pwd cd mv cp rm rmdir mkdir unix linux nix directory file commands"},
+	{"Windows commands - Microsoft Learn", "https://learn.microsoft.com/en-us/windows-server/administration/windows-commands/windows-commands",
+		"Windows command shell reference: dir lists a directory, cd shows or changes it, D: changes disk, move, copy, del removes files and rmdir removes directories.", "windows cmd dir del copy move disk drive"},
+	{"man page - Wikipedia", "https://en.wikipedia.org/wiki/Man_page",
+		"A man page is the documentation of a Unix command; man CMD shows it, and most commands also print a short usage with --help.", "man help manual usage remember"},
+
+	// Python.
+	{"The Python Tutorial - docs.python.org", "https://docs.python.org/3/tutorial/index.html",
+		"Python is an interpreted, high-level language: the python command runs a script, a module (python -m), a command string (python -c) or an interactive REPL.", "python interpreter interpreted compiled repl"},
+	{"Virtual environments and packages - docs.python.org", "https://docs.python.org/3/tutorial/venv.html",
+		"A virtual environment is a self-contained directory tree with its own Python installation and packages, so that projects with conflicting dependencies can coexist; pip installs packages into it.", "venv pip virtualenv dependencies packages"},
+	{"Dependency hell - Wikipedia", "https://en.wikipedia.org/wiki/Dependency_hell",
+		"A transitive dependency is a library that a project depends on indirectly, through one of its direct dependencies; conflicting transitive versions cause dependency hell.", "dependency dependencies transitive direct library"},
+	{"Poetry documentation", "https://python-poetry.org/docs/",
+		"Poetry manages dependencies and packaging of Python projects through pyproject.toml: poetry add, poetry install, poetry build and poetry publish release a package to PyPI.", "poetry pyproject packaging publish release pypi"},
+	{"Data model - __hash__ - docs.python.org", "https://docs.python.org/3/reference/datamodel.html#object.__hash__",
+		"Objects that compare equal must have the same hash value; a good __hash__ hashes a tuple of the same fields that __eq__ compares, and mutable objects should not be hashable.", "hash eq equality hashable python dunder"},
+	{"Static program analysis - Wikipedia", "https://en.wikipedia.org/wiki/Static_program_analysis",
+		"Static analysis examines code without running it: linters (pylint, flake8, ruff) and type checkers (mypy) find bugs, style issues and type errors early.", "static analysis linter lint mypy pylint flake8 ruff"},
+	{"API - Wikipedia", "https://en.wikipedia.org/wiki/API",
+		"An application programming interface is the set of functions, types and conventions through which one piece of software offers its services to others; it hides the implementation behind the interface.", "api interface interfaces"},
+	{"Compiler - Wikipedia", "https://en.wikipedia.org/wiki/Compiler",
+		"A compiler translates source code into a lower-level language ahead of time, through lexing, parsing, semantic analysis, optimisation and code generation; an interpreter executes the program directly.", "compiler compiled interpreter parsing"},
+
+	// Version control.
+	{"Distributed version control - Wikipedia", "https://en.wikipedia.org/wiki/Distributed_version_control",
+		"In distributed version control (DVCS) every clone is a full repository with the whole history, so commits, branches and merges work offline and are exchanged by push and pull.", "dvcs vcs version control repository distributed"},
+	{"Git - Book (git-scm.com)", "https://git-scm.com/book/en/v2",
+		"Git records snapshots as commits in a repository; git status shows the working tree, git add stages changes, git commit records them and git config --global user.email sets the author identity.", "git commit status add config staging"},
+	{"Git Branching - Branches in a Nutshell", "https://git-scm.com/book/en/v2/Git-Branching-Branches-in-a-Nutshell",
+		"A branch in Git is a movable pointer to a commit; git checkout -b NAME creates a branch and switches to it, and git merge joins histories.", "branch branches checkout merge"},
+	{"Git - git-push Documentation", "https://git-scm.com/docs/git-push",
+		"git push updates remote references using local ones, sending the commits needed; git remote add origin URL and git push -u origin main publish a local repository.", "push remote origin publish pull fetch"},
+	{"About GitHub and Git - GitHub Docs", "https://docs.github.com/en/get-started/start-your-journey/about-github-and-git",
+		"Git is a version control system that runs locally; GitHub is a hosting service for Git repositories that adds pull requests, issues, actions and collaboration.", "github pull request hosting"},
+
+	// Testing and quality.
+	{"Software testing - Wikipedia", "https://en.wikipedia.org/wiki/Software_testing",
+		"Software testing checks that software behaves as expected: unit, integration, system and acceptance tests; automated tests run on every change and catch regressions.", "testing tests test automated regression"},
+	{"Unit testing - Wikipedia", "https://en.wikipedia.org/wiki/Unit_testing",
+		"Unit testing checks the smallest testable parts of a program, such as functions and classes, in isolation; test doubles (mocks, stubs, fakes) stand in for their collaborators.", "unit test mock stub pytest unittest"},
+	{"Test Driven Development - martinfowler.com", "https://martinfowler.com/bliki/TestDrivenDevelopment.html",
+		"Test-driven development (TDD) writes a failing test first, then the simplest code that passes it, then refactors: red, green, refactor.", "tdd test-driven refactor"},
+	{"Code coverage - Wikipedia", "https://en.wikipedia.org/wiki/Code_coverage",
+		"Code coverage measures the share of source code executed by a test suite (lines, branches); in Python, coverage.py or pytest-cov report it.", "coverage pytest-cov measure"},
+	{"Build automation - Wikipedia", "https://en.wikipedia.org/wiki/Build_automation",
+		"Build automation scripts the compiling, testing, packaging and releasing of software with tools such as Make, Gradle, Maven or Poetry, so a build is repeatable.", "build make gradle maven automation"},
+	{"Continuous Integration - martinfowler.com", "https://martinfowler.com/articles/continuousIntegration.html",
+		"Continuous integration is a practice where members of a team integrate their work frequently, each integration verified by an automated build and tests to detect problems quickly.", "ci continuous integration pipeline"},
+	{"Understanding GitHub Actions - GitHub Docs", "https://docs.github.com/en/actions/about-github-actions/understanding-github-actions",
+		"GitHub Actions runs workflows defined in YAML under .github/workflows, triggered by events such as push; a workflow has jobs that run steps on runners, using a matrix for several Python versions.", "gha github actions workflow yaml jobs runner"},
+
+	// Versioning and licences.
+	{"Semantic Versioning 2.0.0", "https://semver.org/",
+		"Given a version MAJOR.MINOR.PATCH, increment MAJOR for incompatible API changes, MINOR for backward-compatible functionality and PATCH for backward-compatible bug fixes.", "semver semantic versioning version major minor patch"},
+	{"Conventional Commits 1.0.0", "https://www.conventionalcommits.org/en/v1.0.0/",
+		"Conventional Commits is a convention for commit messages (feat:, fix:, BREAKING CHANGE:) that maps onto semantic versioning and lets tools generate changelogs.", "conventional commits feat fix breaking changelog"},
+	{"semantic-release documentation", "https://semantic-release.gitbook.io/semantic-release/",
+		"semantic-release automates the release workflow: it derives the next version number from the commit messages, generates release notes and publishes the package.", "semantic release automated versioning"},
+	{"Software license - Wikipedia", "https://en.wikipedia.org/wiki/Software_license",
+		"A software licence is a legal instrument governing the use and redistribution of software; proprietary licences restrict copying, modification and redistribution, while free and open-source licences grant them.", "license licence proprietary legal copyright lincense"},
+	{"The MIT License - Open Source Initiative", "https://opensource.org/license/mit",
+		"The MIT License is a short permissive licence: anyone may use, copy, modify and distribute the software provided the copyright notice is kept, and it comes without warranty.", "mit license permissive"},
+	{"GNU General Public License - Wikipedia", "https://en.wikipedia.org/wiki/GNU_General_Public_License",
+		"The GPL is a copyleft licence: derivative works must be distributed under the same terms, unlike permissive licences such as Apache 2.0, which also grants a patent licence.", "gpl copyleft apache license"},
+	{"About CC Licenses - Creative Commons", "https://creativecommons.org/share-your-work/cclicenses/",
+		"Creative Commons licences (BY, SA, NC, ND and their combinations) let creators share works such as text and images; they are not recommended for software.", "creative commons cc license"},
+
+	// Design.
+	{"Object-oriented programming - Wikipedia", "https://en.wikipedia.org/wiki/Object-oriented_programming",
+		"Object-oriented programming organises software as objects that bundle data and behaviour; its pillars are encapsulation, inheritance, polymorphism and abstraction.", "oop object class classes inheritance polymorphism encapsulation"},
+	{"Design Patterns - refactoring.guru", "https://refactoring.guru/design-patterns",
+		"Design patterns are typical solutions to recurring design problems: creational (factory, builder, singleton), structural (adapter, decorator) and behavioural (observer, strategy).", "design patterns gof factory singleton observer strategy"},
+	{"Unified Modeling Language - Wikipedia", "https://en.wikipedia.org/wiki/Unified_Modeling_Language",
+		"UML is a general-purpose modelling language for visualising system design, with structural diagrams (class, component) and behavioural ones (use case, sequence, activity).", "uml modelling modeling diagram class sequence"},
+	{"Domain-Driven Design - martinfowler.com", "https://martinfowler.com/bliki/DomainDrivenDesign.html",
+		"Domain-driven design centres software on a model of the domain shared by developers and experts in a ubiquitous language, split into bounded contexts.", "ddd domain driven ubiquitous language bounded context"},
+	{"DDD Aggregate - martinfowler.com", "https://martinfowler.com/bliki/DDD_Aggregate.html",
+		"In DDD, entities have identity, value objects are defined by their attributes, an aggregate is a cluster of objects treated as a unit through its root, and repositories store aggregates.", "entity value object aggregate repository factory ddd"},
+
+	// Systems.
+	{"Distributed computing - Wikipedia", "https://en.wikipedia.org/wiki/Distributed_computing",
+		"A distributed system is a set of networked computers that coordinate by passing messages to appear as one system; it faces concurrency, no global clock and independent failures.", "distributed systems system network messages"},
+	{"Fallacies of distributed computing - Wikipedia", "https://en.wikipedia.org/wiki/Fallacies_of_distributed_computing",
+		"The fallacies of distributed computing are false assumptions: the network is reliable, latency is zero, bandwidth is infinite, the network is secure, topology does not change.", "fallacies network latency reliability distributed"},
+	{"CAP theorem - Wikipedia", "https://en.wikipedia.org/wiki/CAP_theorem",
+		"The CAP theorem states that a distributed data store cannot simultaneously guarantee consistency, availability and partition tolerance; during a partition it must choose.", "cap consistency availability partition replication"},
+	{"Consensus (computer science) - Wikipedia", "https://en.wikipedia.org/wiki/Consensus_(computer_science)",
+		"Consensus lets distributed processes agree on one value despite failures; Paxos and Raft implement it for replicated logs.", "consensus raft paxos agreement fault tolerance"},
+	{"Remote procedure call - Wikipedia", "https://en.wikipedia.org/wiki/Remote_procedure_call",
+		"A remote procedure call makes a call to a procedure in another address space look like a local call, hiding the message passing; gRPC and REST APIs are common forms.", "rpc remote procedure grpc rest middleware"},
+	{"Operating system - Wikipedia", "https://en.wikipedia.org/wiki/Operating_system",
+		"An operating system manages hardware and software resources and offers common services to programs: processes and threads, memory, file systems and devices.", "os operating system process thread kernel file system operative"},
+	{"Internet protocol suite - Wikipedia", "https://en.wikipedia.org/wiki/Internet_protocol_suite",
+		"The TCP/IP suite layers networking into link, internet (IP), transport (TCP, UDP) and application protocols such as HTTP and DNS.", "tcp ip udp http dns networking network protocol"},
+	{"ACID - Wikipedia", "https://en.wikipedia.org/wiki/ACID",
+		"Database transactions are ACID: atomic, consistent, isolated and durable; relational databases query tables with SQL.", "database databases sql transaction acid relational"},
+	{"OWASP Top Ten", "https://owasp.org/www-project-top-ten/",
+		"The OWASP Top 10 is a standard awareness document of the most critical web application security risks, such as broken access control, injection and cryptographic failures.", "security owasp injection vulnerability"},
+}
