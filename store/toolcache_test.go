@@ -16,8 +16,9 @@ func TestToolCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An LLM response under some key is never read as a tool result.
-	llmKey := CacheKey("openai https://x/v1", llm.Request{Model: "m"})
-	s.Cached(&echo{}, "openai https://x/v1", true, nil).Complete(ctx, llm.Request{Model: "m"})
+	req := llm.Request{Model: "m", Messages: []llm.Message{{Role: "user", Content: "hi"}}}
+	llmKey := CacheKey("openai https://x/v1", req)
+	s.Cached(&echo{}, "openai https://x/v1", true, nil).Complete(ctx, req)
 	s.Flush()
 
 	tests := []struct {

@@ -178,8 +178,7 @@ func (s *server) call(ctx context.Context, tool string, args json.RawMessage) ev
 	case ctx.Err() != nil:
 		return s.ended(ctx, r, start)
 	}
-	var wire *jsonrpc.Error
-	if errors.As(err, &wire) || !c.broken(err) {
+	if answered(err) || !c.broken(err) {
 		r.ErrKind, r.Err = trace.ToolError, fmt.Sprintf("the tool server refused the call: %v", err)
 		return r
 	}
@@ -197,6 +196,28 @@ func (s *server) ended(ctx context.Context, r eval.ToolResult, start time.Time) 
 	r.ErrKind, r.Err = trace.ToolError, "canceled: the run is stopping"
 	return r
 }
+
+// answered reports whether err is the server's JSON-RPC error response, not
+// a failure to reach it (which the SDK reports with codes of its own).
+func answered(err error) bool {
+	var wire *jsonrpc.Error
+	if !errors.As(err, &wire) {
+		return false
+	}
+	switch wire.Code {
+	case codeClientClosing, codeServerClosing, codeRejected:
+		return false
+	}
+	return true
+}
+
+// The SDK's own JSON-RPC error codes (internal/jsonrpc2): the call never got
+// an answer.
+const (
+	codeClientClosing = -32003
+	codeServerClosing = -32004
+	codeRejected      = -32005
+)
 
 // broken reports whether a call's error means the session is gone: the
 // process died or closed its pipes, or the HTTP server could not be reached.
@@ -257,7 +278,12 @@ func (s *server) crashed(ctx context.Context, c *conn, cause error, r eval.ToolR
 		r.ErrKind, r.Err = trace.ToolUnavailable, dead
 		return r
 	}
-	r.ErrKind, r.Err = trace.ToolCrashed, fmt.Sprintf("the tool server crashed during the call (%s); it was restarted", crash)
+	r.ErrKind = trace.ToolCrashed
+	if c.proc == nil {
+		r.Err = fmt.Sprintf("the connection to the tool server failed during the call (%s); it was reconnected", crash)
+	} else {
+		r.Err = fmt.Sprintf("the tool server crashed during the call (%s); it was restarted", crash)
+	}
 	return r
 }
 
@@ -280,12 +306,19 @@ func (s *server) recover(old *conn, cause error) {
 
 	var c *conn
 	var dead string
-	if again {
+	switch {
+	case again && old.proc == nil:
+		dead = fmt.Sprintf("its connection failed again after reconnecting (%s)", why)
+	case again:
 		dead = fmt.Sprintf("it crashed again after its restart (%s)", why)
-	} else {
+	default:
 		var err error
 		c, _, err = s.connect(s.set.ctx)
-		if err != nil {
+		switch {
+		case err == nil:
+		case old.proc == nil:
+			dead = fmt.Sprintf("its connection failed (%s) and reconnecting failed: %v", why, err)
+		default:
 			dead = fmt.Sprintf("it crashed (%s) and would not start again: %v", why, err)
 		}
 	}
@@ -302,8 +335,12 @@ func (s *server) recover(old *conn, cause error) {
 		s.dead = dead
 	default:
 		s.cur, s.crash = c, why
+		what := "crashed (%s); restarted it"
+		if old.proc == nil {
+			what = "connection failed (%s); reconnected"
+		}
 		s.set.stderrM.Lock()
-		fmt.Fprintf(stderrOf(s.set), "evalctl: tool server %s crashed (%s); restarted it\n", s.spec.Name, s.set.redact(why))
+		fmt.Fprintf(stderrOf(s.set), "evalctl: tool server %s "+what+"\n", s.spec.Name, s.set.redact(why))
 		s.set.stderrM.Unlock()
 	}
 	close(s.ready)

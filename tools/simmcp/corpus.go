@@ -100,6 +100,13 @@ var corpus = []Page{
 	{"Compiler - Wikipedia", "https://en.wikipedia.org/wiki/Compiler",
 		"A compiler translates source code into a lower-level language ahead of time, through lexing, parsing, semantic analysis, optimisation and code generation; an interpreter executes the program directly.", "compiler compiled interpreter parsing"},
 
+	{"Programming language - Wikipedia", "https://en.wikipedia.org/wiki/Programming_language",
+		"A programming language is a system of notation for writing programs; languages differ in paradigm (imperative, object-oriented, functional), typing, and whether they are compiled or interpreted.", "programming languages paradigm decomposition"},
+	{"Package manager - Wikipedia", "https://en.wikipedia.org/wiki/Package_manager",
+		"A package manager installs, upgrades and removes software packages and their dependencies from a package repository such as PyPI, npm or Maven Central.", "package repository pypi npm pip install"},
+	{"YAML - Wikipedia", "https://en.wikipedia.org/wiki/YAML",
+		"YAML is a human-readable data serialisation language often used for configuration files; it is a superset of JSON that adds indentation-based structure and comments.", "yaml json configuration serialisation"},
+
 	// Version control.
 	{"Distributed version control - Wikipedia", "https://en.wikipedia.org/wiki/Distributed_version_control",
 		"In distributed version control (DVCS) every clone is a full repository with the whole history, so commits, branches and merges work offline and are exchanged by push and pull.", "dvcs vcs version control repository distributed"},
@@ -167,6 +174,12 @@ var corpus = []Page{
 		"Consensus lets distributed processes agree on one value despite failures; Paxos and Raft implement it for replicated logs.", "consensus raft paxos agreement fault tolerance"},
 	{"Remote procedure call - Wikipedia", "https://en.wikipedia.org/wiki/Remote_procedure_call",
 		"A remote procedure call makes a call to a procedure in another address space look like a local call, hiding the message passing; gRPC and REST APIs are common forms.", "rpc remote procedure grpc rest middleware"},
+	{"Message queue - Wikipedia", "https://en.wikipedia.org/wiki/Message_queue",
+		"Message queues and brokers let distributed components communicate asynchronously: producers publish messages that consumers receive later, decoupling them in time and space (publish-subscribe).", "broker queue publish subscribe pubsub asynchronous interaction"},
+	{"Concurrency (computer science) - Wikipedia", "https://en.wikipedia.org/wiki/Concurrency_(computer_science)",
+		"Concurrency is the ability of parts of a program to execute out of order or overlapping in time; parallelism is their simultaneous execution on several processors.", "concurrency parallelism parallel concurrent"},
+	{"Software quality assurance - Wikipedia", "https://en.wikipedia.org/wiki/Software_quality_assurance",
+		"Software quality assurance monitors the software engineering process to ensure quality, through standards, reviews, audits and testing, as opposed to quality control of the product.", "qa quality assurance review"},
 	{"Operating system - Wikipedia", "https://en.wikipedia.org/wiki/Operating_system",
 		"An operating system manages hardware and software resources and offers common services to programs: processes and threads, memory, file systems and devices.", "os operating system process thread kernel file system operative"},
 	{"Internet protocol suite - Wikipedia", "https://en.wikipedia.org/wiki/Internet_protocol_suite",

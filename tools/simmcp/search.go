@@ -2,6 +2,7 @@ package simmcp
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"unicode"
@@ -48,7 +49,14 @@ type indexed struct {
 	title, keywords, snippet map[string]bool
 }
 
-var index = func() []indexed {
+var (
+	index []indexed
+	// idf weighs a term by its rarity in the corpus: ln(1 + pages/pages
+	// holding it), so "system" counts for less than "rmdir".
+	idf = map[string]float64{}
+)
+
+func init() {
 	set := func(s string) map[string]bool {
 		m := map[string]bool{}
 		for _, t := range terms(s) {
@@ -56,35 +64,58 @@ var index = func() []indexed {
 		}
 		return m
 	}
-	idx := make([]indexed, len(corpus))
+	df := map[string]int{}
+	index = make([]indexed, len(corpus))
 	for i, p := range corpus {
-		idx[i] = indexed{set(p.Title), set(p.Keywords), set(p.Snippet)}
+		d := indexed{set(p.Title), set(p.Keywords), set(p.Snippet)}
+		index[i] = d
+		all := map[string]bool{}
+		for _, m := range []map[string]bool{d.title, d.keywords, d.snippet} {
+			for t := range m {
+				all[t] = true
+			}
+		}
+		for t := range all {
+			df[t]++
+		}
 	}
-	return idx
-}()
+	for t, n := range df {
+		idf[t] = math.Log(1 + float64(len(corpus))/float64(n))
+	}
+}
 
-// Search returns up to n pages of the corpus for query, best first: a page
-// scores 3 for each query term in its title, 2 in its keywords and 1 in its
-// snippet; ties keep corpus order, and pages matching nothing are left out.
+// Search returns up to n pages of the corpus for query, best first. A query
+// term found in a page's title weighs 3, in its keywords 2 and in its
+// snippet 1, each times the term's rarity (idf); ties keep corpus order,
+// and pages matching nothing are left out.
 func Search(query string, n int) []Page {
-	q := map[string]bool{}
+	var q []string
+	seen := map[string]bool{}
 	for _, t := range terms(query) {
-		q[t] = true
+		if !seen[t] {
+			seen[t] = true
+			q = append(q, t)
+		}
 	}
-	type hit struct{ i, score int }
+	type hit struct {
+		i     int
+		score float64
+	}
 	var hits []hit
 	for i, d := range index {
-		score := 0
-		for t := range q {
+		score := 0.0
+		for _, t := range q { // in query order: float sums are then reproducible
+			w := 0.0
 			if d.title[t] {
-				score += 3
+				w += 3
 			}
 			if d.keywords[t] {
-				score += 2
+				w += 2
 			}
 			if d.snippet[t] {
-				score++
+				w++
 			}
+			score += w * idf[t]
 		}
 		if score > 0 {
 			hits = append(hits, hit{i, score})
