@@ -1,11 +1,17 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/evalctl/evalctl/llm/sim"
+	"github.com/evalctl/evalctl/tools/simmcp"
 )
 
 // SimServeOptions are the inputs of `evalctl sim serve`.
@@ -18,9 +24,9 @@ type SimServeOptions struct {
 func newCmdSim(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sim",
-		Short: "The built-in OpenAI-compatible LLM simulator",
+		Short: "The built-in simulators: an OpenAI-compatible LLM, and an MCP web-search tool",
 	}
-	cmd.AddCommand(NewCmdSimServe(a, nil))
+	cmd.AddCommand(NewCmdSimServe(a, nil), NewCmdSimMCP(a, nil))
 	return cmd
 }
 
@@ -94,5 +100,93 @@ func simServe(a *app, opts *SimServeOptions) error {
 	st := srv.Stats()
 	fmt.Fprintf(a.io.Stderr, "evalctl sim: %d requests (%d answers, %d verdicts) in all; by status %v; %d hangs, %d malformed\n",
 		st.Requests, st.Generation, st.Judge, st.Status, st.Hangs, st.Garbage)
+	return nil
+}
+
+// SimMCPOptions are the inputs of `evalctl sim mcp`.
+type SimMCPOptions struct {
+	// HTTP, when set, is the address to serve streamable HTTP on; otherwise
+	// the server speaks over stdin and stdout.
+	HTTP string
+	Opts simmcp.Options
+}
+
+// NewCmdSimMCP returns `evalctl sim mcp`.
+func NewCmdSimMCP(a *app, runF func(*SimMCPOptions) error) *cobra.Command {
+	opts := &SimMCPOptions{}
+	cmd := &cobra.Command{
+		Use:   "mcp",
+		Short: "Serve a deterministic web_search MCP tool server (stdio, or streamable HTTP)",
+		Long: `Serve a deterministic MCP tool server offering one tool, web_search(query, max_results = 3),
+over a built-in corpus of software-engineering pages. It answers with Markdown links and snippets,
+ranked by the words they share with the query, and the same query always gets the same answer, so
+agent runs can be tried and tested offline.
+
+By default it speaks MCP over stdin and stdout, as evalctl starts tool servers. Use it in
+evalctl.yaml:
+
+  tools:
+    - name: search
+      command: [evalctl, sim, mcp]
+
+With --http ADDR it serves MCP's streamable HTTP transport instead (use it with url:).
+
+It can also misbehave, to see how a run copes: calls are numbered from 1, and --hang-every,
+--error-every and --crash-after make some of them hang, answer with a tool error (isError) or end
+the process. evalctl restarts a crashed server once; with --crash-once FILE the crash happens only
+while FILE does not exist (it is created), so the restarted server behaves.`,
+		Example: `  evalctl sim mcp
+  evalctl sim mcp --http 127.0.0.1:8090 --latency 200ms
+  evalctl sim mcp --crash-after 5 --crash-once /tmp/crashed`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.Opts.Validate(); err != nil {
+				return usageErr("%v", err)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return simMCP(a, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.HTTP, "http", "", "serve streamable HTTP on this address (e.g. 127.0.0.1:8090) instead of stdio")
+	opts.Opts.Flags(f)
+	return cmd
+}
+
+func simMCP(a *app, opts *SimMCPOptions) error {
+	ctx, stop := a.io.Context()
+	defer stop()
+	o := opts.Opts
+	o.Log = a.io.Stderr
+	if opts.HTTP == "" {
+		if err := simmcp.Serve(ctx, o, a.io.Stdin, a.io.Stdout); err != nil && ctx.Err() == nil {
+			return err
+		}
+		return nil
+	}
+	ln, err := net.Listen("tcp", opts.HTTP)
+	if err != nil {
+		return usageErr("listening on %s: %v", opts.HTTP, err)
+	}
+	srv := &http.Server{Handler: simmcp.Handler(o), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(a.io.Stderr, "evalctl sim mcp: serving http://%s (url: http://%s in evalctl.yaml); Ctrl-C to stop\n", ln.Addr(), ln.Addr())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		// Streams still open after the grace period are cut.
+		srv.Close()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
 	return nil
 }

@@ -1,0 +1,387 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/llm/transport"
+	"github.com/evalctl/evalctl/trace"
+)
+
+// Server names a tool server and says how to reach it: a Command run as a
+// child process and spoken to over stdio, or a URL spoken to over MCP's
+// streamable HTTP transport.
+type Server struct {
+	Name    string
+	Command []string
+	// Env is added to the child's environment (stdio only).
+	Env map[string]string
+	URL string
+	// Headers are sent with every HTTP request (for example Authorization).
+	Headers map[string]string
+}
+
+// Transport returns "stdio" or "http".
+func (s Server) Transport() string {
+	if s.URL != "" {
+		return "http"
+	}
+	return "stdio"
+}
+
+// Target returns the server's command line or URL, for messages.
+func (s Server) Target() string {
+	if s.URL != "" {
+		return s.URL
+	}
+	args := make([]string, len(s.Command))
+	for i, a := range s.Command {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'\\") {
+			a = strconv.Quote(a)
+		}
+		args[i] = a
+	}
+	return strings.Join(args, " ")
+}
+
+// SecretValues returns the values of the server's env and headers: they may
+// be credentials, so the caller's redactor should learn them. The Set
+// redacts them from what it reports in any case.
+func (s Server) SecretValues() []string {
+	var out []string
+	for _, m := range []map[string]string{s.Env, s.Headers} {
+		for _, v := range m {
+			out = append(out, v)
+		}
+		if h := m["Authorization"]; h != "" {
+			// "Bearer TOKEN": the token alone is the secret.
+			if _, tok, ok := strings.Cut(h, " "); ok {
+				out = append(out, strings.TrimSpace(tok))
+			}
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// Validate checks the server's definition.
+func (s Server) Validate() error {
+	switch {
+	case s.Name == "":
+		return errors.New("a tool server needs a name")
+	case len(s.Command) > 0 && s.URL != "":
+		return fmt.Errorf("tool server %q: set command (stdio) or url (streamable HTTP), not both", s.Name)
+	case len(s.Command) == 0 && s.URL == "":
+		return fmt.Errorf("tool server %q: set command (stdio) or url (streamable HTTP)", s.Name)
+	case len(s.Command) > 0 && s.Command[0] == "":
+		return fmt.Errorf("tool server %q: the command's program is empty", s.Name)
+	case s.URL != "" && len(s.Env) > 0:
+		return fmt.Errorf("tool server %q: env is for command servers; an HTTP server takes headers", s.Name)
+	case len(s.Command) > 0 && len(s.Headers) > 0:
+		return fmt.Errorf("tool server %q: headers are for url servers; a command server takes env", s.Name)
+	}
+	if s.URL != "" {
+		u, err := url.Parse(s.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("tool server %q: url %q is not an http:// or https:// URL", s.Name, s.URL)
+		}
+	}
+	return nil
+}
+
+// Cache keeps successful tool results across runs. The store implements it.
+type Cache interface {
+	GetTool(ctx context.Context, key string) (string, bool)
+	PutTool(ctx context.Context, key, tool, result string)
+}
+
+// Options tune a Set.
+type Options struct {
+	// Cache, when set, answers a call made before with the same server,
+	// tool and arguments, and keeps new successful results.
+	Cache Cache
+	// Redact is run over results, errors and server stderr.
+	Redact func(string) string
+	// MaxResultBytes cuts longer results (with trace.Marker); 0 means
+	// DefaultMaxResultBytes.
+	MaxResultBytes int
+	// MaxConcurrent bounds the calls in flight per server; 0 means
+	// DefaultMaxConcurrent.
+	MaxConcurrent int
+	// Stderr receives the stderr of stdio servers, each line prefixed with
+	// the server's name; nil discards it (its tail still shows in errors).
+	Stderr io.Writer
+	// StartTimeout bounds a server's start: process start (or connection),
+	// MCP handshake and tool listing. 0 means DefaultStartTimeout.
+	StartTimeout time.Duration
+}
+
+// Defaults of Options left zero.
+const (
+	DefaultMaxResultBytes = 16 << 10
+	DefaultMaxConcurrent  = 8
+	DefaultStartTimeout   = 30 * time.Second
+)
+
+// stopGrace is how long a stdio server may take to leave after its stdin is
+// closed before it is killed.
+const stopGrace = 2 * time.Second
+
+// maxErrBytes bounds ToolResult.Err.
+const maxErrBytes = 2 << 10
+
+// Set is the running tool servers of a run. It implements eval.Toolbox and
+// is safe for concurrent use.
+type Set struct {
+	opts    Options
+	redact  func(string) string
+	client  *mcp.Client
+	servers []*server
+	byName  map[string]*server
+	byTool  map[string]*server
+	stderrM sync.Mutex
+
+	ctx    context.Context // ends at Close: bounds restarts
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // restarts in progress
+	closed sync.Once
+}
+
+// ServerInfo describes a running server, for `evalctl run` to print.
+type ServerInfo struct {
+	Name      string
+	Transport string // "stdio" or "http"
+	Target    string // the command line or the URL
+	Tools     []ToolInfo
+}
+
+// ToolInfo is a tool a server offers.
+type ToolInfo struct {
+	Name        string
+	Description string
+}
+
+// Start starts the servers (concurrently), completes the MCP handshake with
+// each and lists their tools. A server that will not start, or two servers
+// offering the same tool, fail Start with an error naming them; servers
+// already started are then closed. The servers live until Close; ctx bounds
+// only the start.
+func Start(ctx context.Context, servers []Server, opts Options) (*Set, error) {
+	if opts.MaxResultBytes <= 0 {
+		opts.MaxResultBytes = DefaultMaxResultBytes
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = DefaultStartTimeout
+	}
+	secrets := &transport.Redactor{}
+	for _, sp := range servers {
+		for _, v := range sp.SecretValues() {
+			secrets.Add(v)
+		}
+	}
+	redact := secrets.Redact
+	if opts.Redact != nil {
+		redact = func(s string) string { return opts.Redact(secrets.Redact(s)) }
+	}
+	s := &Set{opts: opts, redact: redact, byName: map[string]*server{}, byTool: map[string]*server{},
+		client: mcp.NewClient(&mcp.Implementation{Name: "evalctl", Version: "1"}, nil)}
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+
+	for _, sp := range servers {
+		if err := sp.Validate(); err != nil {
+			s.cancel()
+			return nil, err
+		}
+		if _, dup := s.byName[sp.Name]; dup {
+			s.cancel()
+			return nil, fmt.Errorf("two tool servers are named %q: give each its own name", sp.Name)
+		}
+		srv := &server{set: s, spec: sp, sem: make(chan struct{}, opts.MaxConcurrent)}
+		s.servers = append(s.servers, srv)
+		s.byName[sp.Name] = srv
+	}
+
+	errs := make([]error, len(s.servers))
+	var wg sync.WaitGroup
+	for i, srv := range s.servers {
+		wg.Go(func() {
+			c, tools, err := srv.connect(ctx)
+			if err != nil {
+				errs[i] = errors.New(redact(err.Error()))
+				return
+			}
+			srv.cur, srv.tools = c, tools
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		s.Close()
+		return nil, err
+	}
+	for _, srv := range s.servers {
+		for _, t := range srv.tools {
+			if other, dup := s.byTool[t.Name]; dup {
+				s.Close()
+				return nil, fmt.Errorf("tool %q is offered by two servers, %q (%s) and %q (%s): a variant may use only one of them",
+					t.Name, other.spec.Name, redact(other.spec.Target()), srv.spec.Name, redact(srv.spec.Target()))
+			}
+			s.byTool[t.Name] = srv
+		}
+	}
+	return s, nil
+}
+
+// Tools returns the tools of all servers, in server order and by name
+// within a server.
+func (s *Set) Tools() []llm.Tool { return s.tools(nil) }
+
+func (s *Set) tools(only map[*server]bool) []llm.Tool {
+	var out []llm.Tool
+	for _, srv := range s.servers {
+		if only != nil && !only[srv] {
+			continue
+		}
+		out = append(out, srv.tools...)
+	}
+	return out
+}
+
+// Offers reports whether a server of the set offers the tool.
+func (s *Set) Offers(tool string) bool { return s.byTool[tool] != nil }
+
+// Describe returns the servers and their tools.
+func (s *Set) Describe() []ServerInfo {
+	out := make([]ServerInfo, 0, len(s.servers))
+	for _, srv := range s.servers {
+		info := ServerInfo{Name: srv.spec.Name, Transport: srv.spec.Transport(), Target: s.redact(srv.spec.Target())}
+		for _, t := range srv.tools {
+			info.Tools = append(info.Tools, ToolInfo{Name: t.Name, Description: t.Description})
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// Subset returns a toolbox offering only the tools of the named servers, for
+// a variant that uses some of the run's servers. The servers are shared: a
+// crash seen through one toolbox is seen through all.
+func (s *Set) Subset(servers []string) (eval.Toolbox, error) {
+	only := map[*server]bool{}
+	for _, name := range servers {
+		srv := s.byName[name]
+		if srv == nil {
+			names := make([]string, len(s.servers))
+			for i, x := range s.servers {
+				names[i] = x.spec.Name
+			}
+			return nil, fmt.Errorf("no tool server named %q (the run's servers: %s)", name, strings.Join(names, ", "))
+		}
+		only[srv] = true
+	}
+	return &subset{s, only}, nil
+}
+
+type subset struct {
+	set  *Set
+	only map[*server]bool
+}
+
+func (v *subset) Tools() []llm.Tool { return v.set.tools(v.only) }
+
+func (v *subset) Call(ctx context.Context, c llm.ToolCall) eval.ToolResult {
+	return v.set.call(ctx, c, v.only)
+}
+
+// Call calls a tool. It never fails otherwise than through the result's
+// ErrKind, and returns when ctx ends.
+func (s *Set) Call(ctx context.Context, c llm.ToolCall) eval.ToolResult { return s.call(ctx, c, nil) }
+
+func (s *Set) call(ctx context.Context, c llm.ToolCall, only map[*server]bool) eval.ToolResult {
+	srv := s.byTool[c.Name]
+	if srv == nil || (only != nil && !only[srv]) {
+		var names []string
+		for _, t := range s.tools(only) {
+			names = append(names, t.Name)
+		}
+		msg := fmt.Sprintf("there is no tool named %q; the tools are: %s", c.Name, strings.Join(names, ", "))
+		if len(names) == 0 {
+			msg = fmt.Sprintf("there is no tool named %q; no tools are offered", c.Name)
+		}
+		return eval.ToolResult{Output: msg, ErrKind: trace.ToolUnknown, Err: msg}
+	}
+	args, err := CanonicalArgs(c.Arguments)
+	if err != nil {
+		msg := fmt.Sprintf("the arguments of %s must be a JSON object: %v", c.Name, err)
+		return s.finish(eval.ToolResult{Server: srv.spec.Name, Output: msg, ErrKind: trace.ToolBadArgs, Err: msg})
+	}
+	var key string
+	if s.opts.Cache != nil {
+		key = CacheKey(srv.spec, c.Name, args)
+		if raw, ok := s.opts.Cache.GetTool(ctx, key); ok {
+			var e cacheEntry
+			if json.Unmarshal([]byte(raw), &e) == nil {
+				return eval.ToolResult{Server: srv.spec.Name, Output: e.Output, Truncated: e.Truncated, Cached: true}
+			}
+		}
+	}
+	res := s.finish(srv.call(ctx, c.Name, args))
+	if key != "" && res.ErrKind == "" {
+		raw, _ := json.Marshal(cacheEntry{res.Output, res.Truncated})
+		s.opts.Cache.PutTool(ctx, key, c.Name, string(raw))
+	}
+	return res
+}
+
+// cacheEntry is a tool result as the cache keeps it.
+type cacheEntry struct {
+	Output    string `json:"output"`
+	Truncated bool   `json:"truncated,omitempty"`
+}
+
+// finish redacts a result and bounds it.
+func (s *Set) finish(r eval.ToolResult) eval.ToolResult {
+	var cut bool
+	r.Output, cut = trace.Bound(s.redact(r.Output), s.opts.MaxResultBytes)
+	r.Truncated = r.Truncated || cut
+	r.Err, _ = trace.Bound(s.redact(r.Err), maxErrBytes)
+	return r
+}
+
+// Close stops the servers: stdio servers have their stdin closed and are
+// killed if they do not leave within a grace period. It is safe to call
+// more than once.
+func (s *Set) Close() error {
+	s.closed.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+		var wg sync.WaitGroup
+		for _, srv := range s.servers {
+			srv.mu.Lock()
+			c := srv.cur
+			srv.cur, srv.dead = nil, "the run's tool servers were closed"
+			srv.mu.Unlock()
+			if c != nil {
+				wg.Go(func() { c.close() })
+			}
+		}
+		wg.Wait()
+	})
+	return nil
+}
