@@ -105,6 +105,10 @@ func applyFlags(cfg *config.Config, opts *RunOptions, wd string) error {
 		}
 		cfg.Variants = nil
 	}
+	if opts.set("prompts") || opts.set("models") {
+		// The flags say what to run: agents (variants with tools) give way too.
+		cfg.Agents = nil
+	}
 	if opts.set("models") {
 		// Keep parameters configured for a model that the flag names again.
 		var models []config.ModelConfig

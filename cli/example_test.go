@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,5 +55,55 @@ func TestSeedExampleEndToEnd(t *testing.T) {
 		if perScorer[s] != 3072-errored {
 			t.Errorf("scorer %s: %d feedback rows", s, perScorer[s])
 		}
+	}
+}
+
+// TestSeedAgentExample runs the example's agent half offline: the seed's
+// basic prompt without tools and as an agent with the web-search MCP
+// server, every trajectory scorer and the trajectory judge.
+func TestSeedAgentExample(t *testing.T) {
+	cfg := filepath.Join("..", "examples", "se-quiz", "agent.yaml")
+	st := filepath.Join(t.TempDir(), "s.db")
+	r := run(t, nil, nil, "run", "--config", cfg, "--limit", "40", "--store", st)
+	if r.code != ExitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "80 of 80 cells") || !strings.Contains(r.stdout, "tool calls") {
+		t.Errorf("table:\n%s", r.stdout)
+	}
+	j := run(t, nil, nil, "report", "--store", st, "--format", "json")
+	var rep struct {
+		Groups []struct {
+			Label string `json:"label"`
+			Rates []struct {
+				Scorer string   `json:"name"`
+				Rate   *float64 `json:"pass_rate"`
+			} `json:"scorers"`
+			Agent struct {
+				ToolCalls int `json:"tool_calls"`
+			} `json:"agent"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal([]byte(j.stdout), &rep); err != nil {
+		t.Fatalf("report.json: %v\n%s", err, j.stdout)
+	}
+	rate := map[string]map[string]float64{}
+	for _, g := range rep.Groups {
+		rate[g.Label] = map[string]float64{}
+		for _, s := range g.Rates {
+			if s.Rate != nil {
+				rate[g.Label][s.Scorer] = *s.Rate
+			}
+		}
+	}
+	for _, sc := range []string{"cites_sources", "one_search", "searched"} {
+		if rate["plain"][sc] == rate["agent"][sc] {
+			t.Errorf("%s: plain %v, agent %v: the variants should differ", sc, rate["plain"][sc], rate["agent"][sc])
+		}
+	}
+	// Every agent cell's trace shows its tool calls with arguments and results.
+	tr := run(t, nil, nil, "trace", "--store", st, "latest", "1", "--json")
+	if tr.code != 0 || !strings.Contains(tr.stdout, `"kind": "generation"`) {
+		t.Errorf("trace: exit %d\n%s%s", tr.code, tr.stdout, tr.stderr)
 	}
 }

@@ -143,7 +143,7 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 		return t, nil
 	}
 
-	if len(cfg.Models) == 0 && len(cfg.Variants) == 0 {
+	if len(cfg.Models) == 0 && len(cfg.Variants) == 0 && len(cfg.Agents) == 0 {
 		return nil, usageErr("no models: list them under models: in evalctl.yaml or pass --models")
 	}
 	limit := eval.NewCallLimit(cfg.Concurrency)
@@ -175,28 +175,49 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 		}
 		return &eval.Model{Ref: ref, Params: mc.Params, Client: c}, nil
 	}
+	toolSet, err := toolServers(a, cfg, st, readCache)
+	if err != nil {
+		return nil, err
+	}
+	if toolSet != nil {
+		ps.closers = append(ps.closers, toolSet.Close)
+		if msg := describeTools(toolSet); msg != "" && a.io.Stderr != nil {
+			fmt.Fprintln(a.io.Stderr, msg)
+		}
+	}
+	variantOf := func(vc config.VariantConfig) (*eval.Variant, error) {
+		t, err := promptOf(vc.Prompt)
+		if err != nil {
+			return nil, err
+		}
+		sysName := defaultSystem
+		if vc.System != nil {
+			sysName = *vc.System
+		}
+		sys, err := systemOf(sysName)
+		if err != nil {
+			return nil, err
+		}
+		m, err := modelOf(vc.ModelConfig)
+		if err != nil {
+			return nil, err
+		}
+		agent, err := agentOf(cfg, toolSet, vc, set)
+		if err != nil {
+			return nil, err
+		}
+		return eval.NewAgentVariant(vc.Label, t, sys, m, agent), nil
+	}
 	if len(cfg.Variants) > 0 {
 		// Listed by hand: each its prompt, model and parameters, and label.
 		for _, vc := range cfg.Variants {
-			t, err := promptOf(vc.Prompt)
+			v, err := variantOf(vc)
 			if err != nil {
 				return nil, err
 			}
-			sysName := defaultSystem
-			if vc.System != nil {
-				sysName = *vc.System
-			}
-			sys, err := systemOf(sysName)
-			if err != nil {
-				return nil, err
-			}
-			m, err := modelOf(vc.ModelConfig)
-			if err != nil {
-				return nil, err
-			}
-			plan.Variants = append(plan.Variants, eval.NewVariant(vc.Label, t, sys, m))
+			plan.Variants = append(plan.Variants, v)
 		}
-	} else {
+	} else if len(cfg.Models) > 0 {
 		// prompts × models.
 		use := cfg.Prompts.Use
 		if len(use) == 0 {
@@ -228,6 +249,14 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 		}
 		plan.Variants = eval.Product(sys, templates, models)
 	}
+	for _, ac := range cfg.Agents {
+		v, err := variantOf(ac)
+		if err != nil {
+			return nil, err
+		}
+		plan.Variants = append(plan.Variants, v)
+	}
+	plan.TraceBody = cfg.Trace.MaxBodyBytes
 
 	env := scorers.Env{Columns: ds.Columns, BaseDir: cfg.Dir}
 	for _, v := range plan.Variants {
@@ -257,6 +286,9 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 			return nil, exitErr(ExitUsage, err, "")
 		}
 		plan.Scorers = append(plan.Scorers, s)
+	}
+	if err := checkScorerTools(toolSet, plan.Scorers); err != nil {
+		return nil, err
 	}
 	plan.Prices = llm.Prices(cfg.Prices, modelRefs(plan)...)
 	if err := plan.Validate(); err != nil {

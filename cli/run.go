@@ -129,7 +129,7 @@ NAME:MODEL for a provider defined in evalctl.yaml.
 	f.StringVar(&opts.PromptsDir, "prompts-dir", "", "directory of *.txt prompt templates (default: prompts)")
 	f.StringSliceVarP(&opts.Prompts, "prompts", "p", nil, "prompt templates to evaluate, comma-separated (default: all but the system prompt)")
 	f.StringVar(&opts.System, "system", "", "template used as the system prompt (default: system, when present; 'none' for none)")
-	f.StringSliceVarP(&opts.Models, "models", "m", nil, "models to evaluate, comma-separated provider:model refs")
+	f.StringSliceVarP(&opts.Models, "models", "m", nil, "models to evaluate, comma-separated provider:model refs (with --prompts, replaces the variants and agents of evalctl.yaml)")
 	f.StringVar(&opts.Judge, "judge", "", "judge model for LLM scorers, a provider:model ref")
 	f.IntVarP(&opts.Limit, "limit", "n", 0, "evaluate only the first N rows (0: all)")
 	f.IntVarP(&opts.Concurrency, "concurrency", "j", config.DefaultConcurrency, "LLM calls in flight")

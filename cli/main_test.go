@@ -1,0 +1,16 @@
+package cli
+
+import (
+	"os"
+	"testing"
+)
+
+// TestMain lets the test binary stand in for evalctl when a run starts a
+// tool server with command: [evalctl, sim, mcp] ("evalctl" is the running
+// binary): a real process speaking MCP over stdio, as in production.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "sim" && os.Args[2] == "mcp" {
+		os.Exit(Main(System()))
+	}
+	os.Exit(m.Run())
+}
