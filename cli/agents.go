@@ -14,7 +14,6 @@ import (
 	"github.com/evalctl/evalctl/scorers"
 	"github.com/evalctl/evalctl/store"
 	"github.com/evalctl/evalctl/tools"
-	"github.com/evalctl/evalctl/trace"
 )
 
 // toolServers starts the tool servers that the config's variants and
@@ -84,7 +83,9 @@ func (c toolCache) GetTool(ctx context.Context, key string) (string, bool) {
 	return c.st.GetTool(ctx, key)
 }
 
-func (c toolCache) PutTool(ctx context.Context, key, tool, result string) { c.st.PutTool(ctx, key, tool, result) }
+func (c toolCache) PutTool(ctx context.Context, key, tool, result string) {
+	c.st.PutTool(ctx, key, tool, result)
+}
 
 // agentOf returns the agent settings of a variant with tools (nil for a
 // variant without): its tools from the run's servers, its system addendum
@@ -172,4 +173,3 @@ func describeTools(set *tools.Set) string {
 	return "tools: " + strings.Join(parts, "; ")
 }
 
-var _ = trace.KindTool

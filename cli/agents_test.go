@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -243,4 +242,3 @@ func TestAgentRefusedBeforeAnyCall(t *testing.T) {
 	}
 }
 
-var _ = json.Marshal
