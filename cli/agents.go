@@ -172,4 +172,3 @@ func describeTools(set *tools.Set) string {
 	}
 	return "tools: " + strings.Join(parts, "; ")
 }
-
