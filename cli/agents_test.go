@@ -241,4 +241,3 @@ func TestAgentRefusedBeforeAnyCall(t *testing.T) {
 		t.Errorf("%d model calls, want none", n)
 	}
 }
-
