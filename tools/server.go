@@ -71,19 +71,27 @@ func (s *server) connect(ctx context.Context) (*conn, []llm.Tool, error) {
 		if c.sess != nil {
 			go c.sess.Close()
 		}
-		if ctx.Err() != nil {
-			err = fmt.Errorf("no answer within %s (the start timeout)", s.set.opts.StartTimeout)
-		}
+		timedOut := ctx.Err() != nil
 		if c.proc == nil {
+			if timedOut {
+				return nil, nil, fmt.Errorf("%s: no answer to %s within %s (the start timeout)", where, step, s.set.opts.StartTimeout)
+			}
 			return nil, nil, fmt.Errorf("%s: %s: %w", where, step, err)
 		}
 		// A process that closed its stdout is exiting: let it say how.
-		exited := c.proc.waitExit(500 * time.Millisecond)
+		exited := !timedOut && c.proc.waitExit(500*time.Millisecond)
 		c.proc.stop(0)
-		if exited {
-			return nil, nil, fmt.Errorf("%s %s during %s: %s", where, c.proc.status(), step, err)
+		tail := ""
+		if t := c.proc.stderr.tail(); t != "" {
+			tail = "; stderr: " + t
 		}
-		return nil, nil, fmt.Errorf("%s: %s: %v (it does not speak MCP over stdio?); %s", where, step, err, c.proc.status())
+		switch {
+		case exited:
+			return nil, nil, fmt.Errorf("%s exited during %s (%s)", where, step, c.proc.status())
+		case timedOut:
+			return nil, nil, fmt.Errorf("%s: no answer to %s within %s (the start timeout)%s", where, step, s.set.opts.StartTimeout, tail)
+		}
+		return nil, nil, fmt.Errorf("%s does not speak MCP over stdio: %s failed: %v%s", where, step, err, tail)
 	}
 	sess, err := s.set.client.Connect(ctx, t, nil)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -264,6 +265,11 @@ func TestStartFailures(t *testing.T) {
 	ln.Close()
 	notMCP := httptest.NewServer(http.NotFoundHandler())
 	defer notMCP.Close()
+	mute := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // then the server sees the client leave
+		<-r.Context().Done()
+	}))
+	defer mute.Close()
 
 	tests := []struct {
 		name    string
@@ -274,15 +280,17 @@ func TestStartFailures(t *testing.T) {
 		{name: "missing command", servers: []Server{{Name: "web", Command: []string{"evalctl-no-such-command", "--flag"}}},
 			want: []string{`tool server "web" (command: evalctl-no-such-command --flag) will not start`, "executable file not found"}},
 		{name: "exits at once", servers: []Server{testServer(t, "web", "exit", "")},
-			want: []string{`tool server "web" (command: `, "exit status 4", "stderr: exit: missing configuration file", "MCP handshake"}},
+			want: []string{`tool server "web" (command: `, ") exited during the MCP handshake (exit status 4; stderr: exit: missing configuration file)"}},
 		{name: "prints garbage", servers: []Server{testServer(t, "web", "garbage", "")},
-			want: []string{`tool server "web" (command: `, "MCP handshake", "invalid character", "stderr: garbage: a chatty program"}},
+			want: []string{`tool server "web" (command: `, ") does not speak MCP over stdio: the MCP handshake failed: ", "invalid character 'H'", "; stderr: garbage: a chatty program"}},
 		{name: "silent", servers: []Server{testServer(t, "web", "silent", "")}, opts: Options{StartTimeout: 300 * time.Millisecond},
-			want: []string{`tool server "web" (command: `, "no answer within 300ms (the start timeout)"}},
+			want: []string{`tool server "web" (command: `, "): no answer to the MCP handshake within 300ms (the start timeout)"}},
 		{name: "url refused", servers: []Server{{Name: "web", URL: refused}},
 			want: []string{`tool server "web" (url: ` + refused + `)`, "MCP handshake", "connection refused"}},
 		{name: "url not MCP", servers: []Server{{Name: "web", URL: notMCP.URL}},
 			want: []string{`tool server "web" (url: ` + notMCP.URL + `)`, "MCP handshake", "Not Found"}},
+		{name: "url silent", servers: []Server{{Name: "web", URL: mute.URL}}, opts: Options{StartTimeout: 300 * time.Millisecond},
+			want: []string{`tool server "web" (url: ` + mute.URL + `): no answer to the MCP handshake within 300ms (the start timeout)`}},
 		{name: "one tool, two servers", servers: []Server{testServer(t, "a", "simmcp", ""), testServer(t, "b", "simmcp", "")},
 			want: []string{`tool "web_search" is offered by two servers, "a" (`, `and "b" (`}},
 		{name: "two servers, one name", servers: []Server{testServer(t, "a", "simmcp", ""), testServer(t, "a", "simmcp", "")},
@@ -299,7 +307,7 @@ func TestStartFailures(t *testing.T) {
 			opts    Options
 			want    []string
 		}{name: "false", servers: []Server{{Name: "web", Command: []string{"false"}}},
-			want: []string{`tool server "web" (command: false) exit status 1 during the MCP handshake`}})
+			want: []string{`tool server "web" (command: false) exited during the MCP handshake (exit status 1)`}})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
