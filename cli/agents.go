@@ -28,12 +28,6 @@ func toolServers(a *app, cfg *config.Config, st *store.Store, readCache bool) (*
 			return
 		}
 		seen[s.Name] = true
-		for _, v := range s.Env {
-			a.redactor.Add(v)
-		}
-		for _, v := range s.Headers {
-			a.redactor.Add(v)
-		}
 		cmd := slices.Clone(s.Command)
 		if len(cmd) > 0 && cmd[0] == "evalctl" {
 			// "evalctl" is this binary (a team's own build included), on
@@ -42,7 +36,11 @@ func toolServers(a *app, cfg *config.Config, st *store.Store, readCache bool) (*
 				cmd[0] = exe
 			}
 		}
-		servers = append(servers, tools.Server{Name: s.Name, Command: cmd, Env: s.Env, URL: s.URL, Headers: s.Headers})
+		srv := tools.Server{Name: s.Name, Command: cmd, Env: s.Env, URL: s.URL, Headers: s.Headers}
+		for _, v := range srv.SecretValues() {
+			a.redactor.Add(v)
+		}
+		servers = append(servers, srv)
 	}
 	for _, vs := range [][]config.VariantConfig{cfg.Variants, cfg.Agents} {
 		for _, v := range vs {
