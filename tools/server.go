@@ -27,7 +27,10 @@ type server struct {
 	set   *Set
 	spec  Server
 	tools []llm.Tool
-	sem   chan struct{} // bounds calls in flight
+	// mcpName maps a tool's name as offered to models to its name on the
+	// server, where the two differ (see modelName).
+	mcpName map[string]string
+	sem     chan struct{} // bounds calls in flight
 
 	mu        sync.Mutex
 	cur       *conn         // nil while restarting or when down
@@ -173,6 +176,9 @@ func (s *server) call(ctx context.Context, tool string, args json.RawMessage) ev
 		}
 		r.ErrKind, r.Err = trace.ToolUnavailable, err.Error()
 		return r
+	}
+	if n, ok := s.mcpName[tool]; ok {
+		tool = n
 	}
 	res, err := c.sess.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
 	switch {

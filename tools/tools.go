@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -236,7 +237,15 @@ func Start(ctx context.Context, servers []Server, opts Options) (*Set, error) {
 		return nil, err
 	}
 	for _, srv := range s.servers {
-		for _, t := range srv.tools {
+		for i, t := range srv.tools {
+			if n := modelName(t.Name); n != t.Name {
+				if srv.mcpName == nil {
+					srv.mcpName = map[string]string{}
+				}
+				srv.mcpName[n] = t.Name
+				srv.tools[i].Name = n
+				t.Name = n
+			}
 			if other, dup := s.byTool[t.Name]; dup {
 				s.Close()
 				return nil, fmt.Errorf("tool %q is offered by two servers, %q (%s) and %q (%s): a variant may use only one of them",
@@ -384,4 +393,22 @@ func (s *Set) Close() error {
 		wg.Wait()
 	})
 	return nil
+}
+
+var modelNameRE = regexp.MustCompile(`[^a-zA-Z0-9_-]`)
+
+// modelName is a tool's name as models are offered it: OpenAI takes
+// function names of 1 to 64 letters, digits, '_' and '-' and refuses every
+// request naming another, while MCP allows dots, slashes and longer names.
+// Other characters become '_' and the name is cut to 64 bytes; the server
+// is still called by its own name.
+func modelName(name string) string {
+	n := modelNameRE.ReplaceAllString(name, "_")
+	if n == "" {
+		n = "_"
+	}
+	if len(n) > 64 {
+		n = n[:64]
+	}
+	return n
 }

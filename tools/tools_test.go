@@ -652,3 +652,14 @@ func FuzzCanonicalArgs(f *testing.F) {
 		}
 	})
 }
+
+func TestModelName(t *testing.T) {
+	for in, want := range map[string]string{
+		"web_search": "web_search", "get-env": "get-env", "fs.read_file": "fs_read_file", "a/b c": "a_b_c",
+		strings.Repeat("x", 70): strings.Repeat("x", 64), "": "_",
+	} {
+		if got := modelName(in); got != want {
+			t.Errorf("modelName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
