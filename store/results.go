@@ -183,6 +183,12 @@ func (s *Store) Records(ctx context.Context, run *Run) ([]eval.Record, error) {
 // scorer's latest complete assessment, see Verdicts); a scorer with no
 // verdict is left out.
 func (s *Store) EachRecord(ctx context.Context, run *Run, ordered bool, fn func(eval.Record) error) error {
+	return s.eachRecord(ctx, run, "", nil, ordered, fn)
+}
+
+// eachRecord is EachRecord over the cells c that cond, an SQL condition
+// with args, admits ("" for all).
+func (s *Store) eachRecord(ctx context.Context, run *Run, cond string, args []any, ordered bool, fn func(eval.Record) error) error {
 	lay := run.Spec.Layout
 	variants := map[string]eval.VariantSpec{}
 	for _, vs := range lay.AllVariants() {
@@ -199,10 +205,13 @@ func (s *Store) EachRecord(ctx context.Context, run *Run, ordered bool, fn func(
 		FROM cells c LEFT JOIN feedback f ON f.run_id = c.run_id AND f.variant = c.variant AND f.row_id = c.row_id
 			AND f.repeat = c.repeat
 		WHERE c.run_id = ?`
+	if cond != "" {
+		q += ` AND (` + cond + `)`
+	}
 	if ordered {
 		q += ` ORDER BY c.idx`
 	}
-	rows, err := s.r.QueryContext(ctx, q, run.ID)
+	rows, err := s.r.QueryContext(ctx, q, append([]any{run.ID}, args...)...)
 	if err != nil {
 		return err
 	}
