@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -183,4 +184,68 @@ func (s *Store) queryLabels(ctx context.Context, q string, args ...any) ([]Label
 // placeholders returns n comma-separated "?".
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// LabelVerdict is a human label beside the verdict that its criterion's
+// scorer gave the same answer.
+type LabelVerdict struct {
+	Label
+	// Index, Prompt and Model are the cell's number, prompt name and model.
+	Index         int
+	Prompt, Model string
+	// Pass is the scorer's verdict, read as Verdicts picks it: nil when it
+	// did not decide (an error, a skip, a numeric score, or no verdict).
+	Pass      *bool
+	Rationale string
+}
+
+// LabelVerdicts returns run's labels with a verdict (the latest of each
+// answer and criterion, pass or fail), each beside its scorer's verdict,
+// in cell order: what calibration compares.
+func (s *Store) LabelVerdicts(ctx context.Context, run *Run) ([]LabelVerdict, error) {
+	pick, err := s.Verdicts(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	var conds []string
+	var margs []any
+	for sc, a := range pick {
+		conds = append(conds, `(l.criterion = ? AND f.assessment = ?)`)
+		margs = append(margs, sc, a)
+	}
+	match := "0"
+	if len(conds) > 0 {
+		match = strings.Join(conds, " OR ")
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+labelColumns+`, c.idx, c.prompt, c.model,
+			(SELECT CASE WHEN f.error = '' AND NOT f.skipped THEN f.pass END FROM feedback f
+				WHERE f.run_id = l.run_id AND f.variant = l.variant AND f.row_id = l.row_id AND f.repeat = l.repeat
+				AND f.scorer = l.criterion AND (`+match+`)),
+			coalesce((SELECT f.rationale FROM feedback f
+				WHERE f.run_id = l.run_id AND f.variant = l.variant AND f.row_id = l.row_id AND f.repeat = l.repeat
+				AND f.scorer = l.criterion AND (`+match+`)), '')
+		FROM labels l JOIN cells c ON c.run_id = l.run_id AND c.variant = l.variant AND c.row_id = l.row_id AND c.repeat = l.repeat
+		WHERE l.run_id = ? AND l.value != '' AND `+latestLabel+` ORDER BY c.idx, l.criterion`,
+		append(append(slices.Clone(margs), margs...), run.ID)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []LabelVerdict
+	for rows.Next() {
+		var v LabelVerdict
+		var created int64
+		var pass sql.NullBool
+		if err := rows.Scan(&v.ID, &v.RunID, &v.Variant, &v.RowID, &v.Repeat, &v.Criterion, &v.Value, &v.Comment, &v.Author, &created, &v.Source,
+			&v.Index, &v.Prompt, &v.Model, &pass, &v.Rationale); err != nil {
+			return nil, err
+		}
+		v.CreatedAt = time.Unix(0, created)
+		if pass.Valid {
+			p := pass.Bool
+			v.Pass = &p
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }

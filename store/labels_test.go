@@ -191,6 +191,23 @@ func TestCellQueries(t *testing.T) {
 	if err := s.AddLabels(ctx, run, labels); err != nil {
 		t.Fatal(err)
 	}
+	// Each label beside its judge's verdict (none where the judge skipped).
+	lvs, err := s.LabelVerdicts(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lvs) != len(labels) {
+		t.Fatalf("%d label verdicts for %d labels", len(lvs), len(labels))
+	}
+	for _, lv := range lvs {
+		fb := verdict(all[lv.Index], "judge")
+		switch {
+		case lv.Value != labelled[lv.Index] || lv.Prompt != "basic" || lv.Model == "":
+			t.Errorf("label verdict %+v", lv)
+		case fb.Skipped && lv.Pass != nil, !fb.Skipped && (lv.Pass == nil || *lv.Pass != *fb.Pass || lv.Rationale != "judged"):
+			t.Errorf("label verdict of cell %d: %v, the judge said %+v", lv.Index, lv.Pass, fb)
+		}
+	}
 	want := func(keep func(r eval.Record) bool) []int {
 		var out []int
 		for _, r := range all {
@@ -265,7 +282,7 @@ func TestCellQueries(t *testing.T) {
 
 	// The review queue: unlabelled answers whose judges disagree, then
 	// those without a judge verdict... then the labelled, then the skipped.
-	page, err := s.Cells(ctx, run, CellQuery{Criterion: "judge", Review: true, Limit: 100})
+	page, err = s.Cells(ctx, run, CellQuery{Criterion: "judge", Review: true, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
