@@ -7,7 +7,7 @@ import (
 	"encoding/hex"
 	"net"
 	"net/http"
-		"strings"
+	"strings"
 )
 
 // NewToken returns a random token for a server that others can reach.
