@@ -47,8 +47,8 @@ type CellQuery struct {
 	// needs): the answers not labelled yet first, those whose judges'
 	// votes disagree before those the judge could not decide, before the
 	// rest; then the labelled answers, then those the criterion does not
-	// apply to. Cells without an answer are left out. Otherwise cells come
-	// in cell order.
+	// apply to, then the cells without an answer. Otherwise cells come in
+	// cell order.
 	Review bool
 	// Offset and Limit page the cells (Limit 0: 50).
 	Offset, Limit int
@@ -148,22 +148,26 @@ func (q CellQuery) where(pick map[string]int, run *Run) (string, []any, error) {
 		if q.Criterion == "" {
 			return "", nil, errors.New("a review queue needs a criterion")
 		}
-		conds = append(conds, `c.error_kind = ''`)
 	}
 	return strings.Join(conds, " AND "), args, nil
 }
 
-// reviewRank is the SQL expression ranking a cell c in the review queue of
-// a criterion; its arguments are the criterion and the verdict arguments,
-// twice.
-func reviewRank(vc string) string {
-	return `CASE
-		WHEN coalesce(` + latestValue + `, '') != '' THEN 3
-		WHEN EXISTS (SELECT 1 FROM feedback f WHERE ` + vc + ` AND f.error = '' AND f.skipped) THEN 4
-		WHEN EXISTS (SELECT 1 FROM feedback f WHERE ` + vc + ` AND f.error = '' AND f.agreement < 1) THEN 0
-		WHEN EXISTS (SELECT 1 FROM feedback f WHERE ` + vc + ` AND f.error = '' AND f.pass IS NOT NULL) THEN 2
+// reviewFrom joins each cell c to its verdict f of the review's criterion
+// and its latest human label h of it; its arguments are the criterion, its
+// assessment, the run and the criterion. reviewRank ranks the cells by them.
+const (
+	reviewFrom = `cells c LEFT JOIN feedback f ON f.run_id = c.run_id AND f.variant = c.variant AND f.row_id = c.row_id
+			AND f.repeat = c.repeat AND f.scorer = ? AND f.assessment = ?
+		LEFT JOIN (SELECT l.variant, l.row_id, l.repeat, l.value FROM labels l WHERE l.run_id = ? AND l.criterion = ? AND ` + latestLabel + `) h
+			ON h.variant = c.variant AND h.row_id = c.row_id AND h.repeat = c.repeat`
+	reviewRank = `CASE
+		WHEN c.error_kind != '' THEN 5
+		WHEN coalesce(h.value, '') != '' THEN 3
+		WHEN f.error = '' AND f.skipped THEN 4
+		WHEN f.error = '' AND f.agreement < 1 THEN 0
+		WHEN f.error = '' AND f.pass IS NOT NULL THEN 2
 		ELSE 1 END`
-}
+)
 
 // Cells returns a page of run's cells as records (verdicts as EachRecord
 // picks them) and how many cells the query selects.
@@ -185,19 +189,14 @@ func (s *Store) Cells(ctx context.Context, run *Run, q CellQuery) (CellPage, err
 	if limit <= 0 {
 		limit = 50
 	}
-	order := `c.idx`
-	orderArgs := []any{}
+	from, order := `cells c`, `c.idx`
+	var fromArgs []any
 	if q.Review {
-		vc, va := verdictOf(pick, run, q.Criterion)
-		order = reviewRank(vc) + `, c.idx`
-		orderArgs = append(orderArgs, q.Criterion)
-		for range 3 {
-			orderArgs = append(orderArgs, va...)
-		}
+		from, order = reviewFrom, reviewRank+`, c.idx`
+		fromArgs = []any{q.Criterion, pick[q.Criterion], run.ID, q.Criterion}
 	}
-	all := append(append([]any{run.ID}, args...), orderArgs...)
-	rows, err := s.r.QueryContext(ctx, `SELECT c.idx FROM cells c WHERE c.run_id = ? AND `+cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
-		append(all, limit, max(0, q.Offset))...)
+	all := append(append(append(fromArgs, run.ID), args...), limit, max(0, q.Offset))
+	rows, err := s.r.QueryContext(ctx, `SELECT c.idx FROM `+from+` WHERE c.run_id = ? AND `+cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`, all...)
 	if err != nil {
 		return page, err
 	}

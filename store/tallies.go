@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -23,54 +24,48 @@ type Tally struct {
 }
 
 // Tallies counts run's verdicts per variant and scorer, from the
-// assessment each scorer is read from (Verdicts), in the database: what is
-// read is a row per variant and scorer (per question with repeats), not the
-// run. Pairs without verdicts are left out.
+// assessment each scorer is read from (Verdicts), in the database: one pass
+// over the run's verdicts, that returns a row per variant and scorer (per
+// question with repeats), not the run. Pairs without verdicts are left
+// out; the rest come in the run's scorer order, then variant order.
 func (s *Store) Tallies(ctx context.Context, run *Run) ([]Tally, error) {
 	pick, err := s.Verdicts(ctx, run)
 	if err != nil {
 		return nil, err
 	}
-	var out []Tally
+	var conds []string
+	args := []any{run.ID}
 	for _, sc := range run.Spec.Layout.Scorers {
-		a, ok := pick[sc]
-		if !ok {
-			continue
+		if a, ok := pick[sc]; ok {
+			conds = append(conds, `(f.scorer = ? AND f.assessment = ?)`)
+			args = append(args, sc, a)
 		}
-		ts, err := s.tally(ctx, run, sc, a)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ts...)
 	}
-	return out, nil
-}
-
-// decided is the SQL condition that a verdict f is neither an error nor a skip.
-const decided = `f.error = '' AND NOT f.skipped`
-
-func (s *Store) tally(ctx context.Context, run *Run, scorer string, assessment int) ([]Tally, error) {
-	// Per variant: errors, skips, judge figures, and (without repeats) the outcomes.
-	rows, err := s.r.QueryContext(ctx, `SELECT f.variant, total(f.error != ''), total(f.error = '' AND f.skipped),
+	if len(conds) == 0 {
+		return nil, nil
+	}
+	picked := `f.run_id = ? AND (` + strings.Join(conds, " OR ") + `)`
+	// Per variant and scorer: errors, skips, judge figures, and (without
+	// repeats) the outcomes.
+	rows, err := s.r.QueryContext(ctx, `SELECT f.scorer, f.variant, total(f.error != ''), total(f.error = '' AND f.skipped),
 		total(`+decided+` AND f.pass = 1), total(`+decided+` AND f.pass = 0),
 		total(CASE WHEN `+decided+` AND f.pass IS NULL THEN f.score END), count(CASE WHEN `+decided+` AND f.pass IS NULL THEN f.score END),
 		total(f.judge_model != ''), total(f.prompt_tokens + f.completion_tokens)
-		FROM feedback f WHERE f.run_id = ? AND f.scorer = ? AND f.assessment = ? GROUP BY f.variant`, run.ID, scorer, assessment)
+		FROM feedback f WHERE `+picked+` GROUP BY f.scorer, f.variant`, args...)
 	if err != nil {
 		return nil, err
 	}
-	by := map[string]*Tally{}
-	var order []string
+	type key struct{ scorer, variant string }
+	by := map[key]*Tally{}
 	for rows.Next() {
-		t := Tally{Scorer: scorer}
+		var t Tally
 		var errs, skips, pass, fail, n, judged, tokens float64
-		if err := rows.Scan(&t.Variant, &errs, &skips, &pass, &fail, &t.Sum, &n, &judged, &tokens); err != nil {
+		if err := rows.Scan(&t.Scorer, &t.Variant, &errs, &skips, &pass, &fail, &t.Sum, &n, &judged, &tokens); err != nil {
 			rows.Close()
 			return nil, err
 		}
 		t.Errors, t.Skipped, t.Pass, t.Fail, t.N, t.Judged, t.JudgeTokens = int(errs), int(skips), int(pass), int(fail), int(n), int(judged), int(tokens)
-		by[t.Variant] = &t
-		order = append(order, t.Variant)
+		by[key{t.Scorer, t.Variant}] = &t
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -78,23 +73,22 @@ func (s *Store) tally(ctx context.Context, run *Run, scorer string, assessment i
 	}
 	if run.Spec.Layout.Repeat > 1 {
 		// Fold repeats per question.
-		rows, err := s.r.QueryContext(ctx, `SELECT variant, total(p > q), total(p <= q AND p + q > 0), total(m), count(m) FROM (
-			SELECT f.variant, f.row_id, total(`+decided+` AND f.pass = 1) AS p, total(`+decided+` AND f.pass = 0) AS q,
+		rows, err := s.r.QueryContext(ctx, `SELECT scorer, variant, total(p > q), total(p <= q AND p + q > 0), total(m), count(m) FROM (
+			SELECT f.scorer, f.variant, f.row_id, total(`+decided+` AND f.pass = 1) AS p, total(`+decided+` AND f.pass = 0) AS q,
 				avg(CASE WHEN `+decided+` AND f.pass IS NULL THEN f.score END) AS m
-			FROM feedback f WHERE f.run_id = ? AND f.scorer = ? AND f.assessment = ? GROUP BY f.variant, f.row_id)
-			GROUP BY variant`, run.ID, scorer, assessment)
+			FROM feedback f WHERE `+picked+` GROUP BY f.scorer, f.variant, f.row_id)
+			GROUP BY scorer, variant`, args...)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
-			var variant string
-			var pass, fail, n float64
-			var sum float64
-			if err := rows.Scan(&variant, &pass, &fail, &sum, &n); err != nil {
+			var k key
+			var pass, fail, sum, n float64
+			if err := rows.Scan(&k.scorer, &k.variant, &pass, &fail, &sum, &n); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			if t := by[variant]; t != nil {
+			if t := by[k]; t != nil {
 				t.Pass, t.Fail, t.Sum, t.N = int(pass), int(fail), sum, int(n)
 			}
 		}
@@ -103,12 +97,19 @@ func (s *Store) tally(ctx context.Context, run *Run, scorer string, assessment i
 			return nil, err
 		}
 	}
-	out := make([]Tally, 0, len(order))
-	for _, v := range order {
-		out = append(out, *by[v])
+	var out []Tally
+	for _, sc := range run.Spec.Layout.Scorers {
+		for _, v := range run.Spec.Layout.AllVariants() {
+			if t := by[key{sc, v.ID}]; t != nil {
+				out = append(out, *t)
+			}
+		}
 	}
 	return out, nil
 }
+
+// decided is the SQL condition that a verdict f is neither an error nor a skip.
+const decided = `f.error = '' AND NOT f.skipped`
 
 // VariantStat sums one variant's cells.
 type VariantStat struct {
