@@ -63,11 +63,6 @@ func (l listQuery) values() url.Values {
 // Encode returns the query for an address ("" when empty).
 func (l listQuery) Encode() string { return l.values().Encode() }
 
-// WithPage returns the query for another page.
-func (l listQuery) WithPage(p int) string {
-	l.Page = p
-	return l.Encode()
-}
 
 // store returns the store's query for the page.
 func (l listQuery) store() store.CellQuery {
@@ -404,3 +399,23 @@ func (d runData) ChartData() chartData {
 
 // Live reports whether the run is being written: the page follows it.
 func (d runData) Live() bool { return d.Run.Status == eval.StatusRunning }
+
+// PageHref returns the address of another page of the list.
+func (d runData) PageHref(p int) string {
+	q := d.Q
+	q.Page = p
+	u := "/runs/" + d.Run.ID
+	if enc := q.Encode(); enc != "" {
+		u += "?" + enc
+	}
+	return u + "#answers"
+}
+
+// CellHref returns the address of an answer's page, which knows the list
+// it was opened from and its place there.
+func (d runData) CellHref(a answerRow) string {
+	v := d.Q.values()
+	v.Del("page")
+	v.Set("pos", strconv.Itoa(a.Pos))
+	return "/runs/" + d.Run.ID + "/cells/" + strconv.Itoa(a.Rec.Index) + "?" + v.Encode()
+}
