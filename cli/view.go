@@ -52,7 +52,7 @@ calibrate reads them.
 
 Safe by default: it listens on 127.0.0.1 only. Any other address needs a token (--token or
 $EVALCTL_VIEW_TOKEN, else one is made and printed once), checked on every request. Label
-writes are refused from other sites; --read-only serves without them. Ctrl-C stops it.
+writes are refused from other sites; --read-only serves without them. Ctrl-C stops it (exit 0).
 
 ` + exitCodesHelp,
 		Example: `  evalctl view                                   # http://127.0.0.1:8080/
@@ -88,7 +88,7 @@ func viewRun(a *app, opts *ViewOptions) error {
 	}
 	switch fi, err := os.Stat(path); {
 	case errors.Is(err, os.ErrNotExist):
-		return usageErr("no run store at %s: record a run first (evalctl run), or name a store with --store PATH", path)
+		return usageErr("no run store at %s: record a run first (evalctl run), or point at one with --store PATH or --config FILE", path)
 	case err != nil:
 		return usageErr("store %s: %v", path, err)
 	case fi.IsDir():

@@ -143,7 +143,7 @@ func TestViewInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browser check failed: %v", err)
 	}
-	// The three labels are in the store, signed.
+	// The labels are in the store, signed: the latest of each answer.
 	labels, err := st.Labels(ctx, b.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +152,7 @@ func TestViewInBrowser(t *testing.T) {
 	for _, l := range labels {
 		got = append(got, l.Value+" by "+l.Author)
 	}
-	if len(labels) != 3 || strings.Join(got, ", ") != "pass by browser, fail by browser, pass by browser" {
+	if len(labels) != 4 || strings.Join(got, ", ") != "pass by browser, fail by browser, pass by browser, fail by browser" || labels[0].Comment != "cites <no> source" {
 		t.Errorf("stored labels: %v", got)
 	}
 }

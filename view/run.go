@@ -63,7 +63,6 @@ func (l listQuery) values() url.Values {
 // Encode returns the query for an address ("" when empty).
 func (l listQuery) Encode() string { return l.values().Encode() }
 
-
 // store returns the store's query for the page.
 func (l listQuery) store() store.CellQuery {
 	return store.CellQuery{Variant: l.Variant, Scorer: l.Scorer, Outcome: l.Outcome, Criterion: l.Criterion, Label: l.Label,

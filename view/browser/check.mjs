@@ -104,7 +104,27 @@ try {
   if (JSON.stringify(labels) !== JSON.stringify(["pass", "fail", "pass", ""])) fail(`labels after a reload: ${JSON.stringify(labels)} (criterion ${criterion})`);
   const agreement = await page.$$eval("table.agreement tr[data-criterion]", (trs) => trs.map((tr) => tr.dataset.criterion));
   if (!agreement.includes(criterion)) fail(`no agreement of people and judge for ${criterion}: ${agreement}`);
+  // c comments on the answer under the cursor; its verdict stays.
+  await page.keyboard.press("c");
+  await page.waitForSelector("#comment-box:not([hidden]) textarea");
+  await page.keyboard.type("cites <no> source");
+  const commented = page.waitForResponse((r) => r.url().endsWith("/labels"));
+  await page.keyboard.press("Enter");
+  if ((await commented).status() !== 200) fail("the comment was not stored");
+  await page.waitForFunction(() => document.querySelector("tr.answer td.human .comment")?.textContent === "cites <no> source");
+  if (await page.textContent("tr.answer:first-child td.human .badge") !== "pass") fail("a comment changed the verdict");
   await shot(page, "view-labels.png");
+
+  // On an answer's page, j selects a criterion and f labels it.
+  await page.goto(`${expect.base}/runs/${expect.b}/cells/3`);
+  await ready();
+  await page.keyboard.press("j");
+  const cellLabel = page.waitForResponse((r) => r.url().endsWith("/labels"));
+  await page.keyboard.press("f");
+  if ((await cellLabel).status() !== 200) fail("the cell page's label was not stored");
+  const first = await page.$eval("tr.criterion[data-labelable]", (tr) => ({ c: tr.dataset.criterion, label: tr.querySelector("td.human .badge")?.textContent }));
+  await page.waitForFunction(() => document.querySelector("tr.criterion[data-labelable] td.human .badge")?.textContent === "fail");
+  if (first.c !== criterion) fail(`the cell page's first criterion ${first.c}, the list's ${criterion}`);
 
   // 6. Compare the two runs, selected on the runs page, and follow a flipped question.
   await page.goto(expect.base + "/");
@@ -134,7 +154,7 @@ try {
   if (points !== 2) fail(`the trend chart has ${points} points`);
 
   if (problems.length) fail(problems.join("; "));
-  if (!process.exitCode) console.log(`ok: runs, filter, run, failing answer, escaping, 3 labels from the keyboard, compare with ${flips} flipped questions, trend; screenshots in ${expect.shots}`);
+  if (!process.exitCode) console.log(`ok: runs, filter, run, failing answer, escaping, 4 labels and a comment from the keyboard, compare with ${flips} flipped questions, trend; screenshots in ${expect.shots}`);
 } finally {
   await browser.close();
 }
