@@ -230,7 +230,7 @@ func (s *Store) records(ctx context.Context, run *Run, idx []int) ([]eval.Record
 		args[i], pos[x] = x, i
 	}
 	out := make([]eval.Record, len(idx))
-	err := s.eachRecord(ctx, run, `c.idx IN (`+placeholders(len(idx))+`)`, args, true, func(r eval.Record) error {
+	err := s.eachRecord(ctx, run, `c.idx IN (`+placeholders(len(idx))+`)`, args, true, false, func(r eval.Record) error {
 		out[pos[r.Index]] = r
 		return nil
 	})

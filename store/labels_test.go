@@ -324,3 +324,38 @@ func TestCellQueries(t *testing.T) {
 		t.Errorf("missing run: %v", err)
 	}
 }
+
+func TestEachOutcome(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	run := pageRun(t, s, 12, 2)
+	full, err := s.Records(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byIndex := map[int]eval.Record{}
+	for _, r := range full {
+		byIndex[r.Index] = r
+	}
+	n := 0
+	err = s.EachOutcome(ctx, run, func(r eval.Record) error {
+		n++
+		want := byIndex[r.Index]
+		if r.Answer != "" || r.Input != "" || r.RowID != want.RowID || r.Vars["question"] != want.Vars["question"] || (r.Err == nil) != (want.Err == nil) ||
+			len(r.Feedback) != len(want.Feedback) {
+			t.Errorf("cell %d: %+v, want the outcomes of %+v", r.Index, r, want)
+			return nil
+		}
+		for i, fb := range r.Feedback {
+			w := want.Feedback[i]
+			if fb.Scorer != w.Scorer || fb.Skipped != w.Skipped || fb.Err != w.Err || (fb.Pass == nil) != (w.Pass == nil) || (fb.Pass != nil && *fb.Pass != *w.Pass) ||
+				(fb.Score == nil) != (w.Score == nil) || fb.Rationale != "" {
+				t.Errorf("cell %d, %s: %+v, want %+v", r.Index, fb.Scorer, fb, w)
+			}
+		}
+		return nil
+	})
+	if err != nil || n != len(full) {
+		t.Errorf("%d outcomes of %d cells: %v", n, len(full), err)
+	}
+}

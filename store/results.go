@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/evalctl/evalctl/eval"
@@ -183,12 +184,20 @@ func (s *Store) Records(ctx context.Context, run *Run) ([]eval.Record, error) {
 // scorer's latest complete assessment, see Verdicts); a scorer with no
 // verdict is left out.
 func (s *Store) EachRecord(ctx context.Context, run *Run, ordered bool, fn func(eval.Record) error) error {
-	return s.eachRecord(ctx, run, "", nil, ordered, fn)
+	return s.eachRecord(ctx, run, "", nil, ordered, false, fn)
+}
+
+// EachOutcome is EachRecord, in storage order, without the texts that
+// outcomes do not need: the records' messages, answers and steps, and their
+// verdicts' rationales, raw replies, votes and judge calls are left empty.
+// What a paired comparison reads, at a fraction of the cost.
+func (s *Store) EachOutcome(ctx context.Context, run *Run, fn func(eval.Record) error) error {
+	return s.eachRecord(ctx, run, "", nil, false, true, fn)
 }
 
 // eachRecord is EachRecord over the cells c that cond, an SQL condition
-// with args, admits ("" for all).
-func (s *Store) eachRecord(ctx context.Context, run *Run, cond string, args []any, ordered bool, fn func(eval.Record) error) error {
+// with args, admits ("" for all); light leaves out the texts (EachOutcome).
+func (s *Store) eachRecord(ctx context.Context, run *Run, cond string, args []any, ordered, light bool, fn func(eval.Record) error) error {
 	lay := run.Spec.Layout
 	variants := map[string]eval.VariantSpec{}
 	for _, vs := range lay.AllVariants() {
@@ -205,6 +214,10 @@ func (s *Store) eachRecord(ctx context.Context, run *Run, cond string, args []an
 		FROM cells c LEFT JOIN feedback f ON f.run_id = c.run_id AND f.variant = c.variant AND f.row_id = c.row_id
 			AND f.repeat = c.repeat
 		WHERE c.run_id = ?`
+	if light {
+		q = strings.NewReplacer("c.system,", "'',", "c.input,", "'',", "c.answer,", "'',", "c.steps,", "'',", "f.rationale,", "'',",
+			"f.raw,", "'',", "f.votes,", "'',", "f.spans\n", "''\n").Replace(q)
+	}
 	if cond != "" {
 		q += ` AND (` + cond + `)`
 	}

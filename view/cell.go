@@ -179,3 +179,11 @@ func (d cellData) CellLink(idx, pos int) string {
 
 // Truncated reports whether a text ends with the trace's cut marker.
 func (d cellData) Truncated(s string) bool { return strings.HasSuffix(s, trace.Marker) }
+
+// Self returns the cell's own address (in its list, when it has one).
+func (d cellData) Self() string {
+	if d.HasList {
+		return d.CellLink(d.Rec.Index, d.Pos)
+	}
+	return "/runs/" + d.Run.ID + "/cells/" + strconv.Itoa(d.Rec.Index)
+}

@@ -72,7 +72,7 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
 }
 
 // compare pairs two runs question by question (reports.CompareRuns), kept
-// for as long as neither run changes: it reads both runs whole.
+// for as long as neither run changes: it reads both runs' outcomes.
 func (s *Server) compare(ctx context.Context, a, b *store.Run) (*reports.RunComparison, error) {
 	ka, err := stateKey(ctx, s.st, a)
 	if err != nil {
@@ -95,7 +95,7 @@ func (s *Server) compare(ctx context.Context, a, b *store.Run) (*reports.RunComp
 	s.cmpMu.Unlock()
 	c.once.Do(func() {
 		each := func(run *store.Run) reports.Each {
-			return func(fn func(eval.Record) error) error { return s.st.EachRecord(ctx, run, false, fn) }
+			return func(fn func(eval.Record) error) error { return s.st.EachOutcome(ctx, run, fn) }
 		}
 		c.rc, c.err = reports.CompareRuns(runMeta(a), a.Spec.Layout, each(a), runMeta(b), b.Spec.Layout, each(b))
 	})
