@@ -21,22 +21,39 @@ import (
 	"github.com/evalctl/evalctl/store"
 )
 
-// humanLabel is a person's verdict on one stored answer for one scorer.
+// humanLabel is a person's verdict on one stored answer for one scorer,
+// as a labels CSV gives it.
 type humanLabel struct {
 	Row, Prompt, Model, Scorer string
-	Repeat                     int
-	Pass                       bool
+	// Variant, when the file has the column, names the answer's variant
+	// (its ID or label): what tells apart two variants of one prompt and
+	// model (a temperature sweep).
+	Variant string
+	Repeat  int
+	Pass    bool
+	// Line is the label's line in its file; Comment and Author its
+	// optional columns.
+	Line            int
+	Comment, Author string
 }
 
 func (l humanLabel) key() string {
-	return fmt.Sprintf("%s\x00%s\x00%s\x00%d\x00%s", l.Row, l.Prompt, l.Model, l.Repeat, l.Scorer)
+	return fmt.Sprintf("%s\x00%s\x00%s\x00%d\x00%s\x00%s", l.Row, l.Prompt, l.Model, l.Repeat, l.Scorer, l.Variant)
+}
+
+// matches reports whether the label is of record r's answer (variant by
+// ID or label when the label names one).
+func (l humanLabel) matches(r eval.Record, label string) bool {
+	return l.Row == r.RowID && l.Prompt == r.Variant.Prompt.Name && l.Model == r.Variant.Model.Ref && l.Repeat == r.Repeat &&
+		(l.Variant == "" || l.Variant == r.Variant.ID || l.Variant == label)
 }
 
 var passWords = map[string]bool{"pass": true, "yes": true, "true": true, "1": true, "y": true, "passed": true}
 var failWords = map[string]bool{"fail": true, "no": true, "false": true, "0": true, "n": true, "failed": true}
 
 // readLabels reads a CSV of human labels: row_id, prompt, model, scorer,
-// label (pass/fail, yes/no, true/false, 1/0), and optionally repeat.
+// label (pass/fail, yes/no, true/false, 1/0), and optionally repeat,
+// variant (an ID or label), comment and author; other columns are ignored.
 // Header names match case- and space-insensitively; errors name the line.
 func readLabels(path string) ([]humanLabel, error) {
 	f, err := os.Open(path)
@@ -57,7 +74,7 @@ func readLabels(path string) ([]humanLabel, error) {
 	}
 	for _, need := range []string{"row_id", "prompt", "model", "scorer", "label"} {
 		if _, ok := col[need]; !ok {
-			return nil, fmt.Errorf("%s:1: no %q column (want row_id, prompt, model, scorer, label and optionally repeat)", path, need)
+			return nil, fmt.Errorf("%s:1: no %q column (want row_id, prompt, model, scorer, label and optionally repeat, variant, comment, author)", path, need)
 		}
 	}
 	var out []humanLabel
@@ -77,7 +94,8 @@ func readLabels(path string) ([]humanLabel, error) {
 			}
 			return ""
 		}
-		l := humanLabel{Row: get("row_id"), Prompt: get("prompt"), Model: get("model"), Scorer: get("scorer")}
+		l := humanLabel{Row: get("row_id"), Prompt: get("prompt"), Model: get("model"), Scorer: get("scorer"), Variant: get("variant"),
+			Line: line, Comment: get("comment"), Author: get("author")}
 		if l.Row == "" || l.Prompt == "" || l.Model == "" || l.Scorer == "" {
 			return nil, fmt.Errorf("%s:%d: row_id, prompt, model and scorer must all be set", path, line)
 		}
@@ -133,34 +151,43 @@ type disagreement struct {
 	Rationale string `json:"rationale"`
 }
 
-// calibrate compares a run's judge verdicts with human labels, per scorer.
+// calPair is a human label beside the verdict of its scorer on the same
+// answer: Judge is nil when the scorer did not decide it (an error, a skip)
+// or the run does not hold the answer.
+type calPair struct {
+	Scorer             string
+	Human              bool
+	Judge              *bool
+	Row, Prompt, Model string
+	Repeat             int
+	Rationale          string
+}
+
+// calibrate compares a run's judge verdicts with the human labels of a
+// file, per scorer.
 func calibrate(ctx context.Context, st *store.Store, run *store.Run, labels []humanLabel) ([]*calibration, error) {
-	want := map[string]humanLabel{}
-	for _, l := range labels {
-		want[l.key()] = l
+	byAnswer := map[string][]int{} // row, prompt, model, repeat → labels
+	answerKey := func(row, prompt, model string, repeat int) string {
+		return fmt.Sprintf("%s\x00%s\x00%s\x00%d", row, prompt, model, repeat)
 	}
-	type pair struct{ human, judge bool }
-	got := map[string][]pair{}
-	found := map[string]bool{}
-	byScorer := map[string]*calibration{}
-	cal := func(s string) *calibration {
-		if byScorer[s] == nil {
-			byScorer[s] = &calibration{Scorer: s}
-		}
-		return byScorer[s]
+	for i, l := range labels {
+		k := answerKey(l.Row, l.Prompt, l.Model, l.Repeat)
+		byAnswer[k] = append(byAnswer[k], i)
 	}
+	names := eval.Labels(run.Spec.Layout.AllVariants())
+	judged := make([]*calPair, len(labels))
 	err := st.EachRecord(ctx, run, true, func(r eval.Record) error {
-		for _, fb := range r.Feedback {
-			l, ok := want[humanLabel{Row: r.RowID, Prompt: r.Variant.Prompt.Name, Model: r.Variant.Model.Ref, Repeat: r.Repeat, Scorer: fb.Scorer}.key()]
-			if !ok || fb.Pass == nil || fb.Err != "" {
+		for _, i := range byAnswer[answerKey(r.RowID, r.Variant.Prompt.Name, r.Variant.Model.Ref, r.Repeat)] {
+			l := labels[i]
+			if !l.matches(r, names[r.Variant.ID]) {
 				continue
 			}
-			found[l.key()] = true
-			got[fb.Scorer] = append(got[fb.Scorer], pair{l.Pass, *fb.Pass})
-			if l.Pass != *fb.Pass {
-				c := cal(fb.Scorer)
-				c.Disagreements = append(c.Disagreements, disagreement{Row: l.Row, Prompt: l.Prompt, Model: l.Model, Repeat: l.Repeat,
-					Human: passFail(l.Pass), Judge: passFail(*fb.Pass), Rationale: fb.Rationale})
+			for _, fb := range r.Feedback {
+				if fb.Scorer != l.Scorer || fb.Pass == nil || fb.Err != "" || fb.Skipped {
+					continue
+				}
+				p := *fb.Pass
+				judged[i] = &calPair{Judge: &p, Rationale: fb.Rationale}
 			}
 		}
 		return nil
@@ -168,9 +195,51 @@ func calibrate(ctx context.Context, st *store.Store, run *store.Run, labels []hu
 	if err != nil {
 		return nil, err
 	}
-	for _, l := range labels {
-		if !found[l.key()] {
-			cal(l.Scorer).Unjudged++
+	pairs := make([]calPair, len(labels))
+	for i, l := range labels {
+		pairs[i] = calPair{Scorer: l.Scorer, Human: l.Pass, Row: l.Row, Prompt: l.Prompt, Model: l.Model, Repeat: l.Repeat}
+		if j := judged[i]; j != nil {
+			pairs[i].Judge, pairs[i].Rationale = j.Judge, j.Rationale
+		}
+	}
+	return calibrations(pairs), nil
+}
+
+// calibrateStored compares a run's judge verdicts with the labels people
+// gave its answers (evalctl view, or imported), the latest of each.
+func calibrateStored(ctx context.Context, st *store.Store, run *store.Run) ([]*calibration, int, error) {
+	lvs, err := st.LabelVerdicts(ctx, run)
+	if err != nil {
+		return nil, 0, err
+	}
+	pairs := make([]calPair, 0, len(lvs))
+	for _, lv := range lvs {
+		human, _ := lv.Label.Pass()
+		pairs = append(pairs, calPair{Scorer: lv.Criterion, Human: human, Judge: lv.Pass, Row: lv.RowID, Prompt: lv.Prompt,
+			Model: lv.Model, Repeat: lv.Repeat, Rationale: lv.Rationale})
+	}
+	return calibrations(pairs), len(lvs), nil
+}
+
+// calibrations computes, per scorer, how its verdicts agree with people's.
+func calibrations(pairs []calPair) []*calibration {
+	byScorer := map[string]*calibration{}
+	type hj struct{ human, judge bool }
+	got := map[string][]hj{}
+	for _, p := range pairs {
+		c := byScorer[p.Scorer]
+		if c == nil {
+			c = &calibration{Scorer: p.Scorer}
+			byScorer[p.Scorer] = c
+		}
+		if p.Judge == nil {
+			c.Unjudged++
+			continue
+		}
+		got[p.Scorer] = append(got[p.Scorer], hj{p.Human, *p.Judge})
+		if p.Human != *p.Judge {
+			c.Disagreements = append(c.Disagreements, disagreement{Row: p.Row, Prompt: p.Prompt, Model: p.Model, Repeat: p.Repeat,
+				Human: passFail(p.Human), Judge: passFail(*p.Judge), Rationale: p.Rationale})
 		}
 	}
 	var out []*calibration
@@ -200,7 +269,7 @@ func calibrate(ctx context.Context, st *store.Store, run *store.Run, labels []hu
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Scorer < out[j].Scorer })
-	return out, nil
+	return out
 }
 
 func passFail(p bool) string { return map[bool]string{true: "pass", false: "fail"}[p] }
@@ -235,9 +304,11 @@ func newCmdJudge(a *app) *cobra.Command {
 	cal := &cobra.Command{
 		Use:   "calibrate [RUN]",
 		Short: "Compare a run's judge verdicts with human labels: accuracy, precision and recall of fail, Cohen's kappa",
-		Long: `Compare the verdicts of a stored run's judges (default: the last run) with labels people gave
-the same answers. The labels file is a CSV with the columns row_id, prompt, model, scorer and
-label (pass or fail; yes/no, true/false and 1/0 are understood), and optionally repeat.
+		Long: `Compare the verdicts of a stored run's judges (default: the last run) with the labels people
+gave the same answers: those stored with the run (labelled in evalctl view, or imported with
+evalctl judge labels import), the latest of each answer and criterion; or, with --labels, those
+of a CSV file with the columns row_id, prompt, model, scorer and label (pass or fail; yes/no,
+true/false and 1/0 are understood), and optionally repeat and variant.
 
 Per scorer it prints the answers compared, the accuracy, the precision and recall of "fail"
 (how often the judge's fails are real, and how many real fails it catches), Cohen's kappa with a
@@ -245,31 +316,32 @@ Per scorer it prints the answers compared, the accuracy, the precision and recal
 require_judge_kappa refuses to gate on a judge whose kappa is lower.
 
 ` + exitCodesHelp,
-		Example: "  evalctl judge calibrate last --labels human.csv",
-		Args:    cobra.MaximumNArgs(1),
+		Example: `  evalctl judge calibrate last                     # the labels given in evalctl view
+  evalctl judge calibrate last --labels human.csv  # or those of a file`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Run = "last"
 			if len(args) == 1 {
 				opts.Run = args[0]
-			}
-			if opts.Labels == "" {
-				return usageErr("--labels FILE is required (a CSV: row_id, prompt, model, scorer, label)")
 			}
 			return runCalibrate(a, opts)
 		},
 	}
 	addStoreFlags(cal, &opts.StoreOptions)
 	cal.Flags().IntVar(&opts.Assessment, "assessment", 0, assessmentHelp)
-	cal.Flags().StringVar(&opts.Labels, "labels", "", "CSV of human labels: row_id, prompt, model, scorer, label [, repeat]")
+	cal.Flags().StringVar(&opts.Labels, "labels", "", "CSV of human labels (row_id, prompt, model, scorer, label [, repeat, variant]) instead of the stored ones")
 	cal.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
-	cmd.AddCommand(cal)
+	cmd.AddCommand(cal, newCmdLabels(a))
 	return cmd
 }
 
 func runCalibrate(a *app, opts *CalibrateOptions) error {
-	labels, err := readLabels(opts.Labels)
-	if err != nil {
-		return exitErr(ExitUsage, err, "")
+	var labels []humanLabel
+	if opts.Labels != "" {
+		var err error
+		if labels, err = readLabels(opts.Labels); err != nil {
+			return exitErr(ExitUsage, err, "")
+		}
 	}
 	st, err := opts.open(a)
 	if err != nil {
@@ -283,7 +355,18 @@ func runCalibrate(a *app, opts *CalibrateOptions) error {
 	if err := atAssessment(st, run, opts.Assessment); err != nil {
 		return err
 	}
-	cals, err := calibrate(context.Background(), st, run, labels)
+	source := opts.Labels
+	var cals []*calibration
+	if labels != nil {
+		cals, err = calibrate(context.Background(), st, run, labels)
+	} else {
+		var n int
+		cals, n, err = calibrateStored(context.Background(), st, run)
+		if err == nil && n == 0 {
+			return usageErr("run %s has no human labels: label its answers in evalctl view, import a CSV (evalctl judge labels import FILE %s), or pass --labels FILE", run.ID, run.ID)
+		}
+		source = fmt.Sprintf("the labels stored with it (%d)", n)
+	}
 	if err != nil {
 		return err
 	}
@@ -310,7 +393,10 @@ func runCalibrate(a *app, opts *CalibrateOptions) error {
 		return enc.Encode(out)
 	}
 	w := a.io.Stdout
-	fmt.Fprintf(w, "run %s against %s (%d labels)\n", run.ID, opts.Labels, len(labels))
+	if labels != nil {
+		source = fmt.Sprintf("%s (%d labels)", opts.Labels, len(labels))
+	}
+	fmt.Fprintf(w, "run %s against %s\n", run.ID, source)
 	for _, c := range cals {
 		fmt.Fprintf(w, "\n%s: %d answers compared", c.Scorer, c.N)
 		if c.Unjudged > 0 {

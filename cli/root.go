@@ -42,6 +42,7 @@ Configuration lives in evalctl.yaml (see examples/se-quiz); flags override it.
 	})
 	root.AddCommand(NewCmdRun(a, nil), NewCmdScore(a, nil), NewCmdReport(a, nil), NewCmdCompare(a, nil), NewCmdGate(a, nil), newCmdRuns(a), newCmdPrompts(a), newCmdSim(a), newCmdMerge(a), newCmdJudge(a), newCmdVersion(a))
 	root.AddCommand(NewCmdTrace(a, nil), newCmdExport(a), NewCmdImport(a, nil))
+	root.AddCommand(NewCmdView(a, nil))
 	return root
 }
 

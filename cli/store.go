@@ -33,6 +33,19 @@ func (o *StoreOptions) open(a *app) (*store.Store, error) {
 	return openStore(a, o.Store, cfg)
 }
 
+// locate returns the path of the store open would open.
+func (o *StoreOptions) locate(a *app) (string, error) {
+	dir := ""
+	path := a.configPath(o.ConfigPath)
+	if path != "" && o.Store == "" && a.io.getenv("EVALCTL_STORE") == "" {
+		if !fileExists(path) {
+			return "", usageErr("%s: config file not found", path)
+		}
+		dir = dirOf(path)
+	}
+	return a.storePath(o.Store, dir), nil
+}
+
 func dirOf(p string) string {
 	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
 		return p[:i]

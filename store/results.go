@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/evalctl/evalctl/eval"
@@ -183,6 +184,20 @@ func (s *Store) Records(ctx context.Context, run *Run) ([]eval.Record, error) {
 // scorer's latest complete assessment, see Verdicts); a scorer with no
 // verdict is left out.
 func (s *Store) EachRecord(ctx context.Context, run *Run, ordered bool, fn func(eval.Record) error) error {
+	return s.eachRecord(ctx, run, "", nil, ordered, false, fn)
+}
+
+// EachOutcome is EachRecord, in storage order, without the texts that
+// outcomes do not need: the records' messages, answers and steps, and their
+// verdicts' rationales, raw replies, votes and judge calls are left empty.
+// What a paired comparison reads, at a fraction of the cost.
+func (s *Store) EachOutcome(ctx context.Context, run *Run, fn func(eval.Record) error) error {
+	return s.eachRecord(ctx, run, "", nil, false, true, fn)
+}
+
+// eachRecord is EachRecord over the cells c that cond, an SQL condition
+// with args, admits ("" for all); light leaves out the texts (EachOutcome).
+func (s *Store) eachRecord(ctx context.Context, run *Run, cond string, args []any, ordered, light bool, fn func(eval.Record) error) error {
 	lay := run.Spec.Layout
 	variants := map[string]eval.VariantSpec{}
 	for _, vs := range lay.AllVariants() {
@@ -199,10 +214,17 @@ func (s *Store) EachRecord(ctx context.Context, run *Run, ordered bool, fn func(
 		FROM cells c LEFT JOIN feedback f ON f.run_id = c.run_id AND f.variant = c.variant AND f.row_id = c.row_id
 			AND f.repeat = c.repeat
 		WHERE c.run_id = ?`
+	if light {
+		q = strings.NewReplacer("c.system,", "'',", "c.input,", "'',", "c.answer,", "'',", "c.steps,", "'',", "f.rationale,", "'',",
+			"f.raw,", "'',", "f.votes,", "'',", "f.spans\n", "''\n").Replace(q)
+	}
+	if cond != "" {
+		q += ` AND (` + cond + `)`
+	}
 	if ordered {
 		q += ` ORDER BY c.idx`
 	}
-	rows, err := s.r.QueryContext(ctx, q, run.ID)
+	rows, err := s.r.QueryContext(ctx, q, append([]any{run.ID}, args...)...)
 	if err != nil {
 		return err
 	}
