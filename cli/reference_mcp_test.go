@@ -39,11 +39,11 @@ func referenceServers(t *testing.T) string {
 // prompt names, with arguments from the tool's schema).
 func referenceProject(t *testing.T, server string) string {
 	return project(t, map[string]string{
-		"prompts/echo.txt":  "Question: {question}\nUse the echo tool.",
-		"prompts/env.txt":   "Question: {question}\nUse the get-env tool.",
-		"prompts/slow.txt":  "Question: {question}\nUse the trigger-long-running-operation tool.",
-		"prompts/sum.txt":   "Question: {question}\nUse the get-sum tool.",
-		"questions.csv":     "Category,Question,Weight,Expectations\nDefinition,What is an algorithm?,1,\nGit,What is a commit?,2,\n",
+		"prompts/echo.txt": "Question: {question}\nUse the echo tool.",
+		"prompts/env.txt":  "Question: {question}\nUse the get-env tool.",
+		"prompts/slow.txt": "Question: {question}\nUse the trigger-long-running-operation tool.",
+		"prompts/sum.txt":  "Question: {question}\nUse the get-sum tool.",
+		"questions.csv":    "Category,Question,Weight,Expectations\nDefinition,What is an algorithm?,1,\nGit,What is a commit?,2,\n",
 		"evalctl.yaml": `dataset: questions.csv
 prompts: {dir: prompts, system: ""}
 tools:
