@@ -200,8 +200,8 @@ func TestAgentMaxStepsIsAnError(t *testing.T) {
 		if rec.Err == nil || rec.Err.Kind != llm.KindMaxSteps || rec.Answer != "" {
 			t.Fatalf("cell %d: err %v answer %q: want a max_steps error and no answer", rec.Index, rec.Err, rec.Answer)
 		}
-		if st := trace.StatsOf(rec.Steps); st.Steps != 4 || st.ToolCalls < 4 {
-			t.Errorf("cell %d: %+v, want 4 steps each with a tool call", rec.Index, st)
+		if st := trace.StatsOf(rec.Steps); st.Steps != 4 || st.ToolCalls < 3 {
+			t.Errorf("cell %d: %+v, want 4 steps, the first 3 with tool calls", rec.Index, st)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -32,7 +33,7 @@ type result struct {
 // context (cancel it to simulate Ctrl-C).
 func run(t *testing.T, ctx context.Context, env map[string]string, args ...string) result {
 	t.Helper()
-	var out, errb bytes.Buffer
+	var out, errb lockedBuffer
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -45,6 +46,26 @@ func run(t *testing.T, ctx context.Context, env map[string]string, args ...strin
 	}
 	code := Main(sys)
 	return result{code, out.String(), errb.String()}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers: a tool
+// server's stderr is relayed to evalctl's from its own goroutine, as
+// os.Stderr takes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // project writes a small evalctl project into a temp dir and returns its config path.

@@ -91,7 +91,8 @@ type AgentConfig struct {
 	// ParallelToolCalls lets the model ask for several calls at once
 	// (default true); they run concurrently.
 	ParallelToolCalls *bool `yaml:"parallel_tool_calls"`
-	// MaxResultBytes cuts a tool result shown to the model (default 16 KiB).
+	// MaxResultBytes cuts a tool result shown to the model (default 16 KiB;
+	// top-level agent: only).
 	MaxResultBytes int  `yaml:"max_result_bytes"`
 	Line           int  `yaml:"-"`
 	set            bool // present in the file
@@ -167,13 +168,21 @@ func (c *Config) checkTools() error {
 		}
 		seen[t.Name] = t.Line
 	}
+	inline := map[string]int{}
 	check := func(kind string, vs []VariantConfig) error {
 		for _, v := range vs {
+			if v.Agent.MaxResultBytes != 0 {
+				return &lineError{v.Agent.Line, fmt.Sprintf("%s: agent: max_result_bytes is set for the whole run: move it to the top-level agent:", kind)}
+			}
 			for _, r := range v.Tools {
 				if r.Server != nil {
 					if l, dup := seen[r.Name]; dup {
 						return &lineError{r.Server.Line, fmt.Sprintf("%s: tool server %s is defined at line %d too: name the top-level one, or rename this one", kind, r.Name, l)}
 					}
+					if l, dup := inline[r.Name]; dup {
+						return &lineError{r.Server.Line, fmt.Sprintf("%s: tool server %s is defined in place at line %d too: define it once under tools: and name it, or rename one", kind, r.Name, l)}
+					}
+					inline[r.Name] = r.Server.Line
 					continue
 				}
 				if _, ok := seen[r.Name]; !ok {

@@ -13,7 +13,9 @@ import (
 
 // Toolbox is the tool side of an agent: the tools its servers offer, and
 // a way to call them. The tools package implements it over MCP servers.
-// Call must be safe for concurrent use, and must return when ctx ends.
+// Call must be safe for concurrent use, must return when ctx ends, and must
+// cut a call that runs longer than ToolTimeoutOf(ctx) once it is sent (not
+// counting time queued for the server), as trace.ToolTimeout.
 type Toolbox interface {
 	Tools() []llm.Tool
 	Call(ctx context.Context, call llm.ToolCall) ToolResult
@@ -131,7 +133,14 @@ func (r *Runner) answer(ctx context.Context, p *Plan, c Cell, msgs []llm.Message
 		res.Steps = append(res.Steps, span)
 		msgs = append(msgs, llm.Message{Role: "assistant", Content: resp.Text, ToolCalls: resp.ToolCalls})
 
-		results, spans := r.callTools(ctx, v.Agent, step, resp.ToolCalls, body)
+		if step == maxSteps {
+			// No turn is left to read the results: calling the tools would
+			// only spend them.
+			res.Err = &llm.Error{Kind: llm.KindMaxSteps, Model: model,
+				Msg: fmt.Sprintf("no final answer after %d steps: the model kept calling tools (agent max_steps)", maxSteps)}
+			return true
+		}
+		results, spans := r.callTools(ctx, v.Agent, step, resp.ToolCalls)
 		if ctx.Err() != nil {
 			return false
 		}
@@ -163,7 +172,7 @@ func toolMessage(tr ToolResult) string {
 // callTools runs one step's tool calls, concurrently when the agent allows
 // parallel calls, each cut at the agent's tool timeout. It returns their
 // results in call order and their spans.
-func (r *Runner) callTools(ctx context.Context, a *Agent, step int, calls []llm.ToolCall, body int) ([]ToolResult, []trace.Span) {
+func (r *Runner) callTools(ctx context.Context, a *Agent, step int, calls []llm.ToolCall) ([]ToolResult, []trace.Span) {
 	results := make([]ToolResult, len(calls))
 	spans := make([]trace.Span, len(calls))
 	timeout := a.Spec.ToolTimeout
@@ -172,16 +181,15 @@ func (r *Runner) callTools(ctx context.Context, a *Agent, step int, calls []llm.
 	}
 	one := func(i int) {
 		tc := calls[i]
-		sp := trace.Span{Kind: trace.KindTool, Step: step, Tool: tc.Name, CallID: tc.ID, Start: time.Now()}
-		sp.Args, _ = trace.Bound(tc.Arguments, body)
-		cctx, cancel := context.WithTimeout(ctx, timeout)
-		tr := a.Tools.Call(cctx, tc)
-		cancel()
+		// Arguments and results are kept whole: scorers read them, and what
+		// the model saw must not depend on the trace's bound (a result is
+		// already cut at the tool server's max_result_bytes).
+		sp := trace.Span{Kind: trace.KindTool, Step: step, Tool: tc.Name, CallID: tc.ID, Start: time.Now(), Args: tc.Arguments}
+		tr := a.Tools.Call(WithToolTimeout(ctx, timeout), tc)
 		sp.End = time.Now()
 		sp.Server, sp.Cached = tr.Server, tr.Cached
 		sp.ErrorKind, sp.Error = tr.ErrKind, tr.Err
-		out, cut := trace.Bound(tr.Output, body)
-		sp.Output, sp.Truncated = out, cut || tr.Truncated
+		sp.Output, sp.Truncated = tr.Output, tr.Truncated
 		results[i], spans[i] = tr, sp
 	}
 	if !a.Spec.Parallel || len(calls) == 1 {
@@ -196,4 +204,18 @@ func (r *Runner) callTools(ctx context.Context, a *Agent, step int, calls []llm.
 	}
 	wg.Wait()
 	return results, spans
+}
+
+type toolTimeoutKey struct{}
+
+// WithToolTimeout returns ctx carrying the agent's tool timeout for a
+// Toolbox to apply once a call is sent.
+func WithToolTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, toolTimeoutKey{}, d)
+}
+
+// ToolTimeoutOf returns the tool timeout ctx carries.
+func ToolTimeoutOf(ctx context.Context) (time.Duration, bool) {
+	d, ok := ctx.Value(toolTimeoutKey{}).(time.Duration)
+	return d, ok
 }

@@ -222,7 +222,7 @@ func (e *Error) Error() string {
 	if e.Msg != "" {
 		b.WriteString(": " + e.Msg)
 	}
-	if e.Attempts > 1 {
+	if e.Attempts > 1 && e.Kind != KindMaxSteps && e.Kind != KindTool { // steps, not retries
 		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
 	}
 	return b.String()

@@ -25,10 +25,11 @@ type process struct {
 }
 
 // startProcess starts the server's command with the server's env added to
-// this process's.
+// a minimal inherited environment (inheritedEnv).
 func startProcess(spec Server, stderr *stderrSink) (*process, error) {
 	cmd := exec.Command(spec.Command[0], spec.Command[1:]...)
-	cmd.Env = os.Environ()
+	cmd.Env = inheritedEnv()
+	setDeathSignal(cmd)
 	keys := make([]string, 0, len(spec.Env))
 	for k := range spec.Env {
 		keys = append(keys, k)
@@ -207,4 +208,23 @@ func (s *stderrSink) tail() string {
 		t = "…" + t[cut:]
 	}
 	return t
+}
+
+// inheritedVars are the variables a tool server inherits from evalctl, as
+// the official MCP SDKs' default environments do: enough to find programs
+// and run them (npx, python), never the model API keys or other secrets in
+// evalctl's environment. Anything else a server needs goes in its env:.
+var inheritedVars = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ",
+	"SYSTEMROOT", "SystemRoot", "COMSPEC", "PATHEXT", "APPDATA", "LOCALAPPDATA", "USERPROFILE", "TEMP", "TMP", "WINDIR",
+	"NODE_PATH", "NPM_CONFIG_CACHE", "npm_config_cache", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
+	"EVALCTL_MCP_SERVERS", "GOCOVERDIR"}
+
+func inheritedEnv() []string {
+	var env []string
+	for _, k := range inheritedVars {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }

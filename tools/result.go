@@ -106,14 +106,20 @@ func kindOf(v any) string {
 // CacheKey is the hex SHA-256 of the canonical form of a call: the server
 // (name, and command or URL; not its env, which may hold secrets), the tool
 // and the canonical arguments (CanonicalArgs).
-func CacheKey(s Server, tool string, args json.RawMessage) string {
+func CacheKey(s Server, tool string, args json.RawMessage, maxResult int) string {
+	// The env and headers change what a server answers (a mode, an
+	// account): their digest is part of the key, the values are not.
+	env, _ := json.Marshal([]map[string]string{s.Env, s.Headers})
+	envSum := sha256.Sum256(env)
 	b, _ := json.Marshal(struct {
 		Server  string          `json:"server"`
 		Command []string        `json:"command,omitempty"`
 		URL     string          `json:"url,omitempty"`
+		Env     string          `json:"env"`
 		Tool    string          `json:"tool"`
 		Args    json.RawMessage `json:"args"`
-	}{s.Name, s.Command, s.URL, tool, args})
+		Max     int             `json:"max_result_bytes"`
+	}{s.Name, s.Command, s.URL, hex.EncodeToString(envSum[:8]), tool, args, maxResult})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }

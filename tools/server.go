@@ -169,6 +169,14 @@ func (s *server) call(ctx context.Context, tool string, args json.RawMessage) ev
 	case <-ctx.Done():
 		return s.ended(ctx, r, start)
 	}
+	// The tool timeout runs from here: time spent waiting for a slot is
+	// evalctl's own queue, not the server's slowness.
+	start = time.Now()
+	if d, ok := eval.ToolTimeoutOf(ctx); ok && d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	c, err := s.live(ctx)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -59,14 +59,19 @@ func (s Server) Target() string {
 	return strings.Join(args, " ")
 }
 
-// SecretValues returns the values of the server's env and headers: they may
-// be credentials, so the caller's redactor should learn them. The Set
-// redacts them from what it reports in any case.
+// SecretValues returns the values of the server's env and headers whose
+// names say they are credentials (KEY, TOKEN, SECRET, PASSWORD, AUTH,
+// CREDENTIAL, COOKIE), and a bearer token: the caller's redactor should
+// learn them. The Set redacts them from what it reports in any case. Other
+// values (a topic, a path) are left alone: redacting every value would
+// corrupt answers and arguments that happen to contain it.
 func (s Server) SecretValues() []string {
 	var out []string
 	for _, m := range []map[string]string{s.Env, s.Headers} {
-		for _, v := range m {
-			out = append(out, v)
+		for k, v := range m {
+			if secretKey(k) {
+				out = append(out, v)
+			}
 		}
 		if h := m["Authorization"]; h != "" {
 			// "Bearer TOKEN": the token alone is the secret.
@@ -342,7 +347,7 @@ func (s *Set) call(ctx context.Context, c llm.ToolCall, only map[*server]bool) e
 	}
 	var key string
 	if s.opts.Cache != nil {
-		key = CacheKey(srv.spec, c.Name, args)
+		key = CacheKey(srv.spec, c.Name, args, s.opts.MaxResultBytes)
 		if raw, ok := s.opts.Cache.GetTool(ctx, key); ok {
 			var e cacheEntry
 			if json.Unmarshal([]byte(raw), &e) == nil {
@@ -412,3 +417,9 @@ func modelName(name string) string {
 	}
 	return n
 }
+
+var secretKeyRE = regexp.MustCompile(`(?i)(key|token|secret|passw|pwd|auth|credential|cookie|session)`)
+
+// secretKey reports whether an env variable or header name says its value
+// is a credential.
+func secretKey(name string) bool { return secretKeyRE.MatchString(name) }

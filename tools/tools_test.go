@@ -418,7 +418,8 @@ func TestCache(t *testing.T) {
 
 	// A resume starts the servers again and calls nothing it has called.
 	s.Close()
-	resumed := start(t, Options{Cache: st}, testServer(t, "search", "simmcp", "--error-every 1"))
+	// (Same server and env: the env is part of the key, see TestCacheKeyEnv.)
+	resumed := start(t, Options{Cache: st}, testServer(t, "search", "simmcp", "--error-every 2"))
 	for _, c := range []llm.ToolCall{search("git"), {Name: "web_search", Arguments: `{"query":"algorithm","max_results":2}`}} {
 		if r := resumed.Call(ctx, c); !r.Cached || r.ErrKind != "" {
 			t.Errorf("resumed %s: %+v", c.Arguments, r)
@@ -660,6 +661,38 @@ func TestModelName(t *testing.T) {
 	} {
 		if got := modelName(in); got != want {
 			t.Errorf("modelName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCacheKeyEnv(t *testing.T) {
+	args := json.RawMessage(`{"query":"x"}`)
+	base := Server{Name: "s", Command: []string{"srv"}, Env: map[string]string{"MODE": "a"}}
+	other := base
+	other.Env = map[string]string{"MODE": "b"}
+	if CacheKey(base, "t", args, 100) == CacheKey(other, "t", args, 100) {
+		t.Error("servers with different env share cache entries")
+	}
+	if CacheKey(base, "t", args, 100) == CacheKey(base, "t", args, 200) {
+		t.Error("results cut at different bounds share cache entries")
+	}
+	if CacheKey(base, "t", args, 100) != CacheKey(base, "t", args, 100) {
+		t.Error("the key is not stable")
+	}
+}
+
+func TestSecretValuesByName(t *testing.T) {
+	s := Server{Env: map[string]string{"API_KEY": "k-123456789", "TOPIC": "software", "GITHUB_TOKEN": "ghp_abcdefgh"},
+		Headers: map[string]string{"Authorization": "Bearer tok-987654321", "X-Team": "platform-eng"}}
+	got := strings.Join(s.SecretValues(), ",")
+	for _, want := range []string{"k-123456789", "ghp_abcdefgh", "tok-987654321"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%s is not a secret: %s", want, got)
+		}
+	}
+	for _, not := range []string{"software", "platform-eng"} {
+		if strings.Contains(got, not) {
+			t.Errorf("%s taken for a secret: %s", not, got)
 		}
 	}
 }
