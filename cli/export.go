@@ -26,7 +26,13 @@ func newCmdExport(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Export a stored run for other tools (otel: OpenTelemetry traces)",
-		Args:  cobra.NoArgs,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr("unknown export format %q: the formats are: otel", args[0])
+			}
+			return usageErr("name a format: evalctl export otel RUN -o traces.json")
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return nil },
 	}
 	cmd.AddCommand(NewCmdExportOTel(a, nil))
 	return cmd

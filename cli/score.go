@@ -67,7 +67,7 @@ another judge model). Failed generations stay failed. The run's table is printed
 }
 
 func scoreRun(a *app, opts *ScoreOptions, judgeSet bool) error {
-	ro := &RunOptions{ConfigPath: opts.ConfigPath, Judge: opts.Judge, Concurrency: opts.Concurrency}
+	ro := &RunOptions{ConfigPath: opts.ConfigPath, Judge: opts.Judge, Concurrency: opts.Concurrency, MaxErrorRate: config.DefaultMaxErrorRate}
 	ro.set = func(n string) bool { return (n == "judge" && judgeSet) || n == "concurrency" }
 	cfg, err := loadConfig(a, ro)
 	if err != nil {

@@ -267,13 +267,23 @@ func writeTrace(w io.Writer, run *store.Run, rec eval.Record, full bool) {
 		fmt.Fprintln(w, "no trace: this answer was imported without one (it has no steps)")
 	case len(rec.Steps) == 0:
 		fmt.Fprintln(w, "no trace: this cell was recorded before evalctl kept traces (it has no steps)")
-	default:
-		fmt.Fprintln(w)
-		t0 := rec.Steps[0].Start
-		for _, s := range rec.Steps {
-			if s.Start.Before(t0) {
-				t0 = s.Start
+	}
+	var t0 time.Time
+	for _, s := range rec.Steps {
+		if t0.IsZero() || s.Start.Before(t0) {
+			t0 = s.Start
+		}
+	}
+	for _, fb := range rec.Feedback {
+		for _, s := range fb.Spans {
+			if t0.IsZero() {
+				t0 = s.Start // no steps: the judges' own clock
 			}
+		}
+	}
+	{
+		if len(rec.Steps) > 0 {
+			fmt.Fprintln(w)
 		}
 		for _, s := range rec.Steps {
 			writeSpan(w, "  ", t0, s, full)
