@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -60,9 +62,24 @@ func toolServers(a *app, cfg *config.Config, st *store.Store, readCache bool) (*
 	if st != nil {
 		opts.Cache = toolCache{st: st, read: readCache}
 	}
-	set, err := tools.Start(context.Background(), servers, opts)
+	// Ctrl-C while a server starts (a slow npx download, a hung handshake)
+	// stops at once.
+	ctx, stop := a.io.Context()
+	set, err := tools.Start(ctx, servers, opts)
+	interrupted := ctx.Err() != nil
+	stop()
+	if interrupted {
+		if set != nil {
+			set.Close()
+		}
+		return nil, exitErr(ExitInterrupted, errors.New("interrupted while the tool servers started"), "")
+	}
 	if err != nil {
-		return nil, exitErr(ExitUsage, err, "check the tools: section of evalctl.yaml; run the server's command by hand to see its output")
+		file := "evalctl.yaml"
+		if cfg.Path != "" {
+			file = filepath.Base(cfg.Path)
+		}
+		return nil, exitErr(ExitUsage, err, "check the tools: section of "+file+"; for a command, run it by hand to see its output")
 	}
 	return set, nil
 }
