@@ -25,6 +25,10 @@ type Toolbox interface {
 // shown: the tool's result, or the error text when ErrKind is set.
 type ToolResult struct {
 	Server string
+	// Tool is the server's own name for the tool, when the model was
+	// offered it under another (a name OpenAI would refuse); the trace
+	// records the server's.
+	Tool   string
 	Output string
 	// ErrKind is one of trace's tool failure kinds (trace.ToolError, ...),
 	// "" on success; Err says what happened, for the trace.
@@ -188,6 +192,9 @@ func (r *Runner) callTools(ctx context.Context, a *Agent, step int, calls []llm.
 		tr := a.Tools.Call(WithToolTimeout(ctx, timeout), tc)
 		sp.End = time.Now()
 		sp.Server, sp.Cached = tr.Server, tr.Cached
+		if tr.Tool != "" {
+			sp.Tool = tr.Tool
+		}
 		sp.ErrorKind, sp.Error = tr.ErrKind, tr.Err
 		sp.Output, sp.Truncated = tr.Output, tr.Truncated
 		results[i], spans[i] = tr, sp

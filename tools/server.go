@@ -186,7 +186,7 @@ func (s *server) call(ctx context.Context, tool string, args json.RawMessage) ev
 		return r
 	}
 	if n, ok := s.mcpName[tool]; ok {
-		tool = n
+		tool, r.Tool = n, n
 	}
 	res, err := c.sess.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
 	switch {

@@ -244,6 +244,11 @@ func Start(ctx context.Context, servers []Server, opts Options) (*Set, error) {
 	for _, srv := range s.servers {
 		for i, t := range srv.tools {
 			if n := modelName(t.Name); n != t.Name {
+				// Two names may map to one safe name (web.search, web_search):
+				// the later gets a suffix.
+				for i := 2; s.byTool[n] != nil || srv.hasTool(n, t.Name); i++ {
+					n = modelName(fmt.Sprintf("%s_%d", modelName(t.Name), i))
+				}
 				if srv.mcpName == nil {
 					srv.mcpName = map[string]string{}
 				}
@@ -278,7 +283,19 @@ func (s *Set) tools(only map[*server]bool) []llm.Tool {
 }
 
 // Offers reports whether a server of the set offers the tool.
-func (s *Set) Offers(tool string) bool { return s.byTool[tool] != nil }
+func (s *Set) Offers(tool string) bool {
+	if s.byTool[tool] != nil {
+		return true
+	}
+	for _, srv := range s.servers { // a server's own name for a renamed tool
+		for _, n := range srv.mcpName {
+			if n == tool {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // Describe returns the servers and their tools.
 func (s *Set) Describe() []ServerInfo {
@@ -351,7 +368,7 @@ func (s *Set) call(ctx context.Context, c llm.ToolCall, only map[*server]bool) e
 		if raw, ok := s.opts.Cache.GetTool(ctx, key); ok {
 			var e cacheEntry
 			if json.Unmarshal([]byte(raw), &e) == nil {
-				return eval.ToolResult{Server: srv.spec.Name, Output: e.Output, Truncated: e.Truncated, Cached: true}
+				return eval.ToolResult{Server: srv.spec.Name, Tool: srv.mcpName[c.Name], Output: e.Output, Truncated: e.Truncated, Cached: true}
 			}
 		}
 	}
@@ -423,3 +440,14 @@ var secretKeyRE = regexp.MustCompile(`(?i)(key|token|secret|passw|pwd|auth|crede
 // secretKey reports whether an env variable or header name says its value
 // is a credential.
 func secretKey(name string) bool { return secretKeyRE.MatchString(name) }
+
+// hasTool reports whether the server lists a tool named n other than the
+// one named self.
+func (s *server) hasTool(n, self string) bool {
+	for _, t := range s.tools {
+		if t.Name == n && t.Name != self {
+			return true
+		}
+	}
+	return false
+}
