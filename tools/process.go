@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -173,7 +174,7 @@ func (s *stderrSink) line(l string) {
 	if strings.TrimSpace(l) == "" {
 		return
 	}
-	l = s.redact(l)
+	l = s.redact(plainText(l))
 	if len(s.last) == tailLines {
 		s.last = append(s.last[:0], s.last[1:]...)
 	}
@@ -228,3 +229,19 @@ func inheritedEnv() []string {
 	}
 	return env
 }
+
+// plainText drops terminal control sequences and other control characters
+// from a server's stderr line: it is relayed to a terminal, and a server
+// must not retitle it, move its cursor or hide text.
+func plainText(l string) string {
+	l = ansiSeq.ReplaceAllString(l, "")
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || (r >= 0x20 && r != 0x7f && !(r >= 0x80 && r < 0xa0)) {
+			return r
+		}
+		return -1
+	}, l)
+}
+
+// ansiSeq matches CSI and OSC escape sequences.
+var ansiSeq = regexp.MustCompile(`\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])`)

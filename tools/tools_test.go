@@ -696,3 +696,16 @@ func TestSecretValuesByName(t *testing.T) {
 		}
 	}
 }
+
+func TestPlainText(t *testing.T) {
+	for in, want := range map[string]string{
+		"\x1b]0;HACKED\x07ready":  "ready",
+		"\x1b[31mred\x1b[0m text": "red text",
+		"bell\x07 and\rcarriage":  "bell andcarriage",
+		"tab\tkept, ünïcode kept": "tab\tkept, ünïcode kept",
+	} {
+		if got := plainText(in); got != want {
+			t.Errorf("plainText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
