@@ -158,7 +158,7 @@ type Set struct {
 	client  *mcp.Client
 	servers []*server
 	byName  map[string]*server
-	byTool  map[string]*server
+	byTool  map[string][]*server // servers offering a tool, in order
 	stderrM sync.Mutex
 
 	ctx    context.Context // ends at Close: bounds restarts
@@ -206,7 +206,7 @@ func Start(ctx context.Context, servers []Server, opts Options) (*Set, error) {
 	if opts.Redact != nil {
 		redact = func(s string) string { return opts.Redact(secrets.Redact(s)) }
 	}
-	s := &Set{opts: opts, redact: redact, byName: map[string]*server{}, byTool: map[string]*server{},
+	s := &Set{opts: opts, redact: redact, byName: map[string]*server{}, byTool: map[string][]*server{},
 		client: mcp.NewClient(&mcp.Implementation{Name: "evalctl", Version: "1"}, nil)}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 
@@ -246,7 +246,7 @@ func Start(ctx context.Context, servers []Server, opts Options) (*Set, error) {
 			if n := modelName(t.Name); n != t.Name {
 				// Two names may map to one safe name (web.search, web_search):
 				// the later gets a suffix.
-				for i := 2; s.byTool[n] != nil || srv.hasTool(n, t.Name); i++ {
+				for i := 2; len(s.byTool[n]) > 0 || srv.hasTool(n, t.Name); i++ {
 					n = modelName(fmt.Sprintf("%s_%d", modelName(t.Name), i))
 				}
 				if srv.mcpName == nil {
@@ -256,12 +256,9 @@ func Start(ctx context.Context, servers []Server, opts Options) (*Set, error) {
 				srv.tools[i].Name = n
 				t.Name = n
 			}
-			if other, dup := s.byTool[t.Name]; dup {
-				s.Close()
-				return nil, fmt.Errorf("tool %q is offered by two servers, %q (%s) and %q (%s): a variant may use only one of them",
-					t.Name, other.spec.Name, redact(other.spec.Target()), srv.spec.Name, redact(srv.spec.Target()))
-			}
-			s.byTool[t.Name] = srv
+			// Two servers may offer one tool name: a variant may use only
+			// one of them (Subset checks).
+			s.byTool[t.Name] = append(s.byTool[t.Name], srv)
 		}
 	}
 	return s, nil
@@ -284,7 +281,7 @@ func (s *Set) tools(only map[*server]bool) []llm.Tool {
 
 // Offers reports whether a server of the set offers the tool.
 func (s *Set) Offers(tool string) bool {
-	if s.byTool[tool] != nil {
+	if len(s.byTool[tool]) > 0 {
 		return true
 	}
 	for _, srv := range s.servers { // a server's own name for a renamed tool
@@ -326,6 +323,17 @@ func (s *Set) Subset(servers []string) (eval.Toolbox, error) {
 		}
 		only[srv] = true
 	}
+	for tool, srvs := range s.byTool {
+		var in []string
+		for _, srv := range srvs {
+			if only[srv] {
+				in = append(in, fmt.Sprintf("%q (%s)", srv.spec.Name, s.redact(srv.spec.Target())))
+			}
+		}
+		if len(in) > 1 {
+			return nil, fmt.Errorf("tool %q is offered by %s: a variant may use only one of them", tool, strings.Join(in, " and "))
+		}
+	}
 	return &subset{s, only}, nil
 }
 
@@ -345,8 +353,14 @@ func (v *subset) Call(ctx context.Context, c llm.ToolCall) eval.ToolResult {
 func (s *Set) Call(ctx context.Context, c llm.ToolCall) eval.ToolResult { return s.call(ctx, c, nil) }
 
 func (s *Set) call(ctx context.Context, c llm.ToolCall, only map[*server]bool) eval.ToolResult {
-	srv := s.byTool[c.Name]
-	if srv == nil || (only != nil && !only[srv]) {
+	var srv *server
+	for _, x := range s.byTool[c.Name] {
+		if only == nil || only[x] {
+			srv = x
+			break
+		}
+	}
+	if srv == nil {
 		var names []string
 		for _, t := range s.tools(only) {
 			names = append(names, t.Name)

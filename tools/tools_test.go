@@ -291,8 +291,6 @@ func TestStartFailures(t *testing.T) {
 			want: []string{`tool server "web" (url: ` + notMCP.URL + `)`, "MCP handshake", "Not Found"}},
 		{name: "url silent", servers: []Server{{Name: "web", URL: mute.URL}}, opts: Options{StartTimeout: 300 * time.Millisecond},
 			want: []string{`tool server "web" (url: ` + mute.URL + `): no answer to the MCP handshake within 300ms (the start timeout)`}},
-		{name: "one tool, two servers", servers: []Server{testServer(t, "a", "simmcp", ""), testServer(t, "b", "simmcp", "")},
-			want: []string{`tool "web_search" is offered by two servers, "a" (`, `and "b" (`}},
 		{name: "two servers, one name", servers: []Server{testServer(t, "a", "simmcp", ""), testServer(t, "a", "simmcp", "")},
 			want: []string{`two tool servers are named "a"`}},
 		{name: "no command, no url", servers: []Server{{Name: "a"}}, want: []string{`tool server "a": set command (stdio) or url`}},
@@ -706,6 +704,24 @@ func TestPlainText(t *testing.T) {
 	} {
 		if got := plainText(in); got != want {
 			t.Errorf("plainText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Two servers may offer one tool (two search backends compared): each
+// variant uses one of them.
+func TestOneToolTwoServers(t *testing.T) {
+	s := start(t, Options{}, testServer(t, "a", "simmcp", ""), testServer(t, "b", "simmcp", ""))
+	if _, err := s.Subset([]string{"a", "b"}); err == nil || !strings.Contains(err.Error(), `tool "web_search" is offered by "a" (`) {
+		t.Fatalf("a variant with both: %v", err)
+	}
+	for _, name := range []string{"a", "b"} {
+		box, err := s.Subset([]string{name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := box.Call(context.Background(), search("git")); r.Server != name || r.ErrKind != "" {
+			t.Errorf("variant of %s: %+v", name, r)
 		}
 	}
 }
