@@ -674,7 +674,9 @@ func TestCacheKeyEnv(t *testing.T) {
 	if CacheKey(base, "t", args, 100) == CacheKey(base, "t", args, 200) {
 		t.Error("results cut at different bounds share cache entries")
 	}
-	if CacheKey(base, "t", args, 100) != CacheKey(base, "t", args, 100) {
+	again := base
+	again.Env = map[string]string{"MODE": "a"}
+	if CacheKey(base, "t", args, 100) != CacheKey(again, "t", args, 100) {
 		t.Error("the key is not stable")
 	}
 }
