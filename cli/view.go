@@ -94,13 +94,19 @@ func viewRun(a *app, opts *ViewOptions) error {
 	case fi.IsDir():
 		return usageErr("store %s is a directory: --store names the database file (e.g. .evalctl/evalctl.db)", path)
 	}
-	st, err := store.Open(path)
+	var st *store.Store
+	if opts.ReadOnly {
+		// Read-only means the file is not written at all: no migration, no salt.
+		st, err = store.OpenReadOnly(context.Background(), path)
+	} else {
+		st, err = store.Open(path)
+	}
 	if err != nil {
-		return exitErr(ExitUsage, err, "is it an evalctl store?")
+		return usageErr("%v", err)
 	}
 	defer st.Close()
 	if _, err := st.Runs(context.Background()); err != nil {
-		return exitErr(ExitUsage, fmt.Errorf("store %s: %w", path, err), "is it an evalctl store?")
+		return usageErr("store %s: %v", path, err)
 	}
 
 	ln, err := net.Listen("tcp", opts.Addr)

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -89,6 +90,22 @@ func TestViewStartupErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
+	foreign := filepath.Join(dir, "foreign.db")
+	fdb, err := sql.Open("sqlite", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fdb.Exec(`CREATE TABLE invoices(id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices VALUES (1, 9.5)`); err != nil {
+		t.Fatal(err)
+	}
+	fdb.Close()
+	foreignBytes, _ := os.ReadFile(foreign)
+	old := filepath.Join(dir, "old.db")
+	if st, err := store.OpenAt(context.Background(), old, 6); err != nil {
+		t.Fatal(err)
+	} else {
+		st.Close()
+	}
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +118,11 @@ func TestViewStartupErrors(t *testing.T) {
 	}{
 		{"missing store", []string{"--store", filepath.Join(dir, "nope.db")}, "no run store at " + filepath.Join(dir, "nope.db") + ": record a run first"},
 		{"store is a directory", []string{"--store", dir}, "is a directory"},
-		{"not a store", []string{"--store", garbage}, "is it an evalctl store?"},
+		{"not a store", []string{"--store", garbage}, "not an evalctl store (the file is not a SQLite database)"},
+		{"not a store, read-only", []string{"--store", garbage, "--read-only"}, "not an evalctl store"},
+		{"another program's database", []string{"--store", foreign}, "not an evalctl store (a SQLite database with 1 tables of another program"},
+		{"another program's database, read-only", []string{"--store", foreign, "--read-only"}, "not an evalctl store"},
+		{"an older store, read-only", []string{"--store", old, "--read-only"}, "schema version 6, older than this evalctl's"},
 		{"port in use", []string{"--store", good, "--addr", busy.Addr().String()}, busy.Addr().String() + " is in use"},
 		{"bad address", []string{"--store", good, "--addr", "127.0.0.1:99999"}, "--addr 127.0.0.1:99999"},
 		{"unknown flag", []string{"--store", good, "--port", "1"}, "unknown flag: --port"},
@@ -113,6 +134,63 @@ func TestViewStartupErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "nope.db")); err == nil {
 		t.Error("view created the store it did not find")
+	}
+	if b, _ := os.ReadFile(foreign); !bytes.Equal(b, foreignBytes) {
+		t.Error("view wrote into another program's database")
+	}
+	if v := schemaVersion(t, old); v != 6 {
+		t.Errorf("view --read-only migrated an old store to version %d", v)
+	}
+}
+
+// schemaVersion reads a store's schema version without opening it as a store.
+func schemaVersion(t *testing.T, path string) int64 {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v int64
+	if err := db.QueryRow(`SELECT MAX(version_id) FROM goose_db_version WHERE is_applied`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestViewReadOnlyWritesNothing: --read-only serves every page from a store
+// whose file it never writes, and refuses label writes.
+func TestViewReadOnlyWritesNothing(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "s.db")
+	if r := run(t, nil, nil, "run", "--config", project(t, nil), "--store", db); r.code != ExitOK {
+		t.Fatalf("run: %d %s", r.code, r.stderr)
+	}
+	before, _ := os.ReadFile(db)
+	v := startView(t, nil, "--store", db, "--addr", "127.0.0.1:0", "--read-only")
+	get := func(path string) string {
+		res, err := http.Get(v.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("/%s: %d", path, res.StatusCode)
+		}
+		return string(b)
+	}
+	m := regexp.MustCompile(`href="/runs/([^"/?]+)"`).FindStringSubmatch(get(""))
+	if m == nil {
+		t.Fatal("the runs page links no run")
+	}
+	for _, path := range []string{"runs/" + m[1], "runs/" + m[1] + "?order=review", "runs/" + m[1] + "/cells/1", "trend", "prompts"} {
+		get(path)
+	}
+	if code := v.stop(); code != ExitOK {
+		t.Errorf("stopped: exit %d: %s", code, v.stderr.String())
+	}
+	if after, _ := os.ReadFile(db); !bytes.Equal(before, after) {
+		t.Error("view --read-only changed the store file")
 	}
 }
 

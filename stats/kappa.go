@@ -18,7 +18,7 @@ type Kappa struct {
 // CohenKappa is Cohen's kappa between two raters who rated the same n items
 // (a[i] and b[i]), with a 95% interval from its large-sample standard error
 // sqrt(po(1−po) / (n(1−pe)²)) (Cohen 1960). When chance agreement is total
-// (one category only) kappa is NaN.
+// (one category only) kappa is NaN. The interval is clipped to [-1, 1].
 func CohenKappa(a, b []string) Kappa {
 	n := min(len(a), len(b))
 	k := Kappa{N: n, Kappa: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
@@ -45,7 +45,8 @@ func CohenKappa(a, b []string) Kappa {
 	}
 	k.Kappa = (po - pe) / (1 - pe)
 	se := math.Sqrt(po * (1 - po) / (float64(n) * (1 - pe) * (1 - pe)))
-	k.Lo, k.Hi = k.Kappa-Z95*se, k.Kappa+Z95*se
+	// Kappa lies in [-1, 1]; the normal interval is cut to it.
+	k.Lo, k.Hi = max(-1, k.Kappa-Z95*se), min(1, k.Kappa+Z95*se)
 	return k
 }
 

@@ -54,3 +54,18 @@ func TestFleissKappaWorkedExample(t *testing.T) {
 		t.Errorf("kappa %+v, want P̄ 0.378, P̄e 0.213, κ 0.210", k)
 	}
 }
+
+// TestCohenKappaIntervalWithinBounds: with few items the normal interval
+// reaches past ±1; kappa cannot, so neither does its interval.
+func TestCohenKappaIntervalWithinBounds(t *testing.T) {
+	for _, tc := range []struct{ a, b []string }{
+		{[]string{"pass", "fail", "pass"}, []string{"pass", "fail", "fail"}},
+		{[]string{"pass", "fail", "pass", "fail"}, []string{"fail", "pass", "fail", "pass"}},
+		{[]string{"pass", "fail"}, []string{"fail", "pass"}},
+	} {
+		k := CohenKappa(tc.a, tc.b)
+		if k.Lo < -1 || k.Hi > 1 || k.Lo > k.Kappa || k.Hi < k.Kappa {
+			t.Errorf("%v vs %v: κ %.3f [%.3f, %.3f]", tc.a, tc.b, k.Kappa, k.Lo, k.Hi)
+		}
+	}
+}

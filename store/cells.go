@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -140,9 +141,14 @@ func (q CellQuery) where(pick map[string]int, run *Run) (string, []any, error) {
 		}
 	}
 	if q.Text != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Text) + "%"
+		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+		like := "%" + esc.Replace(q.Text) + "%"
+		// Row values are stored as JSON, which writes < > & " and control
+		// characters escaped: the text is looked for as JSON writes it.
+		enc, _ := json.Marshal(q.Text)
+		inVars := "%" + esc.Replace(string(enc[1:len(enc)-1])) + "%"
 		conds = append(conds, `(c.answer LIKE ? ESCAPE '\' OR c.input LIKE ? ESCAPE '\' OR c.row_vars LIKE ? ESCAPE '\' OR c.row_id = ?)`)
-		args = append(args, like, like, like, q.Text)
+		args = append(args, like, like, inVars, q.Text)
 	}
 	if q.Review {
 		if q.Criterion == "" {
@@ -217,6 +223,48 @@ func (s *Store) Cells(ctx context.Context, run *Run, q CellQuery) (CellPage, err
 		return page, err
 	}
 	return page, nil
+}
+
+// Position returns where run's cell idx stands in the query's order now:
+// how many selected cells come before it, and whether the query selects it
+// at all. A review queue re-sorts as labels arrive (a labelled answer goes
+// behind the unlabelled ones), so a cell's neighbours are found from its
+// present place, never from the place it had when its page was opened.
+func (s *Store) Position(ctx context.Context, run *Run, q CellQuery, idx int) (pos int, in bool, err error) {
+	pick, err := s.Verdicts(ctx, run)
+	if err != nil {
+		return 0, false, err
+	}
+	cond, args, err := q.where(pick, run)
+	if err != nil {
+		return 0, false, err
+	}
+	from, rank := `cells c`, `0`
+	var fromArgs []any
+	if q.Review {
+		from, rank = reviewFrom, reviewRank
+		fromArgs = []any{q.Criterion, pick[q.Criterion], run.ID, q.Criterion}
+	}
+	var r0 int
+	err = s.r.QueryRowContext(ctx, `SELECT `+rank+` FROM `+from+` WHERE c.run_id = ? AND c.idx = ?`,
+		append(append([]any{}, fromArgs...), run.ID, idx)...).Scan(&r0)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, fmt.Errorf("%w: run %s has no cell %d", ErrNoCell, run.ID, idx)
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	var n int
+	err = s.r.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(c.idx = ?), 0) FROM `+from+` WHERE c.run_id = ? AND `+cond+`
+		AND (`+rank+` < ? OR (`+rank+` = ? AND c.idx <= ?))`,
+		append(append(append(append([]any{idx}, fromArgs...), run.ID), args...), r0, r0, idx)...).Scan(&n, &in)
+	if err != nil {
+		return 0, false, err
+	}
+	if in {
+		n--
+	}
+	return n, in, nil
 }
 
 // records reads the records of the cells numbered idx, in that order.

@@ -39,6 +39,11 @@ type Store struct {
 
 	mu  sync.Mutex
 	err error // the first failed batch; later flushes report it
+
+	readOnly bool // opened by OpenReadOnly: w and r are one read-only pool
+
+	sendMu sync.RWMutex // held to send on ops; Close takes it to close ops
+	shut   bool
 }
 
 // Open opens (creating and migrating as needed) the store at path.
@@ -51,6 +56,19 @@ func OpenAt(ctx context.Context, path string, version int64) (*Store, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("store %s: %w", path, err)
+		}
+	}
+	// An existing file is looked at before anything writes to it (even the
+	// switch to WAL rewrites its header).
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 && !fi.IsDir() {
+		probe, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(15000)")
+		if err != nil {
+			return nil, err
+		}
+		err = checkForeign(ctx, probe, path)
+		probe.Close()
+		if err != nil {
+			return nil, err
 		}
 	}
 	dsn := "file:" + path + "?_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
@@ -68,6 +86,9 @@ func OpenAt(ctx context.Context, path string, version int64) (*Store, error) {
 		}
 		if attempt == 10 || !busy(err) {
 			w.Close()
+			if strings.Contains(err.Error(), "not a database") {
+				return nil, fmt.Errorf("store %s: %w (the file is not a SQLite database)", path, ErrNotStore)
+			}
 			return nil, fmt.Errorf("store %s: %w", path, err)
 		}
 		time.Sleep(time.Duration(10*(attempt+1)) * time.Millisecond)
@@ -102,6 +123,73 @@ func OpenAt(ctx context.Context, path string, version int64) (*Store, error) {
 	return s, nil
 }
 
+// ErrNotStore marks a file that is not an evalctl store (another program's
+// database, or not a database at all); evalctl leaves such files untouched.
+var ErrNotStore = errors.New("not an evalctl store")
+
+// checkForeign refuses a database that holds tables but no evalctl schema
+// version: migrating it would write evalctl's tables into someone else's file.
+func checkForeign(ctx context.Context, db *sql.DB, path string) error {
+	var tables, versioned int
+	err := db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE name = 'goose_db_version') FROM sqlite_master WHERE type = 'table'`).Scan(&tables, &versioned)
+	if err != nil {
+		if strings.Contains(err.Error(), "not a database") {
+			return fmt.Errorf("store %s: %w (the file is not a SQLite database)", path, ErrNotStore)
+		}
+		return fmt.Errorf("store %s: %w", path, err)
+	}
+	if tables > 0 && versioned == 0 {
+		return fmt.Errorf("store %s: %w (a SQLite database with %d tables of another program; evalctl leaves it untouched)", path, ErrNotStore, tables)
+	}
+	return nil
+}
+
+// OpenReadOnly opens an existing store without writing to it: no migration,
+// no salt, no journal change. The file must hold this build's schema.
+// Writes through the returned store fail.
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("store %s is a directory", path)
+	}
+	dsn := "file:" + path + "?mode=ro&_pragma=busy_timeout(15000)&_pragma=query_only(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(4)
+	if err := checkForeign(ctx, db, path); err != nil {
+		db.Close()
+		return nil, err
+	}
+	var cur int64
+	err = db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&cur)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "no such table"):
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w (an empty database)", path, ErrNotStore)
+	case err != nil:
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	case cur > SchemaVersion:
+		db.Close()
+		return nil, fmt.Errorf("store %s has schema version %d, newer than this evalctl understands (%d): upgrade evalctl", path, cur, SchemaVersion)
+	case cur < SchemaVersion:
+		db.Close()
+		return nil, fmt.Errorf("store %s has schema version %d, older than this evalctl's %d, and read-only mode does not upgrade it: open it once without --read-only (any evalctl command migrates it)", path, cur, SchemaVersion)
+	}
+	s := &Store{Path: path, w: db, r: db, ops: make(chan op, 1024), done: make(chan struct{}), prepared: map[string]*sql.Stmt{}, readOnly: true}
+	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'salt'`).Scan(&s.salt); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	go s.writer()
+	return s, nil
+}
+
 func busy(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "locked") || strings.Contains(msg, "busy")
@@ -129,10 +217,17 @@ func migrate(ctx context.Context, prov *goose.Provider, version int64) error {
 func (s *Store) Close() error {
 	var err error
 	s.closed.Do(func() {
+		s.sendMu.Lock()
+		s.shut = true
 		close(s.ops)
+		s.sendMu.Unlock()
 		<-s.done
 		for _, st := range s.prepared {
 			st.Close()
+		}
+		if s.readOnly {
+			err = s.r.Close()
+			return
 		}
 		err = errors.Join(s.r.Close(), s.w.Close())
 	})
@@ -262,19 +357,46 @@ func (s *Store) commitTx(batch []op) error {
 	return nil
 }
 
+// ErrClosed is the error of work handed to a closed store.
+var ErrClosed = errors.New("the store is closed")
+
+// send hands an op to the writer, unless the store is closed (a reader
+// still at work when its program shuts the store gets ErrClosed).
+func (s *Store) send(o op) error {
+	s.sendMu.RLock()
+	defer s.sendMu.RUnlock()
+	if s.shut {
+		return fmt.Errorf("store %s: %w", s.Path, ErrClosed)
+	}
+	s.ops <- o
+	return nil
+}
+
 // enqueue hands work to the writer.
-func (s *Store) enqueue(apply func(tx *txn) error) { s.ops <- op{apply: apply} }
+func (s *Store) enqueue(apply func(tx *txn) error) {
+	if err := s.send(op{apply: apply}); err != nil {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = err
+		}
+		s.mu.Unlock()
+	}
+}
 
 // exec hands work to the writer and waits until it is committed.
 func (s *Store) exec(apply func(tx *txn) error) error {
 	ch := make(chan error, 1)
-	s.ops <- op{apply: apply, flush: ch}
+	if err := s.send(op{apply: apply, flush: ch}); err != nil {
+		return err
+	}
 	return <-ch
 }
 
 // Flush waits until everything enqueued so far is committed.
 func (s *Store) Flush() error {
 	ch := make(chan error, 1)
-	s.ops <- op{flush: ch}
+	if err := s.send(op{flush: ch}); err != nil {
+		return err
+	}
 	return <-ch
 }

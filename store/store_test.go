@@ -403,3 +403,28 @@ func TestAssessmentOfADeadProcess(t *testing.T) {
 		t.Errorf("live %s, dead %s", as[live-1].Status, as[dead-1].Status)
 	}
 }
+
+// TestWorkAfterClose: a reader still at work when its program closes the
+// store (the view's background counting) gets ErrClosed, never a panic.
+func TestWorkAfterClose(t *testing.T) {
+	st, err := Open(filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 8)
+	for range 8 {
+		go func() {
+			var err error
+			for err == nil {
+				err = st.Flush()
+			}
+			done <- err
+		}()
+	}
+	st.Close()
+	for range 8 {
+		if err := <-done; !errors.Is(err, ErrClosed) {
+			t.Errorf("flush after close: %v", err)
+		}
+	}
+}

@@ -73,7 +73,7 @@ type cellData struct {
 	PrevIdx, NextIdx  int
 	PrevPos, NextPos  int
 	Total             int
-	HasList           bool
+	HasList, InList   bool
 	ListQuery, Return string
 }
 
@@ -137,25 +137,30 @@ func (s *Server) cellPage(w http.ResponseWriter, r *http.Request) {
 		c.Labelable = rec.Err == nil && c.Outcome != "score"
 		d.Criteria = append(d.Criteria, c)
 	}
-	// The cell's neighbours in the list it was opened from.
-	if pos, err := intParam(r, "pos", -1); err == nil && pos >= 0 {
+	// The cell's neighbours in the list it was opened from, found from
+	// where it stands now: labels re-sort a review queue and move answers
+	// out of a "not labelled" list.
+	if given, err := intParam(r, "pos", -1); err == nil && given >= 0 {
 		sq := q.store()
-		sq.Offset, sq.Limit = max(0, pos-1), 3
-		if pos == 0 {
-			sq.Limit = 2
-		}
-		if page, err := s.st.Cells(ctx, run, sq); err == nil {
-			d.HasList, d.Pos, d.Total = true, pos, page.Total
-			for i, nb := range page.Records {
-				switch p := sq.Offset + i; {
-				case p == pos-1:
-					d.PrevIdx, d.PrevPos = nb.Index, p
-				case p == pos+1:
-					d.NextIdx, d.NextPos = nb.Index, p
+		if pos, in, err := s.st.Position(ctx, run, sq, rec.Index); err == nil {
+			next := pos + 1
+			if !in {
+				next = pos // the cell left the list: the one now in its place is next
+			}
+			sq.Offset, sq.Limit = max(0, pos-1), next-max(0, pos-1)+1
+			if page, err := s.st.Cells(ctx, run, sq); err == nil {
+				d.HasList, d.InList, d.Pos, d.Total = true, in, pos, page.Total
+				for i, nb := range page.Records {
+					switch p := sq.Offset + i; {
+					case p == pos-1 && nb.Index != rec.Index:
+						d.PrevIdx, d.PrevPos = nb.Index, p
+					case p == next && nb.Index != rec.Index:
+						d.NextIdx, d.NextPos = nb.Index, p
+					}
 				}
 			}
+			q.Page = pos/cellsPerPage + 1
 		}
-		q.Page = pos/cellsPerPage + 1
 	}
 	d.Q = q
 	back := q.values()

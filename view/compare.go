@@ -16,6 +16,9 @@ type compareData struct {
 	A, B        *store.Run
 	Differences []reports.Difference
 	Names       map[string]string // B's variant names by ID
+	// When nothing pairs: each run's variants and scorers, to say why.
+	VariantsA, VariantsB []string
+	ScorersA, ScorersB   []string
 }
 
 // Flipped reports whether any question changed outcome.
@@ -68,6 +71,17 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
 	for _, v := range vb {
 		d.Names[v.ID] = variantName(v, labels[v.ID])
 	}
+	if len(d.Differences) == 0 {
+		va := a.Spec.Layout.AllVariants()
+		la := eval.Labels(va)
+		for _, v := range va {
+			d.VariantsA = append(d.VariantsA, variantName(v, la[v.ID]))
+		}
+		for _, v := range vb {
+			d.VariantsB = append(d.VariantsB, d.Names[v.ID])
+		}
+		d.ScorersA, d.ScorersB = a.Spec.Layout.Scorers, b.Spec.Layout.Scorers
+	}
 	s.render(w, r, "compare", "evalctl view: compare "+a.ID+" and "+b.ID, "runs", d)
 }
 
@@ -94,6 +108,9 @@ func (s *Server) compare(ctx context.Context, a, b *store.Run) (*reports.RunComp
 	}
 	s.cmpMu.Unlock()
 	c.once.Do(func() {
+		// Whoever computes it computes it for every request waiting on it:
+		// the first asker leaving must not fail the others.
+		ctx := context.WithoutCancel(ctx)
 		each := func(run *store.Run) reports.Each {
 			return func(fn func(eval.Record) error) error { return s.st.EachOutcome(ctx, run, fn) }
 		}

@@ -31,6 +31,8 @@ type fixture struct {
 	seed    int
 	// keepRunning leaves the run running (its process is this test's).
 	keepRunning bool
+	// models prefixes the variants' model names (sim:a, sim:b).
+	models string
 	// skipCells stops after this many cells (0: all).
 	stopAfter int
 }
@@ -39,10 +41,10 @@ var scorerNames = []string{"english", "correctness", "words"}
 
 // fixtureVariants are the run's variants: basic × sim:a, and an agent
 // basic × sim:b with a tool.
-func fixtureVariants(version string) []*eval.Variant {
+func fixtureVariants(version, models string) []*eval.Variant {
 	tpl := &prompts.Template{Name: "basic", Version: version}
-	plain := eval.NewVariant("", tpl, nil, &eval.Model{Ref: llm.ModelRef{Provider: "sim", Model: "a"}})
-	agent := eval.NewAgentVariant("", tpl, nil, &eval.Model{Ref: llm.ModelRef{Provider: "sim", Model: "b"}},
+	plain := eval.NewVariant("", tpl, nil, &eval.Model{Ref: llm.ModelRef{Provider: "sim", Model: models + "a"}})
+	agent := eval.NewAgentVariant("", tpl, nil, &eval.Model{Ref: llm.ModelRef{Provider: "sim", Model: models + "b"}},
 		&eval.Agent{Spec: eval.AgentSpec{MaxSteps: 4}})
 	return []*eval.Variant{plain, agent}
 }
@@ -72,7 +74,7 @@ func writeRun(t testing.TB, st *store.Store, f fixture) *store.Run {
 	if f.version == "" {
 		f.version = "v1aaaaaa"
 	}
-	vs := fixtureVariants(f.version)
+	vs := fixtureVariants(f.version, f.models)
 	lay := eval.Layout{Scorers: scorerNames, Rows: f.rows, Repeat: f.repeats, Columns: []string{"category", "question"}}
 	for _, v := range vs {
 		lay.Variants = append(lay.Variants, v.Spec())
@@ -89,6 +91,9 @@ func writeRun(t testing.TB, st *store.Store, f fixture) *store.Run {
 	for r := range f.rows {
 		row := &datasets.Row{ID: fmt.Sprintf("q%04d", r), Line: r + 2, Vars: map[string]string{
 			"category": []string{"Git", "DDD"}[r%2], "question": fmt.Sprintf("What is concept %d?", r)}}
+		if r == 7 {
+			row.Vars["question"] = `What is concept 7 in <T> & "generics"?`
+		}
 		for vi, v := range vs {
 			for k := range f.repeats {
 				if f.stopAfter > 0 && i == f.stopAfter {

@@ -39,6 +39,9 @@ func parseListQuery(r *http.Request) (listQuery, error) {
 		return l, err
 	}
 	l.Page = max(1, l.Page)
+	if l.Page > 1<<30/cellsPerPage {
+		return l, badRequestf("page=%d: no run has that many answers", l.Page)
+	}
 	if l.Order != "" && l.Order != "review" {
 		return l, badRequestf("order=%q: want review or nothing", l.Order)
 	}
@@ -200,6 +203,10 @@ type runData struct {
 	First, Last int
 	Pages       []int // page numbers to offer (0: a gap)
 	Prev, Next  int   // 0 when none
+	// More is the page the keyboard goes to after the last row: the next
+	// page, or in a review queue this page again while it held unlabelled
+	// answers (the ones labelled here have moved behind the rest).
+	More        int
 	Variants    []eval.VariantSpec
 	Names       map[string]string // variant names by ID
 	Scorers     []string
@@ -245,7 +252,12 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		d.Criteria = lay.Scorers
 	}
 	if q.Criterion == "" && len(d.Criteria) > 0 {
+		// Labels go to the scorer the list is filtered by, when people can
+		// label it, else to the first criterion.
 		q.Criterion = d.Criteria[0]
+		if slices.Contains(d.Criteria, q.Scorer) {
+			q.Criterion = q.Scorer
+		}
 	}
 	if q.Criterion != "" && !slices.Contains(lay.Scorers, q.Criterion) {
 		s.fail(w, r, badRequestf("criterion=%q: the run has no such scorer", q.Criterion))
@@ -262,6 +274,11 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Total = page.Total
+	if last := (d.Total + cellsPerPage - 1) / cellsPerPage; len(page.Records) == 0 && d.Total > 0 && q.Page > last {
+		// Past the end (the list shrank, or an old link): the last page.
+		http.Redirect(w, r, d.PageHref(last), http.StatusSeeOther)
+		return
+	}
 	var idx []int
 	for _, rec := range page.Records {
 		idx = append(idx, rec.Index)
@@ -291,6 +308,15 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if q.Page < pages {
 		d.Next = q.Page + 1
+	}
+	d.More = d.Next
+	if q.Order == "review" {
+		for _, row := range d.Rows {
+			if row.Rec.Err == nil && (row.Label == nil || row.Label.Value == "") {
+				d.More = q.Page
+				break
+			}
+		}
 	}
 	lvs, err := s.st.LabelVerdicts(ctx, run)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -339,6 +340,7 @@ func TestRunPagePagingAndFilters(t *testing.T) {
 		{"scorer=correctness&outcome=skip&page=2", "51–59 of 59 answers", "103", 9},
 		{"q=concept+42", "1–2 of 2 answers", "84", 2},
 		{"q=%25", "No answers match", "", 0},
+		{"q=" + url.QueryEscape(`<T> & "generics"`), "1–2 of 2 answers", "14", 2},
 		{"variant=" + run.Spec.Layout.Variants[1].ID, "1–50 of 60 answers", "1", 50},
 	} {
 		res := get(t, ts.URL+"/runs/"+run.ID+"?"+tc.query)
@@ -351,7 +353,11 @@ func TestRunPagePagingAndFilters(t *testing.T) {
 			t.Errorf("%q: %q, %d rows from %v; want %q, %d from %s", tc.query, m, len(got), got[:min(1, len(got))], tc.count, tc.n, tc.first)
 		}
 	}
-	for _, q := range []string{"page=x", "outcome=maybe", "order=random", "scorer=nope", "criterion=nope", "label=meh"} {
+	// Past the last page: the last page (a 303 the client follows).
+	if res := get(t, ts.URL+"/runs/"+run.ID+"?page=40&q=concept"); res.code != 303 || res.h.Get("Location") != "/runs/"+run.ID+"?criterion=english&page=3&q=concept#answers" {
+		t.Errorf("page past the end: %d to %q", res.code, res.h.Get("Location"))
+	}
+	for _, q := range []string{"page=x", "page=99999999999", "outcome=maybe", "order=random", "scorer=nope", "criterion=nope", "label=meh"} {
 		if res := get(t, ts.URL+"/runs/"+run.ID+"?"+q); res.code != 400 {
 			t.Errorf("%s: %d", q, res.code)
 		}
@@ -560,5 +566,68 @@ func TestCompareTrendPrompts(t *testing.T) {
 	}
 	if res := get(t, ts.URL+"/?since=yesterday"); res.code != 400 {
 		t.Errorf("bad date: %d", res.code)
+	}
+}
+
+// TestReviewQueueFollowsLabels: a labelled answer moves behind the rest of
+// the review queue, so the next answer is found from where the cell stands
+// now; nothing is skipped. Labels go to the scorer the list is filtered by.
+func TestReviewQueueFollowsLabels(t *testing.T) {
+	st := newStore(t)
+	run := writeRun(t, st, fixture{rows: 8})
+	ts, _ := serve(t, st, Options{Author: "ann"})
+	csrf := csrfMeta.FindStringSubmatch(get(t, ts.URL+"/").body)[1]
+	cells := regexp.MustCompile(`<tr class="answer" data-cell="(\d+)"`)
+	order := func(query string) []string {
+		var out []string
+		for _, m := range cells.FindAllStringSubmatch(get(t, ts.URL+"/runs/"+run.ID+"?"+query).body, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	next := regexp.MustCompile(`<a href="/runs/[^/]+/cells/(\d+)\?[^"]*pos=(\d+)" id="next-cell"`)
+	label := func(cell string) {
+		n, _ := strconv.Atoi(cell)
+		if res := postJSON(t, ts, csrf, run.ID, map[string]any{"cell": n, "criterion": "english", "value": "pass"}, nil); res.code != 200 {
+			t.Fatalf("label %s: %d %s", cell, res.code, res.body)
+		}
+	}
+	for _, list := range []string{"criterion=english&order=review", "criterion=english&label=none&scorer=english&outcome=pass"} {
+		before := order(list)
+		if len(before) < 4 {
+			t.Fatalf("%s: %v", list, before)
+		}
+		// Open the head, label it, follow "next" three times as ] does:
+		// each page is opened after the previous answer was labelled.
+		cell, pos := before[0], "0"
+		for step := 0; step < 3; step++ {
+			page := get(t, ts.URL+"/runs/"+run.ID+"/cells/"+cell+"?"+list+"&pos="+pos)
+			label(cell)
+			m := next.FindStringSubmatch(page.body)
+			if m == nil || m[1] != before[step+1] {
+				t.Fatalf("%s, step %d: after labelling cell %s, next is %v; want cell %s (the list was %v)", list, step, cell, m, before[step+1], before)
+			}
+			cell, pos = m[1], m[2]
+		}
+		// After the page, n goes to this page again: its labelled answers moved back.
+		if !strings.Contains(get(t, ts.URL+"/runs/"+run.ID+"?"+list).body, `data-more="/runs/`+run.ID+`?`) && strings.Contains(list, "review") {
+			t.Errorf("%s: the queue offers no more", list)
+		}
+	}
+	if body := get(t, ts.URL+"/runs/"+run.ID+"?scorer=correctness&outcome=pass").body; !strings.Contains(body, `data-criterion="correctness"`) {
+		t.Error("filtered by correctness, the keyboard labels another criterion")
+	}
+}
+
+// TestCompareNothingPaired: runs of other variants say why nothing pairs,
+// and what each run has.
+func TestCompareNothingPaired(t *testing.T) {
+	st := newStore(t)
+	a := writeRun(t, st, fixture{rows: 4})
+	other := writeRun(t, st, fixture{rows: 4, models: "other-"})
+	ts, _ := serve(t, st, Options{})
+	if res := get(t, ts.URL+"/compare?a="+a.ID+"&b="+other.ID); res.code != 200 || !strings.Contains(res.body, `id="nothing-paired"`) ||
+		!strings.Contains(res.body, "sim:other-a") || !strings.Contains(res.body, "english, correctness, words") {
+		t.Errorf("compare of runs sharing no variant: %d %s", res.code, res.body)
 	}
 }

@@ -127,7 +127,14 @@
       rs[cur].scrollIntoView({ block: "nearest" });
       return rs[cur];
     };
-    const current = () => (cur < 0 ? move(0) : rows()[cur]);
+    // After the last row is labelled the list is done: p and f do not
+    // label it again; n goes on (the next page, or more of the queue).
+    let done = false;
+    const current = () => (done ? null : cur < 0 ? move(0) : rows()[cur]);
+    const more = () => {
+      if (list.dataset.more) location.href = list.dataset.more;
+      else say("no more answers in this list");
+    };
     const label = async (tr, value, comment) => {
       const crit = list.dataset.criterion;
       try {
@@ -144,15 +151,19 @@
     document.addEventListener("keydown", (e) => {
       if (typing(e) || !$("#comment-box").hidden) return;
       switch (e.key) {
-        case "j": move(cur + 1); break;
-        case "k": move(cur - 1); break;
-        case "Enter": case "o": { const tr = cur >= 0 ? rows()[cur] : null; if (tr) location.href = tr.dataset.href; else return; break; }
+        case "j": done = false; move(cur + 1); break;
+        case "k": done = false; move(cur - 1); break;
+        case "n": more(); break;
+        case "Enter": case "o": { const tr = cur >= 0 && !done ? rows()[cur] : null; if (tr) location.href = tr.dataset.href; else return; break; }
         case "p": case "f": {
           if (readOnly()) return say("read-only: labels are off", true);
           const tr = current();
-          if (!tr) return;
+          if (!tr) { if (done) say("that was the last answer here: n for " + (list.dataset.more ? "more" : "nothing more")); return; }
           label(tr, e.key === "p" ? "pass" : "fail");
-          move(cur + 1);
+          if (cur === rows().length - 1) {
+            done = true;
+            tr.classList.remove("cur");
+          } else move(cur + 1);
           break;
         }
         case "c": {

@@ -126,6 +126,26 @@ try {
   await page.waitForFunction(() => document.querySelector("tr.criterion[data-labelable] td.human .badge")?.textContent === "fail");
   if (first.c !== criterion) fail(`the cell page's first criterion ${first.c}, the list's ${criterion}`);
 
+  // The review queue of a short list: p, p label both answers; a third p
+  // labels nothing (the list is done); n shows the queue again.
+  await page.goto(`${expect.base}/runs/${expect.b}?order=review&q=${encodeURIComponent("number 7 in")}`);
+  await ready();
+  if ((await page.$$("tr.answer")).length !== 2) fail("the queue of 'number 7 in' does not hold two answers");
+  let posts = 0;
+  page.on("request", (r) => { if (r.url().endsWith("/labels") && r.method() === "POST") posts++; });
+  for (const key of ["p", "p"]) {
+    const done = page.waitForResponse((r) => r.url().endsWith("/labels") && r.request().method() === "POST");
+    await page.keyboard.press(key);
+    if ((await done).status() !== 200) fail("a queue label was not stored");
+  }
+  await page.keyboard.press("p");
+  await page.waitForTimeout(300);
+  if (posts !== 2) fail(`p after the last answer labelled again (${posts} label writes)`);
+  await Promise.all([page.waitForNavigation(), page.keyboard.press("n")]);
+  await ready();
+  const queued = await page.$$eval("tr.answer td.human .badge", (bs) => bs.map((b) => b.textContent));
+  if (JSON.stringify(queued) !== JSON.stringify(["pass", "pass"])) fail(`the queue after n: ${JSON.stringify(queued)}`);
+
   // 6. Compare the two runs, selected on the runs page, and follow a flipped question.
   await page.goto(expect.base + "/");
   await ready();
