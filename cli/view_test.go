@@ -317,6 +317,17 @@ scorers:
 		strings.Count(r.stdout, "human ") != 1 {
 		t.Errorf("calibrate:\n%s", r.stdout)
 	}
+	// Reports show the labels beside the verdicts with the agreement.
+	n := len(verdict)
+	want := fmt.Sprintf("People labelled long_enough on %d answers: they agree with its verdict on %d of %d", n, n-1, n)
+	for _, format := range []string{"table", "md"} {
+		if r := run(t, nil, nil, "report", last.ID, "--store", db, "--format", format); r.code != ExitOK || !strings.Contains(strings.ReplaceAll(r.stdout, `\_`, "_"), want) {
+			t.Errorf("report --format %s: %d, lacks %q:\n%s", format, r.code, want, r.stdout)
+		}
+	}
+	if r := run(t, nil, nil, "report", last.ID, "--store", db, "--format", "json"); !strings.Contains(r.stdout, `"human_agreement"`) {
+		t.Errorf("report.json lacks human_agreement:\n%s", r.stdout)
+	}
 	// Export, then calibrate against the file: the same κ.
 	csvPath := filepath.Join(t.TempDir(), "labels.csv")
 	if r := run(t, nil, nil, "judge", "labels", "export", last.ID, "--store", db, "-o", csvPath); r.code != ExitOK {

@@ -37,6 +37,27 @@ type Record struct {
 	// Feedback holds the verdicts, each naming its scorer, in the run's
 	// scorer order; a scorer without a verdict is left out.
 	Feedback []scorers.Feedback
+	// Human holds what people said of the answer (evalctl view, or
+	// `judge labels import`): the latest label of each criterion, in the
+	// run's scorer order. Only stored records carry them.
+	Human []HumanLabel
+}
+
+// HumanLabel is a person's verdict on an answer for one criterion (a
+// scorer's name): Value "pass" or "fail", or "" for a comment alone.
+type HumanLabel struct {
+	Criterion, Value, Comment, Author string
+	At                                time.Time
+}
+
+// HumanOf returns the answer's human label of a criterion, if any.
+func (r Record) HumanOf(criterion string) (HumanLabel, bool) {
+	for _, h := range r.Human {
+		if h.Criterion == criterion {
+			return h, true
+		}
+	}
+	return HumanLabel{}, false
 }
 
 // Record returns the result as a record.

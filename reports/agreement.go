@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/evalctl/evalctl/eval"
 	"github.com/evalctl/evalctl/scorers"
 	"github.com/evalctl/evalctl/stats"
 )
@@ -18,6 +19,74 @@ type JudgeAgreement struct {
 	Judges []string
 	Method string // "cohen" or "fleiss"
 	stats.Kappa
+}
+
+// HumanAgreement is how the labels people gave one criterion (evalctl
+// view, or imported) agree with its scorer's verdicts on the same answers.
+type HumanAgreement struct {
+	Criterion string
+	// Labels counts the answers labelled pass or fail; Compared those of
+	// them the scorer decided (pass or fail); Agree those alike.
+	Labels, Compared, Agree int
+	// Kappa is Cohen's kappa of people against the scorer, over Compared.
+	stats.Kappa
+}
+
+// Accuracy is the share of compared answers where people and scorer agree.
+func (h HumanAgreement) Accuracy() float64 {
+	if h.Compared == 0 {
+		return 0
+	}
+	return float64(h.Agree) / float64(h.Compared)
+}
+
+// humans accumulates, per criterion, people's labels beside the verdicts.
+type humans struct {
+	order  []string
+	labels map[string]int
+	people map[string][]string // criterion → human value per compared answer
+	judge  map[string][]string // … and the scorer's
+}
+
+func (h *humans) add(r eval.Record) {
+	for _, l := range r.Human {
+		if l.Value == "" {
+			continue
+		}
+		if h.labels == nil {
+			h.labels, h.people, h.judge = map[string]int{}, map[string][]string{}, map[string][]string{}
+		}
+		if _, seen := h.labels[l.Criterion]; !seen {
+			h.order = append(h.order, l.Criterion)
+		}
+		h.labels[l.Criterion]++
+		for _, fb := range r.Feedback {
+			if fb.Scorer == l.Criterion && fb.Err == "" && !fb.Skipped && fb.Pass != nil {
+				h.people[l.Criterion] = append(h.people[l.Criterion], l.Value)
+				h.judge[l.Criterion] = append(h.judge[l.Criterion], map[bool]string{true: "pass", false: "fail"}[*fb.Pass])
+			}
+		}
+	}
+}
+
+// HumanAgreements returns, per criterion people labelled, how their labels
+// agree with the scorer's verdicts, in the run's scorer order.
+func (c *Comparison) HumanAgreements() []HumanAgreement {
+	var out []HumanAgreement
+	for _, s := range c.Scorers {
+		n, ok := c.humans.labels[s]
+		if !ok {
+			continue
+		}
+		a := HumanAgreement{Criterion: s, Labels: n, Compared: len(c.humans.people[s]), Kappa: stats.CohenKappa(c.humans.people[s], c.humans.judge[s])}
+		for i, v := range c.humans.people[s] {
+			if v == c.humans.judge[s][i] {
+				a.Agree++
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // PositionBias is, for a pairwise scorer, how often the judge's verdict
@@ -170,6 +239,20 @@ func (c *Comparison) Notes() []string {
 		}
 		name := map[string]string{"cohen": "Cohen's", "fleiss": "Fleiss'"}[a.Method]
 		out = append(out, fmt.Sprintf("Judges of %s (%s) agree: %s κ = %s over %d answers.", a.Scorer, strings.Join(a.Judges, ", "), name, k, a.N))
+	}
+	for _, h := range c.HumanAgreements() {
+		line := fmt.Sprintf("People labelled %s on %d answers", h.Criterion, h.Labels)
+		switch {
+		case h.Compared == 0:
+			line += ", none of them decided by the scorer: nothing to compare."
+		default:
+			k := "undefined (one verdict only)"
+			if h.Kappa.Kappa == h.Kappa.Kappa {
+				k = fmt.Sprintf("%.2f [%.2f, %.2f]", h.Kappa.Kappa, h.Lo, h.Hi)
+			}
+			line += fmt.Sprintf(": they agree with its verdict on %d of %d (%.0f%%), Cohen's κ = %s.", h.Agree, h.Compared, 100*h.Accuracy(), k)
+		}
+		out = append(out, line)
 	}
 	for _, b := range c.PositionBiases() {
 		out = append(out, fmt.Sprintf("Pairwise %s: position bias %.1f%%: the verdict changed with the order of the answers on %d of %d pairs, which count as ties.",

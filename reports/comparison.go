@@ -271,6 +271,7 @@ type Comparison struct {
 	index  map[string]int // group position by variant ID
 	scorer map[string]int // scorer name → position in Scorers
 	agree  agreement
+	humans humans
 }
 
 // NewComparison returns an empty comparison with one group per variant of a
@@ -369,6 +370,7 @@ func (c *Comparison) Add(r eval.Record) {
 		return
 	}
 	g.latencies = append(g.latencies, r.Latency)
+	c.humans.add(r)
 	for _, fb := range r.Feedback {
 		i, ok := c.scorer[fb.Scorer]
 		if !ok {

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"slices"
 	"sort"
 	"time"
 
@@ -82,6 +83,9 @@ type htmlAnswer struct {
 	N  int     `json:"n"`
 	C  bool    `json:"c,omitempty"`
 	F  [][]any `json:"f"`
+	// H is what people said, per scorer position: [value, author, comment
+	// id or null]; null where nobody labelled.
+	H [][]any `json:"h,omitempty"`
 	// X is the answer's trace (agents only), XM how many of its spans the
 	// page leaves out (over maxPageSpans).
 	X  []htmlSpan `json:"x,omitempty"`
@@ -343,6 +347,20 @@ func writeHTMLData(w io.Writer, meta RunMeta, l eval.Layout, results Each, c *Co
 				}
 				a.F[i] = append(a.F[i], spansOf(spans, time.Time{}, st, &a.D))
 			}
+		}
+		for _, h := range r.Human {
+			i := slices.Index(c.Scorers, h.Criterion)
+			if i < 0 {
+				continue
+			}
+			if a.H == nil {
+				a.H = make([][]any, len(c.Scorers))
+			}
+			var note any
+			if h.Comment != "" {
+				note = st.id(h.Comment, &a.D)
+			}
+			a.H[i] = []any{h.Value, h.Author, note}
 		}
 		b, err := json.Marshal(a)
 		if err != nil {

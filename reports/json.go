@@ -101,6 +101,18 @@ type jsonAgreement struct {
 	Expected float64  `json:"expected"`
 }
 
+// jsonHuman is HumanAgreement in report.json.
+type jsonHuman struct {
+	Criterion string   `json:"criterion"`
+	Labels    int      `json:"labels"`
+	Compared  int      `json:"compared"`
+	Agree     int      `json:"agree"`
+	Accuracy  float64  `json:"accuracy"`
+	Kappa     *float64 `json:"kappa"`
+	Lo        *float64 `json:"kappa_lo,omitempty"`
+	Hi        *float64 `json:"kappa_hi,omitempty"`
+}
+
 type jsonBias struct {
 	Scorer       string  `json:"scorer"`
 	Pairs        int     `json:"pairs"`
@@ -125,10 +137,15 @@ func WriteJSON(w io.Writer, meta RunMeta, c *Comparison) error {
 		Groups         []jsonGroup     `json:"groups"`
 		JudgeAgreement []jsonAgreement `json:"judge_agreement"`
 		PositionBias   []jsonBias      `json:"position_bias"`
+		HumanAgreement []jsonHuman     `json:"human_agreement,omitempty"`
 	}{Run: meta, CellsPlanned: c.Planned, Scorers: c.Scorers, JudgeAgreement: []jsonAgreement{}, PositionBias: []jsonBias{}}
 	for _, a := range c.JudgeAgreements() {
 		doc.JudgeAgreement = append(doc.JudgeAgreement, jsonAgreement{Scorer: a.Scorer, Judges: a.Judges, Method: a.Method,
 			Answers: a.N, Kappa: finite(a.Kappa.Kappa), Lo: finite(a.Lo), Hi: finite(a.Hi), Observed: a.Observed, Expected: a.Expected})
+	}
+	for _, h := range c.HumanAgreements() {
+		doc.HumanAgreement = append(doc.HumanAgreement, jsonHuman{Criterion: h.Criterion, Labels: h.Labels, Compared: h.Compared, Agree: h.Agree,
+			Accuracy: h.Accuracy(), Kappa: finite(h.Kappa.Kappa), Lo: finite(h.Lo), Hi: finite(h.Hi)})
 	}
 	for _, b := range c.PositionBiases() {
 		doc.PositionBias = append(doc.PositionBias, jsonBias{Scorer: b.Scorer, Pairs: b.Pairs, Inconsistent: b.Inconsistent, Rate: b.Rate()})

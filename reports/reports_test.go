@@ -378,3 +378,78 @@ func TestJSONReportMatchesItsSchema(t *testing.T) {
 		t.Error("the schema accepts a misspelt field")
 	}
 }
+
+// TestHumanLabelsInReports: labels people gave (records carry the latest of
+// each criterion) are counted against the verdicts, in the notes every
+// report prints, in report.json (valid against its schema) and beside the
+// verdicts of report.html's answers.
+func TestHumanLabelsInReports(t *testing.T) {
+	plan, results := fixture(t)
+	l := plan.Layout()
+	var recs []eval.Record
+	labels, compared, agree := 0, 0, 0
+	for i, r := range results {
+		rec := r.Record()
+		for _, fb := range rec.Feedback {
+			if fb.Scorer != "english" {
+				continue
+			}
+			value := []string{"pass", "fail"}[i%2]
+			rec.Human = append(rec.Human, eval.HumanLabel{Criterion: "english", Value: value, Author: "ann", Comment: map[bool]string{true: "<b>too short</b>"}[i%3 == 0]})
+			labels++
+			if fb.Err == "" && !fb.Skipped && fb.Pass != nil {
+				compared++
+				if (*fb.Pass) == (value == "pass") {
+					agree++
+				}
+			}
+		}
+		// A comment alone is not a verdict: it is not counted.
+		rec.Human = append(rec.Human, eval.HumanLabel{Criterion: "length", Comment: "fine", Author: "bob"})
+		recs = append(recs, rec)
+	}
+	c := NewComparison(l)
+	for _, r := range recs {
+		c.Add(r)
+	}
+	c.Finish()
+	h := c.HumanAgreements()
+	if len(h) != 1 || h[0].Criterion != "english" || h[0].Labels != labels || h[0].Compared != compared || h[0].Agree != agree || compared == 0 {
+		t.Fatalf("human agreement %+v; want english %d labels, %d compared, %d alike", h, labels, compared, agree)
+	}
+	want := fmt.Sprintf("People labelled english on %d answers: they agree with its verdict on %d of %d", labels, agree, compared)
+	if notes := strings.Join(c.Notes(), "\n"); !strings.Contains(notes, want) {
+		t.Errorf("notes lack %q:\n%s", want, notes)
+	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, RunMeta{ID: "r1", Status: "complete"}, c); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(js.String(), `"human_agreement"`) {
+		t.Error("report.json has no human_agreement")
+	}
+	sch, err := jsonschema.NewCompiler().Compile(filepath.Join("schema", "report.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := jsonschema.UnmarshalJSON(bytes.NewReader(js.Bytes()))
+	if err := sch.Validate(doc); err != nil {
+		t.Errorf("report.json with human labels does not match its schema: %v", err)
+	}
+	var page bytes.Buffer
+	each := func(fn func(eval.Record) error) error {
+		for _, r := range recs {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := WriteHTML(&page, RunMeta{ID: "r1", Status: "complete"}, l, each, c); err != nil {
+		t.Fatal(err)
+	}
+	data := string(pageData(t, page.String()))
+	if !strings.Contains(data, `"h":[["pass","ann",`) || !strings.Contains(data, `\u003cb\u003etoo short`) {
+		t.Errorf("report.html does not carry the labels beside the verdicts: %.400s", data)
+	}
+}

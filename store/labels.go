@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/evalctl/evalctl/eval"
 )
 
 // The values of a label.
@@ -248,4 +250,26 @@ func (s *Store) LabelVerdicts(ctx context.Context, run *Run) ([]LabelVerdict, er
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// labelKey names an answer of a run.
+type labelKey struct {
+	variant, rowID string
+	repeat         int
+}
+
+// humanLabels returns the latest label of each answer and criterion of
+// run, by answer, as records carry them. People label a few hundred
+// answers, not a run's every cell: they are read in one query.
+func (s *Store) humanLabels(ctx context.Context, run *Run) (map[labelKey][]eval.HumanLabel, error) {
+	ls, err := s.queryLabels(ctx, `SELECT `+labelColumns+` FROM labels l WHERE l.run_id = ? AND `+latestLabel+` ORDER BY l.id`, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[labelKey][]eval.HumanLabel{}
+	for _, l := range ls {
+		k := labelKey{l.Variant, l.RowID, l.Repeat}
+		out[k] = append(out[k], eval.HumanLabel{Criterion: l.Criterion, Value: l.Value, Comment: l.Comment, Author: l.Author, At: l.CreatedAt})
+	}
+	return out, nil
 }

@@ -207,6 +207,10 @@ func (s *Store) eachRecord(ctx context.Context, run *Run, cond string, args []an
 	if err != nil {
 		return err
 	}
+	human, err := s.humanLabels(ctx, run)
+	if err != nil {
+		return err
+	}
 	q := `SELECT c.idx, c.variant, c.row_id, c.row_line, c.row_vars, c.repeat, c.system, c.input, c.answer, c.finish_reason,
 		c.prompt_tokens, c.completion_tokens, c.latency_ns, c.attempts, c.error_kind, c.error_status, c.error, c.cached, c.steps,
 		f.assessment, f.scorer, f.value, f.pass, f.score, f.skipped, f.rationale, f.error, f.judge_model, f.raw, f.prompt_tokens,
@@ -242,6 +246,15 @@ func (s *Store) eachRecord(ctx context.Context, run *Run, cond string, args []an
 				for _, fb := range fbs {
 					if fb.Scorer == sc {
 						cur.Feedback = append(cur.Feedback, fb)
+					}
+				}
+			}
+		}
+		if hs := human[labelKey{cur.Variant.ID, cur.RowID, cur.Repeat}]; len(hs) > 0 {
+			for _, sc := range lay.Scorers {
+				for _, h := range hs {
+					if h.Criterion == sc {
+						cur.Human = append(cur.Human, h)
 					}
 				}
 			}

@@ -221,6 +221,14 @@
         if (f[3] != null) box.append(el("div", { text: S[f[3]] }));
         if (f[4]) box.append(el("div", { class: "meta", text: `judge ${f[4]} · ${f[5]} tokens · ${f[6]} ms` }));
         if (f[7] && f[7].length) box.append(el("details", { class: "judge-calls" }, el("summary", { text: `${f[7].length} judge call${f[7].length > 1 ? "s" : ""}` }), traceTable(f[7], false)));
+        const h = a.h && a.h[i];
+        if (h) {
+          const human = el("div", { class: "human" }, "human: ");
+          if (h[0]) human.append(badge(h[0], h[0]));
+          human.append(el("span", { class: "meta", text: ` ${h[1]}` + (h[0] && f[1] !== "score" && f[1] !== h[0] && (f[1] === "pass" || f[1] === "fail") ? " · disagrees with the verdict" : "") }));
+          if (h[2] != null) human.append(el("div", { class: "comment", text: S[h[2]] }));
+          box.append(human);
+        }
         parts.push(box);
       });
     }
