@@ -97,7 +97,8 @@ func (c *cached) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 		// again. A failed write only costs the cache entry; the store reports
 		// the failure when the run ends.
 		c.s.exec(func(tx *txn) error {
-			_, err := tx.Exec(`INSERT OR REPLACE INTO response_cache(key, model, response, created_at) VALUES (?,?,?,?)`,
+			_, err := tx.Exec(`INSERT INTO response_cache(key, model, response, created_at) VALUES (?,?,?,?)
+				ON CONFLICT(key) DO UPDATE SET model = excluded.model, response = excluded.response, created_at = excluded.created_at`,
 				key, req.Model, string(raw), now)
 			return err
 		})

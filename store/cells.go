@@ -75,7 +75,7 @@ func verdictOf(pick map[string]int, run *Run, scorer string) (string, []any) {
 		}
 	}
 	if len(parts) == 0 {
-		return "0", nil
+		return "FALSE", nil
 	}
 	return `f.run_id = c.run_id AND f.variant = c.variant AND f.row_id = c.row_id AND f.repeat = c.repeat AND (` +
 		strings.Join(parts, " OR ") + `)`, args
@@ -83,8 +83,8 @@ func verdictOf(pick map[string]int, run *Run, scorer string) (string, []any) {
 
 // outcomeCond is the SQL condition on a verdict f for an outcome.
 var outcomeCond = map[string]string{
-	OutcomePass:  `f.error = '' AND NOT f.skipped AND f.pass = 1`,
-	OutcomeFail:  `f.error = '' AND NOT f.skipped AND f.pass = 0`,
+	OutcomePass:  `f.error = '' AND NOT f.skipped AND f.pass = TRUE`,
+	OutcomeFail:  `f.error = '' AND NOT f.skipped AND f.pass = FALSE`,
 	OutcomeError: `f.error != ''`,
 	OutcomeSkip:  `f.error = '' AND f.skipped`,
 }
@@ -95,8 +95,8 @@ const latestValue = `(SELECT l.value FROM labels l WHERE l.run_id = c.run_id AND
 	AND l.repeat = c.repeat AND l.criterion = ? ORDER BY l.id DESC LIMIT 1)`
 
 // where returns the query's SQL conditions on cells c and their arguments.
-func (q CellQuery) where(pick map[string]int, run *Run) (string, []any, error) {
-	conds := []string{"1"}
+func (q CellQuery) where(d *dialect, pick map[string]int, run *Run) (string, []any, error) {
+	conds := []string{"TRUE"}
 	var args []any
 	if q.Variant != "" {
 		conds, args = append(conds, `c.variant = ?`), append(args, q.Variant)
@@ -134,7 +134,7 @@ func (q CellQuery) where(pick map[string]int, run *Run) (string, []any, error) {
 		case LabelDisagree:
 			vc, va := verdictOf(pick, run, q.Criterion)
 			conds = append(conds, `EXISTS (SELECT 1 FROM feedback f WHERE `+vc+` AND f.error = '' AND NOT f.skipped AND f.pass IS NOT NULL
-				AND `+latestValue+` = CASE f.pass WHEN 1 THEN 'fail' ELSE 'pass' END)`)
+				AND `+latestValue+` = CASE WHEN f.pass THEN 'fail' ELSE 'pass' END)`)
 			args = append(append(args, va...), q.Criterion)
 		default:
 			return "", nil, fmt.Errorf("label %q: want none, any, pass, fail or disagree", q.Label)
@@ -147,7 +147,8 @@ func (q CellQuery) where(pick map[string]int, run *Run) (string, []any, error) {
 		// characters escaped: the text is looked for as JSON writes it.
 		enc, _ := json.Marshal(q.Text)
 		inVars := "%" + esc.Replace(string(enc[1:len(enc)-1])) + "%"
-		conds = append(conds, `(c.answer LIKE ? ESCAPE '\' OR c.input LIKE ? ESCAPE '\' OR c.row_vars LIKE ? ESCAPE '\' OR c.row_id = ?)`)
+		op := d.like
+		conds = append(conds, `(c.answer `+op+` ? ESCAPE '\' OR c.input `+op+` ? ESCAPE '\' OR c.row_vars `+op+` ? ESCAPE '\' OR c.row_id = ?)`)
 		args = append(args, like, like, inVars, q.Text)
 	}
 	if q.Review {
@@ -183,7 +184,7 @@ func (s *Store) Cells(ctx context.Context, run *Run, q CellQuery) (CellPage, err
 	if err != nil {
 		return page, err
 	}
-	cond, args, err := q.where(pick, run)
+	cond, args, err := q.where(s.dialect, pick, run)
 	if err != nil {
 		return page, err
 	}
@@ -235,7 +236,7 @@ func (s *Store) Position(ctx context.Context, run *Run, q CellQuery, idx int) (p
 	if err != nil {
 		return 0, false, err
 	}
-	cond, args, err := q.where(pick, run)
+	cond, args, err := q.where(s.dialect, pick, run)
 	if err != nil {
 		return 0, false, err
 	}
@@ -255,7 +256,7 @@ func (s *Store) Position(ctx context.Context, run *Run, q CellQuery, idx int) (p
 		return 0, false, err
 	}
 	var n int
-	err = s.r.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(c.idx = ?), 0) FROM `+from+` WHERE c.run_id = ? AND `+cond+`
+	err = s.r.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE c.idx = ?) > 0 FROM `+from+` WHERE c.run_id = ? AND `+cond+`
 		AND (`+rank+` < ? OR (`+rank+` = ? AND c.idx <= ?))`,
 		append(append(append(append([]any{idx}, fromArgs...), run.ID), args...), r0, r0, idx)...).Scan(&n, &in)
 	if err != nil {

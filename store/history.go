@@ -50,7 +50,7 @@ func (s *Store) CompletionHistory(ctx context.Context) (History, error) {
 		return h, err
 	}
 	rows, err = s.r.QueryContext(ctx, `SELECT judge_model, scorer, SUM(completion_tokens),
-		SUM(CASE WHEN votes = '' THEN 1 ELSE MAX(1, json_array_length(votes)) END) FROM feedback
+		SUM(`+s.dialect.voteCount+`) FROM feedback
 		WHERE judge_model <> '' AND error = '' AND completion_tokens > 0 GROUP BY judge_model, scorer`)
 	if err != nil {
 		return h, err
@@ -109,18 +109,7 @@ type AgentHistory struct {
 // failed count, for their calls were made.
 func (s *Store) AgentHistory(ctx context.Context) (AgentHistory, error) {
 	h := AgentHistory{Variant: map[string]AgentMean{}, Model: map[string]AgentMean{}}
-	rows, err := s.r.QueryContext(ctx, `WITH agents AS (
-			SELECT DISTINCT r.id AS run_id, json_extract(v.value, '$.id') AS variant
-			FROM runs r, json_each(r.spec, '$.layout.variants') v
-			WHERE json_type(v.value, '$.agent') = 'object')
-		SELECT c.variant, c.model, COUNT(*),
-			SUM((SELECT COUNT(*) FROM json_each(c.steps) s WHERE json_extract(s.value, '$.kind') = 'generation')),
-			SUM((SELECT COUNT(*) FROM json_each(c.steps) s WHERE json_extract(s.value, '$.kind') = 'tool')),
-			SUM((SELECT TOTAL(length(CAST(json_extract(s.value, '$.output') AS BLOB))) FROM json_each(c.steps) s
-				WHERE json_extract(s.value, '$.kind') = 'tool'))
-		FROM cells c JOIN agents a ON a.run_id = c.run_id AND a.variant = c.variant
-		WHERE c.steps <> ''
-		GROUP BY c.variant, c.model`)
+	rows, err := s.r.QueryContext(ctx, s.dialect.agentHistory)
 	if err != nil {
 		return h, err
 	}

@@ -89,18 +89,18 @@ func (s *Store) AddLabels(ctx context.Context, run *Run, labels []*Label) error 
 	}
 	defer tx.Rollback()
 	for _, l := range labels {
-		res, err := tx.ExecContext(ctx, `INSERT INTO labels(run_id, variant, row_id, repeat, criterion, value, comment, author, created_at, source)
-				SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM cells c
-					WHERE c.run_id = ? AND c.variant = ? AND c.row_id = ? AND c.repeat = ? AND c.error_kind = '')`,
+		err := tx.QueryRowContext(ctx, `INSERT INTO labels(run_id, variant, row_id, repeat, criterion, value, comment, author, created_at, source)
+				SELECT ?, ?, CAST(? AS TEXT), CAST(? AS BIGINT), ?, ?, ?, ?, CAST(? AS BIGINT), ? WHERE EXISTS (SELECT 1 FROM cells c
+					WHERE c.run_id = ? AND c.variant = ? AND c.row_id = ? AND c.repeat = ? AND c.error_kind = '')
+				RETURNING id`,
 			l.RunID, l.Variant, l.RowID, l.Repeat, l.Criterion, l.Value, l.Comment, l.Author, l.CreatedAt.UnixNano(), l.Source,
-			l.RunID, l.Variant, l.RowID, l.Repeat)
+			l.RunID, l.Variant, l.RowID, l.Repeat).Scan(&l.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w in run %s: row %s, variant %s, repeat %d (or it has no answer to label)", ErrNoCell, l.RunID, l.RowID, l.Variant, l.Repeat)
+		}
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w in run %s: row %s, variant %s, repeat %d (or it has no answer to label)", ErrNoCell, l.RunID, l.RowID, l.Variant, l.Repeat)
-		}
-		l.ID, _ = res.LastInsertId()
 	}
 	return tx.Commit()
 }

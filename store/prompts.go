@@ -18,7 +18,7 @@ type PromptVersion struct {
 
 // SavePromptVersion records a template version (idempotent).
 func (s *Store) SavePromptVersion(ctx context.Context, name, version, text string) error {
-	_, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO prompt_versions(name, version, text, created_at) VALUES (?,?,?,?)`,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO prompt_versions(name, version, text, created_at) VALUES (?,?,?,?) ON CONFLICT DO NOTHING`,
 		name, version, text, time.Now().UnixNano())
 	return err
 }
@@ -26,14 +26,14 @@ func (s *Store) SavePromptVersion(ctx context.Context, name, version, text strin
 // PromptVersions lists the versions of name (all names when empty), newest first.
 func (s *Store) PromptVersions(ctx context.Context, name string) ([]PromptVersion, error) {
 	q := `SELECT v.name, v.version, v.text, v.created_at,
-		coalesce((SELECT group_concat(a.alias, ',') FROM prompt_aliases a WHERE a.name = v.name AND a.version = v.version), '')
+		coalesce(`+s.dialect.aliases+`, '')
 		FROM prompt_versions v`
 	args := []any{}
 	if name != "" {
 		q += ` WHERE v.name = ?`
 		args = append(args, name)
 	}
-	q += ` ORDER BY v.name, v.created_at DESC, v.rowid DESC` // the later insert first when the clock did not move
+	q += ` ORDER BY v.name, ` + s.dialect.newestFirst
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -116,6 +116,6 @@ func (s *Store) TagPrompt(ctx context.Context, name, version, alias string) (*Pr
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT OR REPLACE INTO prompt_aliases(name, alias, version) VALUES (?,?,?)`, name, alias, v.Version)
+	_, err = s.w.ExecContext(ctx, `INSERT INTO prompt_aliases(name, alias, version) VALUES (?,?,?) ON CONFLICT(name, alias) DO UPDATE SET version = excluded.version`, name, alias, v.Version)
 	return v, err
 }

@@ -99,9 +99,11 @@ func putRecord(tx *txn, runID string, assessment int, scoreOnly, resumed bool, r
 		}
 		// Within one assessment a verdict is replaced only when a resume
 		// redoes it (it was an error); other assessments are never touched.
-		if _, err := tx.Exec(`INSERT OR REPLACE INTO feedback(run_id, assessment, variant, row_id, repeat, scorer, value, pass, score, skipped,
+		if _, err := tx.Exec(`INSERT INTO feedback(run_id, assessment, variant, row_id, repeat, scorer, value, pass, score, skipped,
 			rationale, error, judge_model, raw, prompt_tokens, completion_tokens, latency_ns, attempts, votes, agreement, spans)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT(run_id, variant, row_id, repeat, scorer, assessment) DO UPDATE SET `+updateAll("value", "pass", "score", "skipped",
+			"rationale", "error", "judge_model", "raw", "prompt_tokens", "completion_tokens", "latency_ns", "attempts", "votes", "agreement", "spans"),
 			runID, assessment, v.ID, r.RowID, r.Repeat, fb.Scorer, string(value), pass, score, fb.Skipped,
 			fb.Rationale, fb.Err, fb.JudgeModel, fb.Raw, fb.Usage.PromptTokens, fb.Usage.CompletionTokens, int64(fb.Latency), fb.Attempts,
 			votes, agreement, spans); err != nil {
@@ -143,10 +145,13 @@ func putCell(tx *txn, runID string, r *eval.Record, resumed bool) error {
 		b, _ := json.Marshal(r.Steps)
 		steps = string(b)
 	}
-	if _, err := tx.Exec(`INSERT OR REPLACE INTO cells(run_id, idx, variant, row_id, row_line, row_vars, prompt, prompt_version, system_version,
+	if _, err := tx.Exec(`INSERT INTO cells(run_id, idx, variant, row_id, row_line, row_vars, prompt, prompt_version, system_version,
 		model, params, repeat, system, input, answer, finish_reason, prompt_tokens, completion_tokens, latency_ns, attempts, error_kind,
 		error_status, error, cached, steps)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(run_id, variant, row_id, repeat) DO UPDATE SET `+updateAll("idx", "row_line", "row_vars", "prompt", "prompt_version",
+		"system_version", "model", "params", "system", "input", "answer", "finish_reason", "prompt_tokens", "completion_tokens", "latency_ns",
+		"attempts", "error_kind", "error_status", "error", "cached", "steps"),
 		runID, r.Index, v.ID, r.RowID, r.Line, string(vars), v.Prompt.Name, v.Prompt.Version, sysVersion, model, string(params),
 		r.Repeat, r.System, r.Input, r.Answer, r.FinishReason, r.Usage.PromptTokens, r.Usage.CompletionTokens,
 		int64(r.Latency), r.Attempts, kind, status, msg, r.Cached, steps); err != nil {
@@ -342,4 +347,16 @@ func kindOf(s string) llm.Kind {
 		}
 	}
 	return llm.KindUnknown
+}
+
+// updateAll is the SET list of an upsert that takes every column given
+// from the row that was refused (an insert over an existing key replaces
+// its values, as SQLite's INSERT OR REPLACE did, in SQL both backends
+// speak).
+func updateAll(cols ...string) string {
+	set := make([]string, len(cols))
+	for i, c := range cols {
+		set[i] = c + " = excluded." + c
+	}
+	return strings.Join(set, ", ")
 }

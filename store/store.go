@@ -41,6 +41,7 @@ type Store struct {
 	err error // the first failed batch; later flushes report it
 
 	readOnly bool // opened by OpenReadOnly: w and r are one read-only pool
+	dialect  *dialect
 
 	sendMu sync.RWMutex // held to send on ops; Close takes it to close ops
 	shut   bool
@@ -53,6 +54,9 @@ func Open(path string) (*Store, error) {
 
 // OpenAt opens the store migrated up to version (tests use it to write old schemas).
 func OpenAt(ctx context.Context, path string, version int64) (*Store, error) {
+	if IsURL(path) {
+		return openPostgres(ctx, path, version)
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("store %s: %w", path, err)
@@ -99,25 +103,32 @@ func OpenAt(ctx context.Context, path string, version int64) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	if cur, err := prov.GetDBVersion(ctx); err == nil && cur > SchemaVersion {
-		w.Close()
-		return nil, fmt.Errorf("store %s has schema version %d, newer than this evalctl understands (%d): upgrade evalctl", path, cur, SchemaVersion)
-	}
-	if err := migrate(ctx, prov, version); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("store %s: migrating: %w", path, err)
-	}
 	r, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		w.Close()
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{Path: path, w: w, r: r, ops: make(chan op, 1024), done: make(chan struct{}), prepared: map[string]*sql.Stmt{}}
-	if err := s.loadSalt(ctx); err != nil {
+	return finishOpen(ctx, &Store{Path: path, w: w, r: r, dialect: sqliteDialect}, prov, version)
+}
+
+// finishOpen migrates a store's schema to version, reads its salt and
+// starts its writer: what both backends share.
+func finishOpen(ctx context.Context, s *Store, prov *goose.Provider, version int64) (*Store, error) {
+	fail := func(err error) (*Store, error) {
 		s.w.Close()
 		s.r.Close()
 		return nil, err
+	}
+	if cur, err := prov.GetDBVersion(ctx); err == nil && cur > SchemaVersion {
+		return fail(fmt.Errorf("store %s has schema version %d, newer than this evalctl understands (%d): upgrade evalctl", s.Path, cur, SchemaVersion))
+	}
+	if err := migrate(ctx, prov, version); err != nil {
+		return fail(fmt.Errorf("store %s: migrating: %w", s.Path, err))
+	}
+	s.ops, s.done, s.prepared = make(chan op, 1024), make(chan struct{}), map[string]*sql.Stmt{}
+	if err := s.loadSalt(ctx); err != nil {
+		return fail(fmt.Errorf("store %s: %w", s.Path, err))
 	}
 	go s.writer()
 	return s, nil
@@ -148,6 +159,9 @@ func checkForeign(ctx context.Context, db *sql.DB, path string) error {
 // no salt, no journal change. The file must hold this build's schema.
 // Writes through the returned store fail.
 func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	if IsURL(path) {
+		return openPostgresReadOnly(ctx, path)
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
@@ -181,7 +195,7 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store %s has schema version %d, older than this evalctl's %d, and read-only mode does not upgrade it: open it once without --read-only (any evalctl command migrates it)", path, cur, SchemaVersion)
 	}
-	s := &Store{Path: path, w: db, r: db, ops: make(chan op, 1024), done: make(chan struct{}), prepared: map[string]*sql.Stmt{}, readOnly: true}
+	s := &Store{Path: path, w: db, r: db, ops: make(chan op, 1024), done: make(chan struct{}), prepared: map[string]*sql.Stmt{}, readOnly: true, dialect: sqliteDialect}
 	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'salt'`).Scan(&s.salt); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		db.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
@@ -249,7 +263,7 @@ func (s *Store) loadSalt(ctx context.Context) error {
 	}
 	salt := make([]byte, 32)
 	rand.Read(salt)
-	if _, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO meta(key, value) VALUES ('salt', ?)`, salt); err != nil {
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('salt', ?) ON CONFLICT DO NOTHING`, salt); err != nil {
 		return err
 	}
 	return s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'salt'`).Scan(&s.salt)

@@ -21,7 +21,7 @@ import (
 
 func open(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "sub", "evalctl.db"))
+	s, err := Open(location(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +197,7 @@ func TestResponseCache(t *testing.T) {
 
 // TestMigrationFromV1 opens a store written by schema version 1.
 func TestMigrationFromV1(t *testing.T) {
+	sqliteOnly(t)
 	path := filepath.Join(t.TempDir(), "old.db")
 	ctx := context.Background()
 	old, err := OpenAt(ctx, path, 1)
@@ -265,9 +266,12 @@ func TestMigrationFromV1(t *testing.T) {
 }
 
 func TestNewerSchemaIsRefused(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "new.db")
-	s, _ := Open(path)
-	s.w.Exec(`INSERT INTO goose_db_version(version_id, is_applied) VALUES (99, 1)`)
+	path := location(t)
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.w.Exec(`INSERT INTO goose_db_version(version_id, is_applied) VALUES (99, TRUE)`)
 	s.Close()
 	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "newer than this evalctl understands") {
 		t.Errorf("err = %v", err)
@@ -276,7 +280,7 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 
 // Readers never see "database is locked" while the writer commits batches.
 func TestReadersDuringWrites(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "evalctl.db")
+	path := location(t)
 	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -346,7 +350,7 @@ func BenchmarkPutResult(b *testing.B) {
 
 // Several processes may create the same store at once.
 func TestConcurrentFirstOpen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "evalctl.db")
+	path := location(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 6)
 	salts := make(chan string, 6)
@@ -407,7 +411,7 @@ func TestAssessmentOfADeadProcess(t *testing.T) {
 // TestWorkAfterClose: a reader still at work when its program closes the
 // store (the view's background counting) gets ErrClosed, never a panic.
 func TestWorkAfterClose(t *testing.T) {
-	st, err := Open(filepath.Join(t.TempDir(), "s.db"))
+	st, err := Open(location(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,10 +47,11 @@ func (s *Store) Tallies(ctx context.Context, run *Run) ([]Tally, error) {
 	picked := `f.run_id = ? AND (` + strings.Join(conds, " OR ") + `)`
 	// Per variant and scorer: errors, skips, judge figures, and (without
 	// repeats) the outcomes.
-	rows, err := s.r.QueryContext(ctx, `SELECT f.scorer, f.variant, total(f.error != ''), total(f.error = '' AND f.skipped),
-		total(`+decided+` AND f.pass = 1), total(`+decided+` AND f.pass = 0),
-		total(CASE WHEN `+decided+` AND f.pass IS NULL THEN f.score END), count(CASE WHEN `+decided+` AND f.pass IS NULL THEN f.score END),
-		total(f.judge_model != ''), total(f.prompt_tokens + f.completion_tokens)
+	rows, err := s.r.QueryContext(ctx, `SELECT f.scorer, f.variant, count(*) FILTER (WHERE f.error != ''),
+		count(*) FILTER (WHERE f.error = '' AND f.skipped),
+		count(*) FILTER (WHERE `+decided+` AND f.pass = TRUE), count(*) FILTER (WHERE `+decided+` AND f.pass = FALSE),
+		coalesce(sum(f.score) FILTER (WHERE `+decided+` AND f.pass IS NULL), 0), count(f.score) FILTER (WHERE `+decided+` AND f.pass IS NULL),
+		count(*) FILTER (WHERE f.judge_model != ''), coalesce(sum(f.prompt_tokens + f.completion_tokens), 0)
 		FROM feedback f WHERE `+picked+` GROUP BY f.scorer, f.variant`, args...)
 	if err != nil {
 		return nil, err
@@ -73,10 +74,12 @@ func (s *Store) Tallies(ctx context.Context, run *Run) ([]Tally, error) {
 	}
 	if run.Spec.Layout.Repeat > 1 {
 		// Fold repeats per question.
-		rows, err := s.r.QueryContext(ctx, `SELECT scorer, variant, total(p > q), total(p <= q AND p + q > 0), total(m), count(m) FROM (
-			SELECT f.scorer, f.variant, f.row_id, total(`+decided+` AND f.pass = 1) AS p, total(`+decided+` AND f.pass = 0) AS q,
-				avg(CASE WHEN `+decided+` AND f.pass IS NULL THEN f.score END) AS m
-			FROM feedback f WHERE `+picked+` GROUP BY f.scorer, f.variant, f.row_id)
+		rows, err := s.r.QueryContext(ctx, `SELECT scorer, variant, count(*) FILTER (WHERE p > q), count(*) FILTER (WHERE p <= q AND p + q > 0),
+			coalesce(sum(m), 0), count(m) FROM (
+			SELECT f.scorer, f.variant, f.row_id, count(*) FILTER (WHERE `+decided+` AND f.pass = TRUE) AS p,
+				count(*) FILTER (WHERE `+decided+` AND f.pass = FALSE) AS q,
+				avg(f.score) FILTER (WHERE `+decided+` AND f.pass IS NULL) AS m
+			FROM feedback f WHERE `+picked+` GROUP BY f.scorer, f.variant, f.row_id) per_question
 			GROUP BY scorer, variant`, args...)
 		if err != nil {
 			return nil, err

@@ -23,7 +23,8 @@ func (s *Store) GetTool(ctx context.Context, key string) (string, bool) {
 func (s *Store) PutTool(ctx context.Context, key, tool, result string) {
 	now := time.Now().UnixNano()
 	s.exec(func(tx *txn) error {
-		_, err := tx.Exec(`INSERT OR REPLACE INTO response_cache(key, model, response, created_at) VALUES (?,?,?,?)`,
+		_, err := tx.Exec(`INSERT INTO response_cache(key, model, response, created_at) VALUES (?,?,?,?)
+				ON CONFLICT(key) DO UPDATE SET model = excluded.model, response = excluded.response, created_at = excluded.created_at`,
 			key, "tool:"+tool, result, now)
 		return err
 	})

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/evalctl/evalctl/llm"
@@ -10,7 +9,7 @@ import (
 
 func TestToolCache(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "s.db")
+	path := location(t)
 	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
