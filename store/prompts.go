@@ -26,7 +26,7 @@ func (s *Store) SavePromptVersion(ctx context.Context, name, version, text strin
 // PromptVersions lists the versions of name (all names when empty), newest first.
 func (s *Store) PromptVersions(ctx context.Context, name string) ([]PromptVersion, error) {
 	q := `SELECT v.name, v.version, v.text, v.created_at,
-		coalesce(`+s.dialect.aliases+`, '')
+		coalesce(` + s.dialect.aliases + `, '')
 		FROM prompt_versions v`
 	args := []any{}
 	if name != "" {
