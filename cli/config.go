@@ -7,6 +7,7 @@ import (
 
 	"github.com/evalctl/evalctl/config"
 	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/store"
 )
 
 // loadConfig reads the config file and applies the flags over it.
@@ -32,9 +33,11 @@ func (a *app) configPath(flag string) string {
 // directory).
 func (a *app) storePath(flag, dir string) string {
 	if flag != "" {
+		a.redactor.Add(store.Password(flag))
 		return flag
 	}
 	if env := a.io.getenv("EVALCTL_STORE"); env != "" {
+		a.redactor.Add(store.Password(env))
 		return env
 	}
 	if dir == "" {

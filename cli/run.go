@@ -136,7 +136,7 @@ NAME:MODEL for a provider defined in evalctl.yaml.
 	f.IntVar(&opts.Repeat, "repeat", 1, "run each cell N times")
 	f.StringVarP(&opts.Out, "out", "o", "", "directory for the reports: answers.csv, feedback.csv, scores.csv, report.json, junit.xml, summary.md, table.txt")
 	f.Float64Var(&opts.MaxErrorRate, "max-error-rate", config.DefaultMaxErrorRate, "share of calls that may fail before the run is incomplete (exit 3)")
-	f.StringVar(&opts.Store, "store", "", "run store (default: $EVALCTL_STORE, or .evalctl/evalctl.db beside the config)")
+	f.StringVar(&opts.Store, "store", "", "run store: a SQLite file or a postgres:// URL (default: $EVALCTL_STORE, or .evalctl/evalctl.db beside the config)")
 	f.StringVar(&opts.Resume, "resume", "", "finish an earlier run (RUN id, prefix, name or 'last'): only missing cells and scores are computed")
 	f.BoolVar(&opts.NoCache, "no-cache", false, "ask the models even when the response cache has the answer")
 	f.StringVar(&opts.Name, "name", "", "a name for the run, shown in lists and reports")
@@ -171,6 +171,7 @@ func runRun(a *app, opts *RunOptions) error {
 
 	wd, _ := a.io.Getwd()
 	so := storedOptions{RunOptions: *opts, WorkDir: wd}
+	so.Store = store.Redact(so.Store) // a resume names its store again; a password is never kept
 	so.ConfigDir, _ = filepath.Abs(cfg.Dir)
 	for _, n := range runFlags {
 		if opts.set(n) {

@@ -58,7 +58,7 @@ another judge model). Failed generations stay failed. The run's table is printed
 	}
 	f := cmd.Flags()
 	f.StringVarP(&opts.ConfigPath, "config", "c", "", "config with the scorers (default: evalctl.yaml here)")
-	f.StringVar(&opts.Store, "store", "", "run store (default: $EVALCTL_STORE, or .evalctl/evalctl.db beside the config)")
+	f.StringVar(&opts.Store, "store", "", "run store: a SQLite file or a postgres:// URL (default: $EVALCTL_STORE, or .evalctl/evalctl.db beside the config)")
 	f.StringSliceVarP(&opts.Scorers, "scorers", "s", nil, "scorers of the config to run, comma-separated (default: all)")
 	f.StringVar(&opts.Judge, "judge", "", "judge model for LLM scorers (default: the config's)")
 	f.IntVarP(&opts.Concurrency, "concurrency", "j", config.DefaultConcurrency, "LLM calls in flight")

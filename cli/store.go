@@ -17,7 +17,7 @@ type StoreOptions struct {
 
 func addStoreFlags(cmd *cobra.Command, o *StoreOptions) {
 	cmd.Flags().StringVarP(&o.ConfigPath, "config", "c", "", "config whose directory holds the store (default: evalctl.yaml here)")
-	cmd.Flags().StringVar(&o.Store, "store", "", "run store (default: $EVALCTL_STORE, or .evalctl/evalctl.db beside the config)")
+	cmd.Flags().StringVar(&o.Store, "store", "", "run store: a SQLite file or a postgres:// URL (default: $EVALCTL_STORE, or .evalctl/evalctl.db beside the config)")
 }
 
 // open finds and opens the store without validating the rest of the config.

@@ -87,6 +87,7 @@ func viewRun(a *app, opts *ViewOptions) error {
 		return err
 	}
 	switch fi, err := os.Stat(path); {
+	case store.IsURL(path):
 	case errors.Is(err, os.ErrNotExist):
 		return usageErr("no run store at %s: record a run first (evalctl run), or point at one with --store PATH or --config FILE", path)
 	case err != nil:
@@ -151,7 +152,7 @@ func viewRun(a *app, opts *ViewOptions) error {
 	if opts.ReadOnly {
 		mode = ", read-only"
 	}
-	fmt.Fprintf(a.io.Stderr, "evalctl view: serving %s at %s (labels by %s%s; Ctrl-C stops)\n", path, base, author, mode)
+	fmt.Fprintf(a.io.Stderr, "evalctl view: serving %s at %s (labels by %s%s; Ctrl-C stops)\n", st.Path, base, author, mode)
 
 	ctx, cancel := a.io.Context()
 	defer cancel()

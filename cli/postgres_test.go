@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib"
+)
+
+var pgDatabases atomic.Int64
+
+// pgStore creates a PostgreSQL database for the test on the server
+// $EVALCTL_TEST_POSTGRES names (.ci/run starts Debian's PostgreSQL and
+// sets it), dropped after the test, and returns its URL.
+func pgStore(t *testing.T) string {
+	t.Helper()
+	admin := os.Getenv("EVALCTL_TEST_POSTGRES")
+	if admin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI needs $EVALCTL_TEST_POSTGRES")
+		}
+		t.Skip("no $EVALCTL_TEST_POSTGRES: the PostgreSQL tests need a server")
+	}
+	cfg, err := pgx.ParseConfig(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("evalctl_cli_%d_%d", os.Getpid(), pgDatabases.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		db.Close()
+	})
+	return strings.Replace(admin, "/"+cfg.Database, "/"+name, 1)
+}
+
+// TestPostgresStore: the same run on a PostgreSQL store and on a SQLite
+// file prints the same table, and every reader works on it; the password
+// of the URL is kept out of everything evalctl prints and stores.
+func TestPostgresStore(t *testing.T) {
+	url := pgStore(t)
+	password := ""
+	if cfg, err := pgx.ParseConfig(url); err == nil {
+		password = cfg.Password
+	}
+	cfg := project(t, nil)
+	liteDB := t.TempDir() + "/s.db"
+	lite := run(t, nil, nil, "run", "--config", cfg, "--store", liteDB)
+	pg := run(t, nil, nil, "run", "--config", cfg, "--store", url)
+	if lite.code != ExitOK || pg.code != ExitOK {
+		t.Fatalf("sqlite %d %s; postgres %d %s", lite.code, lite.stderr, pg.code, pg.stderr)
+	}
+	// The run's table is what the store gives back.
+	clean := regexp.MustCompile(`\d+(\.\d+)?\s?(µs|ms|s)\b`)
+	if rep := run(t, nil, nil, "report", "last", "--store", url); clean.ReplaceAllString(rep.stdout, "…") != clean.ReplaceAllString(pg.stdout, "…") {
+		t.Errorf("report differs from the run's table:\n--- run\n%s\n--- report\n%s", pg.stdout, rep.stdout)
+	}
+	// Judges fence answers with tags made from each store's own salt, so
+	// the simulated judges' words differ between stores; the answers and the
+	// Go scorers' verdicts do not.
+	generation := func(store string) string {
+		r := run(t, nil, nil, "report", "last", "--store", store, "--format", "json")
+		var doc struct {
+			Groups []struct {
+				Variant          string
+				PromptTokens     int `json:"prompt_tokens"`
+				CompletionTokens int `json:"completion_tokens"`
+				Scorers          []struct {
+					Name       string
+					Pass, Fail int
+				}
+			}
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+			t.Fatalf("report.json: %v", err)
+		}
+		var b strings.Builder
+		for _, g := range doc.Groups {
+			fmt.Fprintf(&b, "%s %d %d", g.Variant, g.PromptTokens, g.CompletionTokens)
+			for _, sc := range g.Scorers {
+				if sc.Name == "enough_words" {
+					fmt.Fprintf(&b, " %d/%d", sc.Pass, sc.Fail)
+				}
+			}
+			b.WriteString("\n")
+		}
+		return b.String()
+	}
+	if a, b := generation(liteDB), generation(url); a != b {
+		t.Errorf("answers differ:\n--- sqlite\n%s--- postgres\n%s", a, b)
+	}
+	// Resume, score, report, runs, gate: each reads it.
+	env := map[string]string{"EVALCTL_STORE": url}
+	for _, args := range [][]string{
+		{"run", "--config", cfg, "--resume", "last"},
+		{"score", "last", "--config", cfg},
+		{"report", "last", "--format", "json"},
+		{"runs", "list"},
+		{"runs", "show", "last"},
+		{"prompts", "list"},
+		{"judge", "labels", "export", "last"},
+	} {
+		r := run(t, nil, env, args...)
+		if r.code != ExitOK {
+			t.Errorf("%s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
+		}
+		if password != "" && (strings.Contains(r.stdout, password) || strings.Contains(r.stderr, password)) {
+			t.Errorf("%s printed the password", strings.Join(args, " "))
+		}
+	}
+	if password != "" && (strings.Contains(pg.stderr, password) || strings.Contains(pg.stdout, password)) {
+		t.Error("run printed the password")
+	}
+	// Nothing stored holds the password (the run keeps its options).
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM runs WHERE strpos(spec, $1) > 0 OR strpos(config, $1) > 0`, password).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d runs store the password (%v)", n, err)
+	}
+}
+
+// TestPostgresBadURLs: an unreachable server, a wrong password, a database
+// that does not exist, another program's database and a newer schema are
+// one line each and exit 2, without the password.
+func TestPostgresBadURLs(t *testing.T) {
+	url := pgStore(t)
+	cfg, _ := pgx.ParseConfig(url)
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+	wrong := strings.Replace(url, ":"+cfg.Password+"@", ":not-the-password-4711@", 1)
+	missing := strings.Replace(url, "/"+cfg.Database, "/no_such_database_here", 1)
+	foreign := pgStore(t)
+	if db, err := sql.Open("pgx", foreign); err == nil {
+		db.Exec(`CREATE TABLE invoices(id int)`)
+		db.Close()
+	}
+	newer := pgStore(t)
+	if r := run(t, nil, nil, "runs", "list", "--store", newer); r.code != ExitOK {
+		t.Fatalf("%d %s", r.code, r.stderr)
+	}
+	if db, err := sql.Open("pgx", newer); err == nil {
+		db.Exec(`INSERT INTO goose_db_version(version_id, is_applied) VALUES (99, TRUE)`)
+		db.Close()
+	}
+	for _, tc := range []struct{ name, url, want string }{
+		{"unreachable", fmt.Sprintf("postgres://evalctl:secret-pw-123@127.0.0.1:%d/x?sslmode=disable", port), "connection refused"},
+		{"wrong password", wrong, "password authentication failed"},
+		{"no database", missing, `database "no_such_database_here" does not exist`},
+		{"another program's", foreign, "not an evalctl store"},
+		{"newer schema", newer, "newer than this evalctl understands"},
+		{"not a URL", "postgres://[::1", "not a PostgreSQL URL"},
+	} {
+		r := run(t, nil, nil, "runs", "list", "--store", tc.url)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("%s: exit %d, %q; want exit 2 and one line with %q", tc.name, r.code, r.stderr, tc.want)
+		}
+		for _, secret := range []string{"secret-pw-123", "not-the-password-4711", cfg.Password} {
+			if secret != "" && strings.Contains(r.stderr, secret) {
+				t.Errorf("%s: the password is in %q", tc.name, r.stderr)
+			}
+		}
+	}
+}
