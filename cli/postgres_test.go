@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/evalctl/evalctl/llm/sim"
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
@@ -182,5 +184,121 @@ func TestPostgresBadURLs(t *testing.T) {
 				t.Errorf("%s: the password is in %q", tc.name, r.stderr)
 			}
 		}
+	}
+}
+
+// TestSharedRunSurvivesAKilledWorker: three `evalctl run --name X`
+// processes on one PostgreSQL store share one run; one is SIGKILLed while
+// it works. The others take over its cells once its leases expire: every
+// cell is stored once, the run completes once with one report, and the
+// vendor answers at most the cells plus the killed worker's calls in
+// flight.
+func TestSharedRunSurvivesAKilledWorker(t *testing.T) {
+	url := pgStore(t)
+	bin := binary(t)
+	vendor, err := sim.Start("127.0.0.1:0", sim.Options{Latency: 40 * time.Millisecond, Jitter: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vendor.Close()
+	cfg := bigProject(t, "") // 2,000 cells
+	const j = 8
+	type proc struct {
+		cmd            *exec.Cmd
+		stdout, stderr *lockedBuffer
+		exited         chan error
+	}
+	var procs []*proc
+	for range 3 {
+		p := &proc{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+		p.cmd = exec.Command(bin, "run", "--config", cfg, "--store", url, "--name", "nightly-shared", "-j", fmt.Sprint(j), "--lease", "2s")
+		p.cmd.Env = []string{"OPENAI_BASE_URL=" + vendor.URL, "PATH=" + os.Getenv("PATH")}
+		p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.exited <- p.cmd.Wait() }()
+		procs = append(procs, p)
+	}
+	defer func() {
+		for _, p := range procs {
+			p.cmd.Process.Kill()
+		}
+	}()
+	// Once all three work on the run, kill the one that joined last.
+	deadline := time.Now().Add(60 * time.Second)
+	var victim *proc
+	for victim == nil {
+		joined := 0
+		for _, p := range procs {
+			if strings.Contains(p.stderr.String(), "joined run") {
+				joined++
+				victim = p
+			}
+		}
+		if joined < 2 {
+			victim = nil
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the workers did not join one run:\n%s\n%s\n%s", procs[0].stderr.String(), procs[1].stderr.String(), procs[2].stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for vendor.Stats().Generation < 600 {
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not get going")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-victim.exited
+	reports := 0
+	for _, p := range procs {
+		if p == victim {
+			continue
+		}
+		select {
+		case err := <-p.exited:
+			if err != nil {
+				t.Errorf("a surviving worker failed: %v\n%s", err, p.stderr.String())
+			}
+		case <-time.After(60 * time.Second):
+			db, _ := sql.Open("pgx", url)
+			rows, _ := db.Query(`SELECT worker, done, count(*), min(lease_until) - (extract(epoch from now()) * 1e9)::bigint FROM claims GROUP BY 1, 2`)
+			var b strings.Builder
+			for rows != nil && rows.Next() {
+				var w string
+				var done bool
+				var n, ahead int64
+				rows.Scan(&w, &done, &n, &ahead)
+				fmt.Fprintf(&b, "%s done=%v %d cells, lease ends in %v\n", w, done, n, time.Duration(ahead))
+			}
+			t.Fatalf("a worker did not finish:\n%s\nclaims:\n%s", p.stderr.String(), b.String())
+		}
+		if strings.Contains(p.stdout.String(), "enough_words") {
+			reports++
+		}
+	}
+	if reports != 1 {
+		t.Errorf("%d workers printed the run's report, want 1", reports)
+	}
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var runs, complete, cells, open int
+	db.QueryRow(`SELECT count(*), count(*) FILTER (WHERE status = 'complete') FROM runs`).Scan(&runs, &complete)
+	db.QueryRow(`SELECT count(*) FROM cells`).Scan(&cells)
+	db.QueryRow(`SELECT count(*) FROM claims WHERE NOT done`).Scan(&open)
+	if runs != 1 || complete != 1 || cells != 2000 || open != 0 {
+		t.Errorf("%d runs (%d complete), %d cells, %d cells not done; want 1 complete run of 2,000 cells", runs, complete, cells, open)
+	}
+	gen := vendor.Stats().Generation
+	t.Logf("the vendor answered %d generation calls for 2,000 cells", gen)
+	if gen > 2000+j {
+		t.Errorf("%d generation calls: more than the cells and the killed worker's %d in flight", gen, j)
 	}
 }

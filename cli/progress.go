@@ -24,6 +24,8 @@ type progress struct {
 	mu   sync.Mutex
 	last eval.Progress
 	next time.Time // of the next plain line
+	// extra is a word on what the run waits for (a shared run's others).
+	extra string
 
 	p   *mpb.Progress
 	bar *mpb.Bar
@@ -66,7 +68,23 @@ func (pr *progress) status() string {
 			paced = "  " + s
 		}
 	}
-	return fmt.Sprintf("%.0f calls/s  eta %s  %s tokens%s  %d errors%s", rate, eta, formatCount(p.Usage.Total()), cost, p.GenErrors+p.ScorerErrors, paced)
+	pr.mu.Lock()
+	extra := pr.extra
+	pr.mu.Unlock()
+	if extra != "" {
+		extra = "  " + extra
+	}
+	return fmt.Sprintf("%.0f calls/s  eta %s  %s tokens%s  %d errors%s%s", rate, eta, formatCount(p.Usage.Total()), cost, p.GenErrors+p.ScorerErrors, paced, extra)
+}
+
+// note shows what the run waits for: beside the bar, or on a line of its own.
+func (pr *progress) note(msg string) {
+	pr.mu.Lock()
+	pr.extra = msg
+	pr.mu.Unlock()
+	if pr.bar == nil {
+		fmt.Fprintf(pr.w, "evalctl: %s\n", msg)
+	}
 }
 
 func (pr *progress) update(p eval.Progress) {

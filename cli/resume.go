@@ -111,7 +111,7 @@ func resumeRun(a *app, opts *RunOptions) error {
 		return err
 	}
 	fmt.Fprintf(a.io.Stderr, "evalctl: resuming %s: %d of %d cells stored\n", run.ID, run.Done, run.Planned)
-	return execute(a, st, run, p, cells)
+	return execute(a, st, run, p, cells, nil)
 }
 
 func pick[T any](cond bool, a, b T) T {

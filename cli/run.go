@@ -47,6 +47,9 @@ type RunOptions struct {
 	CSVRaw       bool
 	Shard        string
 	Group        string
+	// Lease is how long a worker of a shared run holds its cells without
+	// renewing them (PostgreSQL stores).
+	Lease time.Duration
 	GateFlags
 
 	// set records which flags were given, to override the config.
@@ -139,7 +142,8 @@ NAME:MODEL for a provider defined in evalctl.yaml.
 	f.StringVar(&opts.Store, "store", "", "run store: a SQLite file or a postgres:// URL (default: $EVALCTL_STORE, or .evalctl/evalctl.db beside the config)")
 	f.StringVar(&opts.Resume, "resume", "", "finish an earlier run (RUN id, prefix, name or 'last'): only missing cells and scores are computed")
 	f.BoolVar(&opts.NoCache, "no-cache", false, "ask the models even when the response cache has the answer")
-	f.StringVar(&opts.Name, "name", "", "a name for the run, shown in lists and reports")
+	f.StringVar(&opts.Name, "name", "", "a name for the run, shown in lists and reports; on a PostgreSQL store, runs started with the same name and plan join one run and share its cells")
+	f.DurationVar(&opts.Lease, "lease", 30*time.Second, "on a shared run (PostgreSQL store, --name): how long a worker holds cells without renewing them; a killed worker's cells are taken over after it")
 	f.StringArrayVar(&opts.Tags, "tag", nil, "a key=value tag for the run (repeatable)")
 	f.StringVar(&opts.Shard, "shard", "", "run only the i-th of n parts of the rows (i/n, split by row id), for CI matrix jobs; combine them with evalctl merge")
 	f.StringVar(&opts.Group, "group", "", "the shard group (default: derived from the plan, equal for every shard of the same evaluation)")
@@ -193,7 +197,16 @@ func runRun(a *app, opts *RunOptions) error {
 		run.Tags["rows"] = strconv.Itoa(p.allRows) // of the whole evaluation, for merge
 	}
 	ctx := context.Background()
-	if err := st.CreateRun(ctx, run); err != nil {
+	var w *worker
+	if st.Shared() && opts.Name != "" && cfg.Shard == "" {
+		if opts.Lease < time.Second {
+			return usageErr("--lease %s: want at least 1s", opts.Lease)
+		}
+		if run, err = joinShared(a, st, run); err != nil {
+			return err
+		}
+		w = newWorker(st, run.ID, cfg.Concurrency, opts.Lease)
+	} else if err := st.CreateRun(ctx, run); err != nil {
 		return fmt.Errorf("recording the run: %w", err)
 	}
 	for _, v := range p.plan.Variants {
@@ -205,11 +218,12 @@ func runRun(a *app, opts *RunOptions) error {
 			}
 		}
 	}
-	return execute(a, st, run, p, nil)
+	return execute(a, st, run, p, nil, w)
 }
 
 // execute runs (or finishes) a recorded run and prints its report from the store.
-func execute(a *app, st *store.Store, run *store.Run, p *prepared, cells *storedCells) error {
+// w is this process's part when the run is shared by workers (nil otherwise).
+func execute(a *app, st *store.Store, run *store.Run, p *prepared, cells *storedCells, w *worker) error {
 	cfg := p.cfg
 	stderr := a.io.Stderr
 	for _, j := range judgeModels(p.plan) {
@@ -238,10 +252,29 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, cells *stored
 	a.onPanic = append(a.onPanic, func() { st.EndRun(context.Background(), run.ID, eval.StatusInterrupted) })
 	prog := newProgress(stderr, a.io.StderrIsTerminal, p.limit.Calls, p.providers.pacing)
 	runner := &eval.Runner{Limit: p.limit, Progress: prog.update, Prior: prior, Budget: p.budget, MaxErrorRate: cfg.MaxErrorRate}
-	sum, runErr := runner.Run(ctx, p.plan, st.Sink(run.ID))
+	sink := st.Sink(run.ID)
+	if w != nil {
+		runner.Claims, sink = w, st.SharedSink(run.ID)
+		w.waiting = func(o store.Outstanding) {
+			prog.note(fmt.Sprintf("waiting for %d cells other workers hold", o.Others))
+		}
+		stop := w.heartbeat()
+		defer stop()
+	}
+	sum, runErr := runner.Run(ctx, p.plan, sink)
 	prog.done()
 	if runErr != nil {
+		if w != nil {
+			st.ReleaseClaims(context.Background(), run.ID, w.id)
+		}
 		return exitErr(ExitInternal, fmt.Errorf("run %s stopped: recording its results: %w", run.ID, runErr), "evalctl run --resume "+run.ID)
+	}
+	if w != nil {
+		all, err := finishShared(a, st, w, run, p.plan, sum, *cfg.MaxErrorRate)
+		if all == nil {
+			return err
+		}
+		sum = *all // this worker ended the run: it reports the whole run
 	}
 	if cells != nil && cells.err != nil {
 		// Without the stored cells every cell would be asked again, and paid.

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"strings"
 	"sync"
@@ -201,6 +202,21 @@ type Runner struct {
 	// many it yields, for progress.
 	Stored      iter.Seq[Result]
 	StoredTotal int
+	// Claims, when set, makes this runner one worker of a run shared by
+	// several: it runs the cells Claims hands it, not the plan's every
+	// cell, and its Summary counts those.
+	Claims Claims
+
+	claimed  int   // cells Claims handed this run
+	claimErr error // why Claims failed, if it did
+}
+
+// Claims hands a worker of a shared run its cells.
+type Claims interface {
+	// Next returns the next cells (indexes into the plan's cells) for this
+	// worker, none once no cell is left to anybody. It may wait while other
+	// workers hold the last cells.
+	Next(ctx context.Context) ([]int, error)
 }
 
 // Errors counts the progress's errors as max_error_rate reads them, for a
@@ -218,7 +234,7 @@ type item struct {
 
 // work yields the cells to run with what is stored of each (nil for
 // nothing): the plan's cells and Prior, or the Stored answers.
-func (r *Runner) work(p *Plan) (iter.Seq2[Cell, *Result], int) {
+func (r *Runner) work(ctx context.Context, p *Plan) (iter.Seq2[Cell, *Result], int) {
 	if r.Stored != nil {
 		return func(yield func(Cell, *Result) bool) {
 			for res := range r.Stored {
@@ -229,6 +245,36 @@ func (r *Runner) work(p *Plan) (iter.Seq2[Cell, *Result], int) {
 		}, r.StoredTotal
 	}
 	cells := p.Cells()
+	if r.Claims != nil {
+		return func(yield func(Cell, *Result) bool) {
+			for {
+				idx, err := r.Claims.Next(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						r.claimErr = err
+					}
+					return
+				}
+				if len(idx) == 0 {
+					return
+				}
+				for _, i := range idx {
+					if i < 0 || i >= len(cells) {
+						r.claimErr = fmt.Errorf("claimed cell %d of a plan of %d", i, len(cells))
+						return
+					}
+					var prior *Result
+					if r.Prior != nil {
+						prior = r.Prior(cells[i])
+					}
+					r.claimed++
+					if !yield(cells[i], prior) {
+						return
+					}
+				}
+			}
+		}, len(cells)
+	}
 	return func(yield func(Cell, *Result) bool) {
 		for _, c := range cells {
 			var prior *Result
@@ -262,11 +308,12 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 	if err := sink.Begin(p); err != nil {
 		return Summary{}, err
 	}
-	work, total := r.work(p)
-	sum := Summary{Progress: Progress{Total: total}}
 	// Scheduling stops on cancellation, a fatal error, or the budget.
 	schedCtx, stopScheduling := context.WithCancel(runCtx)
 	defer stopScheduling()
+	r.claimed, r.claimErr = 0, nil
+	work, total := r.work(schedCtx, p)
+	sum := Summary{Progress: Progress{Total: total}}
 	var budget sync.Mutex
 	var spent, cost float64
 	var reached bool
@@ -376,6 +423,9 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 	}
 	close(results)
 	<-collected
+	if r.Claims != nil {
+		sum.Total = r.claimed // a worker answers for the cells it claimed
+	}
 	sum.Elapsed = time.Since(start)
 	sum.Fatal = fatal
 	sum.Spent, sum.Cost, sum.BudgetReached = spent, cost, reached
@@ -384,6 +434,9 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 	case sinkErr != nil:
 		sink.End(StatusIncomplete)
 		return sum, sinkErr
+	case r.claimErr != nil:
+		sink.End(StatusIncomplete)
+		return sum, fmt.Errorf("claiming cells: %w", r.claimErr)
 	case ctx.Err() != nil:
 		sum.Status = StatusInterrupted
 	case fatal != nil || sum.Done < sum.Total:

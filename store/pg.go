@@ -16,11 +16,18 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 )
 
 //go:embed migrations_postgres/*.sql
 var pgMigrations embed.FS
+
+// pgFirstVersion is the schema a PostgreSQL store begins at (its first
+// migration holds SQLite's first seven).
+const pgFirstVersion = 7
+
+// migrationLock is the advisory lock key under which a store migrates
+// ("evalctl" in ASCII).
+const migrationLock int64 = 0x6576616c63746c
 
 // IsURL reports whether a store location names a PostgreSQL database
 // (postgres:// or postgresql://) rather than a SQLite file.
@@ -124,20 +131,34 @@ func openPostgres(ctx context.Context, location string, version int64) (*Store, 
 		w.Close()
 		return nil, err
 	}
-	if version < SchemaVersion {
+	if version < pgFirstVersion {
 		w.Close()
-		return nil, fmt.Errorf("store %s: PostgreSQL stores begin at schema %d", shown, SchemaVersion)
+		return nil, fmt.Errorf("store %s: PostgreSQL stores begin at schema %d", shown, pgFirstVersion)
 	}
 	sub, _ := fs.Sub(pgMigrations, "migrations_postgres")
-	locker, err := lock.NewPostgresSessionLocker()
+	prov, err := goose.NewProvider(goose.DialectPostgres, w, sub)
 	if err != nil {
 		w.Close()
 		return nil, err
 	}
-	prov, err := goose.NewProvider(goose.DialectPostgres, w, sub, goose.WithSessionLocker(locker))
-	if err != nil {
+	// Processes opening a new store at once (workers of a shared run)
+	// migrate one at a time: an advisory lock on the writer's one
+	// connection, waited for without polling, around the migration.
+	if _, err := w.ExecContext(ctx, `SELECT pg_advisory_lock(?)`, migrationLock); err != nil {
 		w.Close()
-		return nil, err
+		return nil, fmt.Errorf("store %s: %w", shown, err)
+	}
+	if cur, err := prov.GetDBVersion(ctx); err != nil || cur <= SchemaVersion {
+		err = migrate(ctx, prov, version)
+		if err != nil {
+			w.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(?)`, migrationLock)
+			w.Close()
+			return nil, fmt.Errorf("store %s: migrating: %w", shown, err)
+		}
+	}
+	if _, err := w.ExecContext(ctx, `SELECT pg_advisory_unlock(?)`, migrationLock); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store %s: %w", shown, err)
 	}
 	r, _, err := pgConnect(ctx, location, false)
 	if err != nil {

@@ -28,13 +28,25 @@ type runSink struct {
 	id         string
 	assessment int
 	scoreOnly  bool
+	// shared marks a worker of a run shared by workers: its results mark
+	// their cells' claims done, and its End leaves the run to FinishShared.
+	shared bool
 }
 
 func (k *runSink) Begin(*eval.Plan) error { return nil }
 
 func (k *runSink) Put(r eval.Result) error {
 	rec := r.Record()
-	k.s.enqueue(func(tx *txn) error { return putRecord(tx, k.id, k.assessment, k.scoreOnly, r.Resumed, &rec) })
+	k.s.enqueue(func(tx *txn) error {
+		if err := putRecord(tx, k.id, k.assessment, k.scoreOnly, r.Resumed, &rec); err != nil {
+			return err
+		}
+		if k.shared {
+			_, err := tx.Exec(`UPDATE claims SET done = TRUE WHERE run_id = ? AND idx = ?`, k.id, rec.Index)
+			return err
+		}
+		return nil
+	})
 	return nil
 }
 
@@ -45,6 +57,9 @@ func (s *Store) PutRecord(id string, rec eval.Record) {
 }
 
 func (k *runSink) End(st eval.Status) error {
+	if k.shared {
+		return k.s.Flush()
+	}
 	if k.scoreOnly {
 		return k.s.EndAssessment(context.Background(), k.id, k.assessment, st)
 	}

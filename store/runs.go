@@ -68,6 +68,17 @@ func NewRunID(t time.Time) string {
 
 // CreateRun records a new run with status running.
 func (s *Store) CreateRun(ctx context.Context, r *Run) error {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return s.createRun(ctx, conn, r, false)
+}
+
+// createRun records a new run on conn; claims adds a claim per planned
+// cell (a run shared by workers).
+func (s *Store) createRun(ctx context.Context, conn *sql.Conn, r *Run, claims bool) error {
 	tags, _ := json.Marshal(nonNil(r.Tags))
 	spec, err := json.Marshal(r.Spec)
 	if err != nil {
@@ -75,7 +86,7 @@ func (s *Store) CreateRun(ctx context.Context, r *Run) error {
 	}
 	host, _ := os.Hostname()
 	r.Host, r.PID, r.Status = host, os.Getpid(), eval.StatusRunning
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -90,6 +101,12 @@ func (s *Store) CreateRun(ctx context.Context, r *Run) error {
 	if _, err = tx.ExecContext(ctx, `INSERT INTO assessments(run_id, id, kind, status, started_at, scorers, judge, definition)
 		VALUES (?, ?, 'run', 'running', ?, ?, ?, ?)`, r.ID, RunAssessment, r.StartedAt.UnixNano(), string(scorers), r.Judge, r.ScorersConfig); err != nil {
 		return err
+	}
+	if claims {
+		if _, err = tx.ExecContext(ctx, `INSERT INTO claims(run_id, idx) SELECT ?, g FROM generate_series(0, CAST(? AS BIGINT) - 1) g`,
+			r.ID, r.Planned); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }

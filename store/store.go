@@ -22,7 +22,7 @@ import (
 var migrations embed.FS
 
 // SchemaVersion is the schema version this build writes.
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // Store is an open run store. It is safe for concurrent use.
 type Store struct {
