@@ -179,5 +179,6 @@ func (s *Store) FinishShared(ctx context.Context, runID string, status eval.Stat
 // SharedSink returns the sink of a worker of a shared run: each result is
 // stored with its cell's claim marked done, in one transaction; its End
 // does not end the run (FinishShared does).
-func (s *Store) SharedSink(id string) eval.Sink { return &runSink{s: s, id: id, assessment: RunAssessment, shared: true} }
-
+func (s *Store) SharedSink(id string) eval.Sink {
+	return &runSink{s: s, id: id, assessment: RunAssessment, shared: true}
+}
