@@ -134,6 +134,10 @@ type Options struct {
 	// StartTimeout bounds a server's start: process start (or connection),
 	// MCP handshake and tool listing. 0 means DefaultStartTimeout.
 	StartTimeout time.Duration
+	// MaxMessageBytes bounds one message (one line) read from a stdio
+	// server's stdout; 0 means the larger of DefaultMaxMessageBytes and 8
+	// times MaxResultBytes.
+	MaxMessageBytes int
 }
 
 // Defaults of Options left zero.
@@ -141,6 +145,9 @@ const (
 	DefaultMaxResultBytes = 16 << 10
 	DefaultMaxConcurrent  = 8
 	DefaultStartTimeout   = 30 * time.Second
+	// DefaultMaxMessageBytes is well above the SDK's own 16 MiB bound: a
+	// result is cut to MaxResultBytes once read, so only memory limits it.
+	DefaultMaxMessageBytes = 64 << 20
 )
 
 // stopGrace is how long a stdio server may take to leave after its stdin is
@@ -195,6 +202,9 @@ func Start(ctx context.Context, servers []Server, opts Options) (*Set, error) {
 	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = DefaultStartTimeout
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = max(DefaultMaxMessageBytes, 8*opts.MaxResultBytes)
 	}
 	secrets := &transport.Redactor{}
 	for _, sp := range servers {
