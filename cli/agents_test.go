@@ -241,3 +241,44 @@ func TestAgentRefusedBeforeAnyCall(t *testing.T) {
 		t.Errorf("%d model calls, want none", n)
 	}
 }
+
+// TestAgentDryRunStartsNoServer: a dry run only estimates, so it starts no
+// tool server: one whose command does not exist, or that would crash,
+// still dry-runs with an estimate of the agent's calls; the config is
+// still checked.
+func TestAgentDryRunStartsNoServer(t *testing.T) {
+	tests := []struct {
+		name, from, to string
+		code           int
+		want           string
+	}{
+		{name: "missing command", from: "command: [evalctl, sim, mcp]", to: "command: [/nonexistent/mcp-server, --api-key, sk-dry-0123456789abcdef]",
+			want: "agent steps"},
+		{name: "starting would fail", from: "command: [evalctl, sim, mcp]", to: "command: [sh, -c, 'echo started >> " + "MARKER" + "; exit 3']",
+			want: "agent steps"},
+		{name: "config still checked", from: "tools: [search]", to: "tools: [serch]", code: 2,
+			want: `tool server "serch" is not defined (defined: search)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := agentProject(t, "", "")
+			marker := filepath.Join(t.TempDir(), "started")
+			data, _ := os.ReadFile(cfg)
+			s := string(data)
+			if !strings.Contains(s, tc.from) {
+				t.Fatalf("config has no %q", tc.from)
+			}
+			os.WriteFile(cfg, []byte(strings.Replace(s, tc.from, strings.ReplaceAll(tc.to, "MARKER", marker), 1)), 0o644)
+			r := run(t, nil, nil, "run", "--config", cfg, "--dry-run")
+			if r.code != tc.code || !strings.Contains(r.stderr+r.stdout, tc.want) {
+				t.Fatalf("exit %d, want %d and %q\n%s\n%s", r.code, tc.code, tc.want, r.stdout, r.stderr)
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Error("the dry run started the tool server")
+			}
+			if tc.code == 0 && (!strings.Contains(r.stderr, "Nothing was sent") || strings.Contains(r.stderr, "tools: search (")) {
+				t.Errorf("stderr:\n%s", r.stderr)
+			}
+		})
+	}
+}
