@@ -57,8 +57,15 @@ func toolServers(a *app, cfg *config.Config, st *store.Store, readCache bool) (*
 }
 
 // toolServerSpecs returns the tool servers that the config's variants and
-// agents name, once each, and teaches the redactor their secrets.
+// agents name, once each, and teaches the redactor their secrets and
+// those of the tools: that no variant names (the config text is stored
+// redacted).
 func toolServerSpecs(a *app, cfg *config.Config) []tools.Server {
+	for _, s := range cfg.Tools {
+		for _, v := range (tools.Server{Command: s.Command, Env: s.Env, Headers: s.Headers}).SecretValues() {
+			a.redactor.Add(v)
+		}
+	}
 	var servers []tools.Server
 	seen := map[string]bool{}
 	add := func(s config.ToolServerConfig) {
@@ -139,7 +146,7 @@ func (c toolCache) PutTool(ctx context.Context, key, tool, result string) {
 // variant without): its tools from the run's servers (stand-ins when set
 // is nil: a dry run starts none), its system addendum and its tool-loop
 // settings over the top-level agent:'s.
-func agentOf(cfg *config.Config, set *tools.Set, v config.VariantConfig, templates *prompts.Set) (*eval.Agent, error) {
+func agentOf(cfg *config.Config, set *tools.Set, v config.VariantConfig, templates *prompts.Set, redact func(string) string) (*eval.Agent, error) {
 	if len(v.Tools) == 0 {
 		return nil, nil
 	}
@@ -160,7 +167,13 @@ func agentOf(cfg *config.Config, set *tools.Set, v config.VariantConfig, templat
 			s, _ = cfg.ToolServer(r.Name)
 		}
 		names = append(names, s.Name)
-		spec.Tools = append(spec.Tools, eval.ToolServerSpec{Name: s.Name, Command: s.Command, URL: s.URL})
+		// The spec is stored: its command keeps no secret argument (nor a
+		// value the redactor knows, an API key passed as ${OPENAI_API_KEY}).
+		cmd := tools.Server{Command: s.Command}.RedactedCommand()
+		for i := range cmd {
+			cmd[i] = redact(cmd[i])
+		}
+		spec.Tools = append(spec.Tools, eval.ToolServerSpec{Name: s.Name, Command: cmd, URL: redact(s.URL)})
 	}
 	var box eval.Toolbox = notStartedTools(names)
 	if set != nil {

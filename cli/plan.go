@@ -211,7 +211,7 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 		if err != nil {
 			return nil, err
 		}
-		agent, err := agentOf(cfg, toolSet, vc, set)
+		agent, err := agentOf(cfg, toolSet, vc, set, a.redactor.Redact)
 		if err != nil {
 			return nil, err
 		}

@@ -180,7 +180,7 @@ func runRun(a *app, opts *RunOptions) error {
 	rawOpts, _ := json.Marshal(so)
 	now := time.Now()
 	run := &store.Run{ID: store.NewRunID(now), Name: opts.Name, Tags: parseTags(opts.Tags), StartedAt: now,
-		Spec: store.Spec{Layout: p.plan.Layout(), Options: rawOpts}, Config: string(cfg.Raw),
+		Spec: store.Spec{Layout: p.plan.Layout(), Options: rawOpts}, Config: a.redactor.Redact(string(cfg.Raw)),
 		DatasetPath: p.plan.Dataset.Path, DatasetHash: p.plan.Dataset.Hash, Version: version(), Planned: p.plan.Len(),
 		ScorersConfig: cfg.ScorersYAML()}
 	if cfg.Judge != nil {

@@ -749,6 +749,50 @@ func TestSecretValuesByName(t *testing.T) {
 	}
 }
 
+// Secrets given as a command's arguments (--api-key=sk-…, --token TOK) are
+// the server's secrets too: never shown, stored or put in messages.
+func TestSecretArgs(t *testing.T) {
+	tests := []struct {
+		name    string
+		command []string
+		secrets []string
+		target  string
+	}{
+		{name: "flag=value", command: []string{"srv", "--api-key=sk-live-0123456789abcdef", "--topic=git"},
+			secrets: []string{"sk-live-0123456789abcdef"}, target: "srv --api-key=[REDACTED] --topic=git"},
+		{name: "flag value", command: []string{"srv", "--token", "tok-0123456789abcdef", "-v"},
+			secrets: []string{"tok-0123456789abcdef"}, target: "srv --token [REDACTED] -v"},
+		{name: "password, secret, single dash", command: []string{"srv", "-password", "hunter2hunter2", "--client-secret", "cs-0123456789", "--db-passwd=p4ssw0rd!!"},
+			secrets: []string{"cs-0123456789", "hunter2hunter2", "p4ssw0rd!!"}, target: "srv -password [REDACTED] --client-secret [REDACTED] --db-passwd=[REDACTED]"},
+		{name: "a key-shaped value", command: []string{"srv", "sk-ant-api03-0123456789abcdefghij", "ghp_0123456789abcdefghijABCDEFGHIJ0123"},
+			secrets: []string{"ghp_0123456789abcdefghijABCDEFGHIJ0123", "sk-ant-api03-0123456789abcdefghij"}, target: "srv [REDACTED] [REDACTED]"},
+		{name: "a secret flag then another flag", command: []string{"srv", "--api-key", "--verbose"}, target: "srv --api-key --verbose"},
+		{name: "the program itself is kept", command: []string{"/opt/token-server/bin/serve", "--port", "9000", "--key-file", "/etc/k.pem"},
+			target: "/opt/token-server/bin/serve --port 9000 --key-file /etc/k.pem"},
+		{name: "a key-shaped value of another flag", command: []string{"srv", "--auth=sk-proj-0123456789abcdefghij", "--author", "alice-and-bob"},
+			secrets: []string{"sk-proj-0123456789abcdefghij"}, target: "srv --auth=[REDACTED] --author alice-and-bob"},
+		{name: "nothing secret", command: []string{"npx", "-y", "@modelcontextprotocol/server-everything"}, target: "npx -y @modelcontextprotocol/server-everything"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Server{Name: "x", Command: tc.command}
+			if got := s.SecretValues(); strings.Join(got, " ") != strings.Join(tc.secrets, " ") {
+				t.Errorf("SecretValues = %q, want %q", got, tc.secrets)
+			}
+			if got := s.Target(); got != tc.target {
+				t.Errorf("Target = %q, want %q", got, tc.target)
+			}
+		})
+	}
+	// A server started with a secret argument does not show it.
+	sp := testServer(t, "search", "simmcp", "")
+	sp.Command = append(sp.Command, "--token", "tok-0123456789abcdef")
+	s := start(t, Options{}, sp)
+	if d := s.Describe(); strings.Contains(d[0].Target, "tok-0123456789abcdef") {
+		t.Errorf("Describe: %+v", d)
+	}
+}
+
 func TestPlainText(t *testing.T) {
 	for in, want := range map[string]string{
 		"\x1b]0;HACKED\x07ready":  "ready",
