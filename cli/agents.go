@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,10 +13,12 @@ import (
 
 	"github.com/evalctl/evalctl/config"
 	"github.com/evalctl/evalctl/eval"
+	"github.com/evalctl/evalctl/llm"
 	"github.com/evalctl/evalctl/prompts"
 	"github.com/evalctl/evalctl/scorers"
 	"github.com/evalctl/evalctl/store"
 	"github.com/evalctl/evalctl/tools"
+	"github.com/evalctl/evalctl/trace"
 )
 
 // toolServers starts the tool servers that the config's variants and
@@ -23,6 +26,46 @@ import (
 // returns them; nil when no variant has tools. A server that will not
 // start is a usage error (exit 2), before any model call.
 func toolServers(a *app, cfg *config.Config, st *store.Store, readCache bool) (*tools.Set, error) {
+	servers := toolServerSpecs(a, cfg)
+	if len(servers) == 0 {
+		return nil, nil
+	}
+	opts := tools.Options{Redact: a.redactor.Redact, MaxResultBytes: cfg.Agent.MaxResultBytes, Stderr: a.io.Stderr}
+	if st != nil {
+		opts.Cache = toolCache{st: st, read: readCache}
+	}
+	// Ctrl-C while a server starts (a slow npx download, a hung handshake)
+	// stops at once.
+	ctx, stop := a.io.Context()
+	set, err := tools.Start(ctx, servers, opts)
+	interrupted := ctx.Err() != nil
+	stop()
+	if interrupted {
+		if set != nil {
+			set.Close()
+		}
+		return nil, exitErr(ExitInterrupted, errors.New("interrupted while the tool servers started"), "")
+	}
+	if err != nil {
+		file := "evalctl.yaml"
+		if cfg.Path != "" {
+			file = filepath.Base(cfg.Path)
+		}
+		return nil, exitErr(ExitUsage, err, "check the tools: section of "+file+"; for a command, run it by hand to see its output")
+	}
+	return set, nil
+}
+
+// toolServerSpecs returns the tool servers that the config's variants and
+// agents name, once each, and teaches the redactor their secrets and
+// those of the tools: that no variant names (the config text is stored
+// redacted).
+func toolServerSpecs(a *app, cfg *config.Config) []tools.Server {
+	for _, s := range cfg.Tools {
+		for _, v := range (tools.Server{Command: s.Command, Env: s.Env, Headers: s.Headers}).SecretValues() {
+			a.redactor.Add(v)
+		}
+	}
 	var servers []tools.Server
 	seen := map[string]bool{}
 	add := func(s config.ToolServerConfig) {
@@ -55,33 +98,30 @@ func toolServers(a *app, cfg *config.Config, st *store.Store, readCache bool) (*
 			}
 		}
 	}
-	if len(servers) == 0 {
-		return nil, nil
+	return servers
+}
+
+// notStarted is an agent's toolbox in a dry run, which starts no tool
+// server: it offers one stand-in tool per server, so that the estimate
+// counts the variant as an agent (the tools' own definitions are not
+// known, nor counted), and is never called (the estimator asks for no
+// tool).
+type notStarted []llm.Tool
+
+func notStartedTools(servers []string) notStarted {
+	var x notStarted
+	for _, s := range servers {
+		x = append(x, llm.Tool{Name: s, Description: "tool server " + s + " (not started in a dry run)",
+			Parameters: json.RawMessage(`{"type":"object"}`)})
 	}
-	opts := tools.Options{Redact: a.redactor.Redact, MaxResultBytes: cfg.Agent.MaxResultBytes, Stderr: a.io.Stderr}
-	if st != nil {
-		opts.Cache = toolCache{st: st, read: readCache}
-	}
-	// Ctrl-C while a server starts (a slow npx download, a hung handshake)
-	// stops at once.
-	ctx, stop := a.io.Context()
-	set, err := tools.Start(ctx, servers, opts)
-	interrupted := ctx.Err() != nil
-	stop()
-	if interrupted {
-		if set != nil {
-			set.Close()
-		}
-		return nil, exitErr(ExitInterrupted, errors.New("interrupted while the tool servers started"), "")
-	}
-	if err != nil {
-		file := "evalctl.yaml"
-		if cfg.Path != "" {
-			file = filepath.Base(cfg.Path)
-		}
-		return nil, exitErr(ExitUsage, err, "check the tools: section of "+file+"; for a command, run it by hand to see its output")
-	}
-	return set, nil
+	return x
+}
+
+func (x notStarted) Tools() []llm.Tool { return x }
+
+func (x notStarted) Call(_ context.Context, c llm.ToolCall) eval.ToolResult {
+	msg := fmt.Sprintf("a dry run starts no tool server: %s was not called", c.Name)
+	return eval.ToolResult{ErrKind: trace.ToolUnavailable, Err: msg}
 }
 
 // toolCache is the store's tool-result cache, read or bypassed (--no-cache
@@ -103,9 +143,10 @@ func (c toolCache) PutTool(ctx context.Context, key, tool, result string) {
 }
 
 // agentOf returns the agent settings of a variant with tools (nil for a
-// variant without): its tools from the run's servers, its system addendum
-// and its tool-loop settings over the top-level agent:'s.
-func agentOf(cfg *config.Config, set *tools.Set, v config.VariantConfig, templates *prompts.Set) (*eval.Agent, error) {
+// variant without): its tools from the run's servers (stand-ins when set
+// is nil: a dry run starts none), its system addendum and its tool-loop
+// settings over the top-level agent:'s.
+func agentOf(cfg *config.Config, set *tools.Set, v config.VariantConfig, templates *prompts.Set, redact func(string) string) (*eval.Agent, error) {
 	if len(v.Tools) == 0 {
 		return nil, nil
 	}
@@ -126,11 +167,20 @@ func agentOf(cfg *config.Config, set *tools.Set, v config.VariantConfig, templat
 			s, _ = cfg.ToolServer(r.Name)
 		}
 		names = append(names, s.Name)
-		spec.Tools = append(spec.Tools, eval.ToolServerSpec{Name: s.Name, Command: s.Command, URL: s.URL})
+		// The spec is stored: its command keeps no secret argument (nor a
+		// value the redactor knows, an API key passed as ${OPENAI_API_KEY}).
+		cmd := tools.Server{Command: s.Command}.RedactedCommand()
+		for i := range cmd {
+			cmd[i] = redact(cmd[i])
+		}
+		spec.Tools = append(spec.Tools, eval.ToolServerSpec{Name: s.Name, Command: cmd, URL: redact(s.URL)})
 	}
-	box, err := set.Subset(names)
-	if err != nil {
-		return nil, usageErr("variant %s: %v", v.Label, err)
+	var box eval.Toolbox = notStartedTools(names)
+	if set != nil {
+		var err error
+		if box, err = set.Subset(names); err != nil {
+			return nil, usageErr("variant %s: %v", v.Label, err)
+		}
 	}
 	agent := &eval.Agent{Tools: box, Spec: spec}
 	if v.SystemAddendum != "" {

@@ -241,3 +241,116 @@ func TestAgentRefusedBeforeAnyCall(t *testing.T) {
 		t.Errorf("%d model calls, want none", n)
 	}
 }
+
+// TestAgentDryRunStartsNoServer: a dry run only estimates, so it starts no
+// tool server: one whose command does not exist, or that would crash,
+// still dry-runs with an estimate of the agent's calls; the config is
+// still checked.
+func TestAgentDryRunStartsNoServer(t *testing.T) {
+	tests := []struct {
+		name, from, to string
+		code           int
+		want           string
+	}{
+		{name: "missing command", from: "command: [evalctl, sim, mcp]", to: "command: [/nonexistent/mcp-server, --api-key, sk-dry-0123456789abcdef]",
+			want: "agent steps"},
+		{name: "starting would fail", from: "command: [evalctl, sim, mcp]", to: "command: [sh, -c, 'echo started >> " + "MARKER" + "; exit 3']",
+			want: "agent steps"},
+		{name: "config still checked", from: "tools: [search]", to: "tools: [serch]", code: 2,
+			want: `tool server "serch" is not defined (defined: search)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := agentProject(t, "", "")
+			marker := filepath.Join(t.TempDir(), "started")
+			data, _ := os.ReadFile(cfg)
+			s := string(data)
+			if !strings.Contains(s, tc.from) {
+				t.Fatalf("config has no %q", tc.from)
+			}
+			os.WriteFile(cfg, []byte(strings.Replace(s, tc.from, strings.ReplaceAll(tc.to, "MARKER", marker), 1)), 0o644)
+			r := run(t, nil, nil, "run", "--config", cfg, "--dry-run")
+			if r.code != tc.code || !strings.Contains(r.stderr+r.stdout, tc.want) {
+				t.Fatalf("exit %d, want %d and %q\n%s\n%s", r.code, tc.code, tc.want, r.stdout, r.stderr)
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Error("the dry run started the tool server")
+			}
+			if tc.code == 0 && (!strings.Contains(r.stderr, "Nothing was sent") || strings.Contains(r.stderr, "tools: search (")) {
+				t.Errorf("stderr:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+// A secret given as a tool server's argument is never stored: the
+// variant's spec keeps the command with the value redacted, and the
+// store's files do not hold it.
+func TestAgentSecretArgsNotStored(t *testing.T) {
+	const key, tok = "sk-live-0123456789abcdef", "tok-0123456789abcdef"
+	// The arguments after -- are the test binary's to ignore (TestMain).
+	cfg := agentProject(t, ", --, --api-key="+key+", --token, "+tok, "")
+	r := run(t, nil, nil, "run", "--config", cfg, "--limit", "2")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, key) || strings.Contains(r.stdout+r.stderr, tok) {
+		t.Errorf("output shows a secret:\n%s\n%s", r.stdout, r.stderr)
+	}
+	_, recs := records(t, cfg)
+	found := false
+	for _, rec := range recs {
+		if a := rec.Variant.Agent; a != nil {
+			found = true
+			if got := strings.Join(a.Tools[0].Command[1:], " "); got != "sim mcp -- --api-key=[REDACTED] --token [REDACTED]" {
+				t.Errorf("stored command %q", got)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no agent cell")
+	}
+	dir := filepath.Join(filepath.Dir(cfg), ".evalctl")
+	files, _ := os.ReadDir(dir)
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(dir, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), key) || strings.Contains(string(data), tok) {
+			i := strings.Index(string(data), key)
+			if i < 0 {
+				i = strings.Index(string(data), tok)
+			}
+			t.Errorf("%s holds a secret: %q", f.Name(), data[max(0, i-300):min(len(data), i+100)])
+		}
+	}
+}
+
+// A run's config is stored without its secrets; --resume takes them back
+// from the config file, as long as it is the same but for them.
+func TestUnredactedConfig(t *testing.T) {
+	const file = "tools:\n  - {name: s, command: [srv, --token, tok-0123456789abcdef]}\nmodels: [sim:m]\n"
+	const stored = "tools:\n  - {name: s, command: [srv, --token, [REDACTED]]}\nmodels: [sim:m]\n"
+	tests := []struct {
+		name, stored, file, want, err string
+	}{
+		{name: "nothing redacted", stored: "models: [sim:m]\n", want: "models: [sim:m]\n"},
+		{name: "the same file", stored: stored, file: file, want: file},
+		{name: "the file changed", stored: stored, file: strings.Replace(file, "sim:m", "sim:n", 1),
+			err: "its stored config had secrets, redacted, and evalctl.yaml cannot restore them: it changed since the run"},
+		{name: "the file is gone", stored: stored, err: "cannot restore them: open "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "evalctl.yaml")
+			if tc.file != "" {
+				os.WriteFile(path, []byte(tc.file), 0o644)
+			}
+			got, err := unredactedConfig(testApp(), path, tc.stored)
+			if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+				t.Errorf("got %q, %v; want %q, %q", got, err, tc.want, tc.err)
+			}
+		})
+	}
+}

@@ -270,7 +270,7 @@ func (d *dryEstimate) write(a *app, plan *eval.Plan, sum eval.Summary, budget fl
 		callCount(calls), kinds, callCount(cached),
 		reports.FormatInt(total.PromptTokens), reports.FormatInt(total.CompletionTokens), costText)
 	if agents {
-		fmt.Fprintf(a.io.Stderr, "agents: about %s tool calls; steps and tool calls a cell are estimated as STEPS_ESTIMATE says, and each step resends the conversation with the tool results so far. Tool calls themselves are not priced.\n",
+		fmt.Fprintf(a.io.Stderr, "agents: about %s tool calls; steps and tool calls a cell are estimated as STEPS_ESTIMATE says, and each step resends the conversation with the tool results so far. Tool calls themselves are not priced. A dry run starts no tool server: the tools' definitions are not counted, and scorers' tool names are checked when the run starts.\n",
 			callCount(toolCalls))
 	}
 	if budget > 0 && cost > budget {

@@ -63,7 +63,11 @@ by each variant; a variant's second answer to a row is a repeat. The question ju
 OpenTelemetry traces (.json, OTLP/JSON as evalctl export otel writes it, or from an application
 instrumented after the GenAI conventions): each trace is a cell. The question is the root's (or the
 first chat span's) last user message, the answer the last chat span's output, and the chat and
-execute_tool spans become the cell's steps, so that trajectory scorers can score production traces.`,
+execute_tool spans become the cell's steps, so that trajectory scorers can score production traces.
+Spans that are not GenAI spans (an HTTP server's, a database's: no chat, execute_tool, invoke_agent
+or evaluate name or operation, no gen_ai.* or evalctl.* attribute) are skipped and counted, and a
+trace of nothing else makes no cell. A span id used twice in one trace is an error. Span kinds and
+status codes may be numbers or enum names (SPAN_KIND_CLIENT), as the protobuf JSON mapping allows.`,
 		Example: `  evalctl import answers.csv --answer-column response --model-column model --tag source=prod
   evalctl score last && evalctl gate last --fail-under overall=0.8
   evalctl import traces.json --name prod-2026-11-22`,
@@ -122,6 +126,9 @@ type importedRun struct {
 	records []eval.Record
 	columns []string
 	hash    string
+	// skipped says what of an OTLP file was not GenAI spans (", skipping
+	// …"), or "".
+	skipped string
 }
 
 func importRun(a *app, opts *ImportOptions) error {
@@ -173,8 +180,8 @@ func importRun(a *app, opts *ImportOptions) error {
 	if format == "otlp" {
 		what = fmt.Sprintf("%d traces (%d steps, %d failed)", len(imp.records), steps, errs)
 	}
-	fmt.Fprintf(a.io.Stderr, "evalctl: imported %s of %d rows × %d variants from %s into run %s; score them with: evalctl score %s\n",
-		what, layout.Rows, len(layout.Variants), opts.File, run.ID, run.ID)
+	fmt.Fprintf(a.io.Stderr, "evalctl: imported %s of %d rows × %d variants from %s into run %s%s; score them with: evalctl score %s\n",
+		what, layout.Rows, len(layout.Variants), opts.File, run.ID, imp.skipped, run.ID)
 	fmt.Fprintln(a.io.Stdout, run.ID)
 	return nil
 }
@@ -332,13 +339,16 @@ func readTraces(file string) (*importedRun, error) {
 	if err != nil {
 		return nil, usageErr("%s: %v", file, err)
 	}
-	cells, err := reports.ReadOTLP(file, bytes.NewReader(data))
+	traces, err := reports.ReadOTLPTraces(file, bytes.NewReader(data))
 	if err != nil {
 		return nil, exitErr(ExitUsage, err, "")
 	}
 	h := sha256.Sum256(data)
 	imp := &importedRun{hash: hex.EncodeToString(h[:])}
-	for _, c := range cells {
+	if n := traces.SkippedSpans; n > 0 {
+		imp.skipped = fmt.Sprintf(", skipping %s that are not GenAI spans (%s of nothing else)", plural(n, "span"), plural(traces.SkippedTraces, "trace"))
+	}
+	for _, c := range traces.Cells {
 		rec := c.Record
 		if rec.RowID == "" {
 			rec.RowID = c.TraceID

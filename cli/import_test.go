@@ -136,7 +136,10 @@ func TestImportErrorsNameFileLineAndField(t *testing.T) {
 		"nomodel.csv":  "id,question,answer,model\nq1,What?,Yes.,\n",
 		"broken.json":  "{\"resourceSpans\": [\n  {\"scopeSpans\": [{\"spans\": [{\"traceId\": 12}]}]}]}",
 		"metrics.json": `{"resourceMetrics": []}`,
-		"notes.txt":    "hello",
+		"dup.json": `{"resourceSpans":[{"scopeSpans":[{"spans":[
+{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"chat m","startTimeUnixNano":"1","endTimeUnixNano":"2"},
+{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"chat m","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}`,
+		"notes.txt": "hello",
 	})
 	tests := []struct {
 		args []string
@@ -150,6 +153,7 @@ func TestImportErrorsNameFileLineAndField(t *testing.T) {
 		{[]string{"nomodel.csv", "--model-column", "model"}, `nomodel.csv:2: field "model": empty model`},
 		{[]string{"broken.json"}, `broken.json:2:43: not OTLP/JSON: field resourceSpans.scopeSpans.spans.traceId: want string, got number`},
 		{[]string{"metrics.json"}, "metrics.json: not OTLP/JSON traces: no resourceSpans"},
+		{[]string{"dup.json"}, "dup.json: resourceSpans[0].scopeSpans[0].spans[1]: spanId eee19b7ec3c1b174 is used twice in trace 5b8efff798038103d269b633813fc60c"},
 		{[]string{"broken.json", "--answer-column", "x"}, "--answer-column applies to CSV and JSONL answers, not to OpenTelemetry traces"},
 		{[]string{"notes.txt"}, `notes.txt: unknown format ".txt"`},
 		{[]string{"answers.csv", "--tag", "nope"}, `--tag "nope": want key=value`},
@@ -161,6 +165,29 @@ func TestImportErrorsNameFileLineAndField(t *testing.T) {
 		if r.code != ExitUsage || !strings.Contains(r.stderr, tt.want) {
 			t.Errorf("import %v: exit %d, %s\nwant %q", tt.args, r.code, r.stderr, tt.want)
 		}
+	}
+}
+
+// Spans that are not GenAI spans make no cells: import skips them and says
+// how many.
+func TestImportSkipsSpansThatAreNotGenAI(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"traces.json": `{"resourceSpans":[{"scopeSpans":[{"spans":[
+{"traceId":"6b8efff798038103d269b633813fc60c","spanId":"aaa19b7ec3c1b171","name":"GET /health","kind":"SPAN_KIND_SERVER","startTimeUnixNano":"1","endTimeUnixNano":"2"},
+{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b171","name":"POST /ask","kind":2,"startTimeUnixNano":"1","endTimeUnixNano":"9"},
+{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b172","parentSpanId":"eee19b7ec3c1b171","name":"chat gpt-4o","kind":"SPAN_KIND_CLIENT",
+ "startTimeUnixNano":"2","endTimeUnixNano":"3",
+ "attributes":[{"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o"}},
+ {"key":"gen_ai.input.messages","value":{"stringValue":"[{\"role\":\"user\",\"content\":\"Hi?\"}]"}},
+ {"key":"gen_ai.output.messages","value":{"stringValue":"[{\"role\":\"assistant\",\"content\":\"Hello.\"}]"}}]}]}]}]}`})
+	db := filepath.Join(dir, "evalctl.db")
+	r := run(t, nil, nil, "import", filepath.Join(dir, "traces.json"), "--store", db)
+	if r.code != ExitOK || !strings.Contains(r.stderr, "imported 1 traces (1 steps, 0 failed) of 1 rows × 1 variants") ||
+		!strings.Contains(r.stderr, ", skipping 2 spans that are not GenAI spans (1 trace of nothing else); score them with") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	_, recs := storedRun(t, db, strings.TrimSpace(r.stdout))
+	if len(recs) != 1 || recs[0].Answer != "Hello." || recs[0].Input != "Hi?" {
+		t.Errorf("records %+v", recs)
 	}
 }
 

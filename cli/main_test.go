@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"slices"
 	"testing"
 )
 
@@ -10,6 +11,11 @@ import (
 // binary): a real process speaking MCP over stdio, as in production.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "sim" && os.Args[2] == "mcp" {
+		// Arguments after "--" stand for a real server's own (an API key):
+		// the stand-in ignores them.
+		if i := slices.Index(os.Args, "--"); i > 0 {
+			os.Args = os.Args[:i]
+		}
 		os.Exit(Main(System()))
 	}
 	os.Exit(m.Run())

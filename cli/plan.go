@@ -16,6 +16,7 @@ import (
 	"github.com/evalctl/evalctl/reports"
 	"github.com/evalctl/evalctl/scorers"
 	"github.com/evalctl/evalctl/store"
+	"github.com/evalctl/evalctl/tools"
 )
 
 // prepared is a validated plan and what it needs.
@@ -175,9 +176,17 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 		}
 		return &eval.Model{Ref: ref, Params: mc.Params, Client: c}, nil
 	}
-	toolSet, err := toolServers(a, cfg, st, readCache)
-	if err != nil {
-		return nil, err
+	// A dry run only estimates: it starts no tool server (its agents get
+	// stand-in tools, and scorers' tool names wait for a real run).
+	var toolSet *tools.Set
+	dryTools := false
+	if ps.dry == nil {
+		var err error
+		if toolSet, err = toolServers(a, cfg, st, readCache); err != nil {
+			return nil, err
+		}
+	} else {
+		dryTools = len(toolServerSpecs(a, cfg)) > 0 // and their secrets, for the redactor
 	}
 	if toolSet != nil {
 		ps.closers = append(ps.closers, toolSet.Close)
@@ -202,7 +211,7 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 		if err != nil {
 			return nil, err
 		}
-		agent, err := agentOf(cfg, toolSet, vc, set)
+		agent, err := agentOf(cfg, toolSet, vc, set, a.redactor.Redact)
 		if err != nil {
 			return nil, err
 		}
@@ -287,8 +296,10 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 		}
 		plan.Scorers = append(plan.Scorers, s)
 	}
-	if err := checkScorerTools(toolSet, plan.Scorers); err != nil {
-		return nil, err
+	if !dryTools {
+		if err := checkScorerTools(toolSet, plan.Scorers); err != nil {
+			return nil, err
+		}
 	}
 	plan.Prices = llm.Prices(cfg.Prices, modelRefs(plan)...)
 	if err := plan.Validate(); err != nil {

@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -75,7 +77,12 @@ func resumeRun(a *app, opts *RunOptions) error {
 		if stored.ConfigPath != "" {
 			name = filepath.Base(stored.ConfigPath)
 		}
-		cfg, err = config.Parse(filepath.Join(so.ConfigDir, name), []byte(run.Config), a.io.LookupEnv)
+		path := filepath.Join(so.ConfigDir, name)
+		text, err := unredactedConfig(a, path, run.Config)
+		if err != nil {
+			return exitErr(ExitUsage, fmt.Errorf("run %s: %w", run.ID, err), "start a new run instead")
+		}
+		cfg, err = config.Parse(path, []byte(text), a.io.LookupEnv)
 		if err != nil {
 			return exitErr(ExitUsage, fmt.Errorf("run %s: its stored config: %w", run.ID, err), "")
 		}
@@ -166,4 +173,26 @@ func sameLayout(was, now eval.Layout) error {
 		return fmt.Errorf("its scorers changed (were %s)", strings.Join(was.Scorers, ", "))
 	}
 	return nil
+}
+
+// unredactedConfig returns a run's stored config text as it was: the
+// secrets written in it (a tool server's --api-key, a literal env value)
+// were redacted when it was stored, so they are taken from the config file
+// at path, provided it is the same file but for them.
+func unredactedConfig(a *app, path, stored string) (string, error) {
+	if !strings.Contains(stored, "[REDACTED]") {
+		return stored, nil
+	}
+	data, err := os.ReadFile(path)
+	if err == nil {
+		var cfg *config.Config
+		if cfg, err = config.Parse(path, data, a.io.LookupEnv); err == nil {
+			toolServerSpecs(a, cfg) // the redactor learns the file's secrets
+			if a.redactor.Redact(string(data)) == stored {
+				return string(data), nil
+			}
+			err = errors.New("it changed since the run")
+		}
+	}
+	return "", fmt.Errorf("its stored config had secrets, redacted, and %s cannot restore them: %v", filepath.Base(path), err)
 }

@@ -147,7 +147,7 @@ NAME:MODEL for a provider defined in evalctl.yaml.
 	f.StringArrayVar(&opts.Tags, "tag", nil, "a key=value tag for the run (repeatable)")
 	f.StringVar(&opts.Shard, "shard", "", "run only the i-th of n parts of the rows (i/n, split by row id), for CI matrix jobs; combine them with evalctl merge")
 	f.StringVar(&opts.Group, "group", "", "the shard group (default: derived from the plan, equal for every shard of the same evaluation)")
-	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (cells, LLM calls by kind, estimated tokens and cost per model) and send nothing")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (cells, LLM calls by kind, estimated tokens and cost per model) and send nothing; starts no tool server")
 	f.BoolVar(&opts.CSVRaw, "csv-raw", false, csvRawHelp+" (the CSV files of --out)")
 	f.Float64Var(&opts.MaxCost, "max-cost", 0, "stop scheduling when the run costs this many USD at its prices, cache hits included (the run stays resumable; exit 3)")
 	addGateFlags(cmd, &opts.GateFlags)
@@ -185,7 +185,7 @@ func runRun(a *app, opts *RunOptions) error {
 	rawOpts, _ := json.Marshal(so)
 	now := time.Now()
 	run := &store.Run{ID: store.NewRunID(now), Name: opts.Name, Tags: parseTags(opts.Tags), StartedAt: now,
-		Spec: store.Spec{Layout: p.plan.Layout(), Options: rawOpts}, Config: string(cfg.Raw),
+		Spec: store.Spec{Layout: p.plan.Layout(), Options: rawOpts}, Config: a.redactor.Redact(string(cfg.Raw)),
 		DatasetPath: p.plan.Dataset.Path, DatasetHash: p.plan.Dataset.Hash, Version: version(), Planned: p.plan.Len(),
 		ScorersConfig: cfg.ScorersYAML()}
 	if cfg.Judge != nil {

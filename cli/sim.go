@@ -134,7 +134,8 @@ With --http ADDR it serves MCP's streamable HTTP transport instead (use it with 
 It can also misbehave, to see how a run copes: calls are numbered from 1, and --hang-every,
 --error-every and --crash-after make some of them hang, answer with a tool error (isError) or end
 the process. evalctl restarts a crashed server once; with --crash-once FILE the crash happens only
-while FILE does not exist (it is created), so the restarted server behaves.`,
+while FILE does not exist (it is created), so the restarted server behaves. --garbage-every writes a
+line that is not JSON-RPC on stdout (stdio only), and --result-bytes pads every result.`,
 		Example: `  evalctl sim mcp
   evalctl sim mcp --http 127.0.0.1:8090 --latency 200ms
   evalctl sim mcp --crash-after 5 --crash-once /tmp/crashed`,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -43,7 +44,7 @@ type Config struct {
 	// Agents are variants with tools, added to the variants above (every
 	// prompt × model, or those listed): each a prompt, a model, tools: and
 	// optionally system_addendum:, agent: and a label.
-	Agents []VariantConfig `yaml:"agents"`
+	Agents AgentVariants `yaml:"agents"`
 	// Tools are the MCP tool servers that variants name in their tools:.
 	Tools []ToolServerConfig `yaml:"tools"`
 	// Agent holds the defaults of agent variants' tool loops.
@@ -128,8 +129,33 @@ type VariantConfig struct {
 	Agent AgentConfig `yaml:"agent"`
 }
 
+// AgentVariants are the agents: list, variants whose errors say agents:.
+type AgentVariants []VariantConfig
+
+// UnmarshalYAML decodes each agent as a variant.
+func (a *AgentVariants) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		*a = nil
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return &lineError{n.Line, "agents: want a list: [{label: agent, prompt: basic, model: openai:gpt-4.1-mini, tools: [search]}]"}
+	}
+	out := make(AgentVariants, len(n.Content))
+	for i, c := range n.Content {
+		if err := out[i].decode(c, "agents"); err != nil {
+			return err
+		}
+	}
+	*a = out
+	return nil
+}
+
 // UnmarshalYAML decodes strictly and checks the parameters.
-func (v *VariantConfig) UnmarshalYAML(n *yaml.Node) error {
+func (v *VariantConfig) UnmarshalYAML(n *yaml.Node) error { return v.decode(n, "variants") }
+
+// decode decodes a variant of the list named kind (variants, agents).
+func (v *VariantConfig) decode(n *yaml.Node, kind string) error {
 	type plain struct {
 		Label          string      `yaml:"label"`
 		Prompt         string      `yaml:"prompt"`
@@ -141,7 +167,11 @@ func (v *VariantConfig) UnmarshalYAML(n *yaml.Node) error {
 		llm.Params     `yaml:",inline"`
 	}
 	if n.Kind != yaml.MappingNode {
-		return &lineError{n.Line, "variants: each is a mapping: {label: hot, prompt: basic, model: openai:gpt-4.1-mini, temperature: 1.0}"}
+		example := "{label: hot, prompt: basic, model: openai:gpt-4.1-mini, temperature: 1.0}"
+		if kind == "agents" {
+			example = "{label: agent, prompt: basic, model: openai:gpt-4.1-mini, tools: [search]}"
+		}
+		return &lineError{n.Line, kind + ": each is a mapping: " + example}
 	}
 	var p plain
 	if err := decodeStrict(n, &p); err != nil {
@@ -150,10 +180,10 @@ func (v *VariantConfig) UnmarshalYAML(n *yaml.Node) error {
 	*v = VariantConfig{Label: p.Label, Prompt: p.Prompt, System: p.System, ModelConfig: ModelConfig{Model: p.Model, Params: p.Params, Line: n.Line},
 		Tools: p.Tools, SystemAddendum: p.SystemAddendum, Agent: p.Agent}
 	if v.Prompt == "" || v.Model == "" {
-		return &lineError{n.Line, "variants: each needs prompt: and model:"}
+		return &lineError{n.Line, kind + ": each needs prompt: and model:"}
 	}
 	if strings.ContainsAny(v.Label, "/@=,") || strings.TrimSpace(v.Label) != v.Label {
-		return &lineError{n.Line, fmt.Sprintf("variants: label %q: a label is named in gates (english@LABEL=0.9), so it cannot hold / @ = , or surrounding spaces", v.Label)}
+		return &lineError{n.Line, fmt.Sprintf("%s: label %q: a label is named in gates (english@LABEL=0.9), so it cannot hold / @ = , or surrounding spaces", kind, v.Label)}
 	}
 	return v.ModelConfig.checkParams(n)
 }
@@ -363,7 +393,7 @@ func (s ScorerConfig) Decode(v any) error {
 		return nil
 	}
 	var le *lineError
-	if !errors.As(err, &le) {
+	if !errors.As(err, &le) && !errors.As(typeError(s.node, reflect.TypeOf(v), err), &le) {
 		le = &lineError{s.Line, cleanYAMLError(err).Error()}
 	}
 	le = &lineError{le.line, fmt.Sprintf("scorer %q: %s", s.Name, le.msg)}
@@ -407,7 +437,7 @@ func Parse(path string, raw []byte, getenv func(string) (string, bool)) (*Config
 	if len(root.Content) > 0 {
 		top := root.Content[0]
 		if err := decodeStrict(top, cfg); err != nil {
-			return nil, prefixFile(path, cleanYAMLError(err))
+			return nil, prefixFile(path, typeError(top, reflect.TypeFor[Config](), err))
 		}
 		for i := 0; i+1 < len(top.Content); i += 2 {
 			cfg.lines[top.Content[i].Value] = top.Content[i].Line

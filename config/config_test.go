@@ -94,7 +94,20 @@ func TestParseErrors(t *testing.T) {
 		{"misspelt nested key", "prompts:\n  dri: p\n", `c.yaml:2: unknown key "dri" (known here: dir, system, use)`},
 		{"misspelt model param", "models:\n  - model: openai:x\n    tempreature: 1\n", `c.yaml:3: unknown key "tempreature"`},
 		{"misspelt provider key", "providers:\n  openai:\n    base_ulr: x\n", `c.yaml:3: unknown key "base_ulr"`},
-		{"wrong type", "concurrency: lots\n", "c.yaml:1: cannot unmarshal !!str `lots` into int"},
+		{"wrong type", "concurrency: lots\n", `c.yaml:1: concurrency: want a whole number, got "lots"`},
+		{"wrong type in agent", "agent: {max_steps: lots}\n", `c.yaml:1: agent: max_steps: want a whole number, got "lots"`},
+		{"agent not a mapping", "agent: [1]\n", "c.yaml:1: agent: want a mapping (key: value), got a list"},
+		{"judge not a mapping", "judge: [a]\n", "c.yaml:1: judge: want a mapping (key: value), got a list"},
+		{"agent tool_timeout not a duration", "agent:\n  tool_timeout: soon\n", `c.yaml:2: agent: tool_timeout: want a duration (30s, 2m), got "soon"`},
+		{"command not a list", "tools:\n  - {name: s, command: x}\n", `c.yaml:2: tools: command: want a list ([a, b]), got "x"`},
+		{"tools a mapping", "tools:\n  name: s\n", "c.yaml:2: tools: want a list ([a, b]), got a mapping"},
+		{"env a list", "tools:\n  - {name: s, command: [x], env: [A]}\n", "c.yaml:2: tools: env: want a mapping (key: value), got a list"},
+		{"agent tools not a list", "tools:\n  - {name: s, command: [x]}\nagents:\n  - {prompt: a, model: sim:a, tools: s}\n", `c.yaml:4: agents: tools: want a list ([a, b]), got "s"`},
+		{"variant temperature not a number", "variants:\n  - {prompt: a, model: sim:a,\n     temperature: hot}\n", `c.yaml:3: variants: temperature: want a number, got "hot"`},
+		{"scorers not a list", "scorers: x\n", `c.yaml:1: scorers: want a list ([a, b]), got "x"`},
+		{"agent without model", "tools:\n  - {name: s, command: [x]}\nagents:\n  - {prompt: basic, tools: [s]}\n", "c.yaml:4: agents: each needs prompt: and model:"},
+		{"agent not a mapping entry", "agents:\n  - x\n", "c.yaml:2: agents: each is a mapping: {label: agent, prompt: basic, model: openai:gpt-4.1-mini, tools: [search]}"},
+		{"agent label with @", "agents:\n  - {label: a@b, prompt: basic, model: sim:a, tools: [s]}\n", `c.yaml:2: agents: label "a@b": a label is named in gates`},
 		{"bad model ref", "models:\n  - gpt-4\n", `c.yaml:2: models: model "gpt-4": want provider:model`},
 		{"unset variable", "dataset: q.csv\nout: ${OUT_DIR}\n", "c.yaml:2: ${OUT_DIR} is not set"},
 		{"bad rate", "max_error_rate: 2\n", "c.yaml:1: max_error_rate: 2 is not between 0 and 1"},
@@ -128,6 +141,12 @@ func TestParseErrors(t *testing.T) {
 			_, err := Parse("c.yaml", []byte(tc.src), env(nil))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			// Go's words stay out of it.
+			for _, w := range []string{"unmarshal", "!!", "config.", "[]string", "float64", "time.Duration"} {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v: it says %q", err, w)
+				}
 			}
 		})
 	}
@@ -218,5 +237,22 @@ trace: {max_body_bytes: 4096}
 	}
 	if cfg.Trace.MaxBodyBytes != 4096 || a.SystemAddendum != "tools" || len(cfg.Variants) != 1 {
 		t.Errorf("cfg %+v", cfg)
+	}
+}
+
+// A scorer's own settings of the wrong type name the scorer, the line and
+// the key, in YAML words.
+func TestScorerDecodeTypeError(t *testing.T) {
+	src := "scorers:\n  - name: short\n    type: word_count\n    max: lots\n"
+	cfg, err := Parse("c.yaml", []byte(src), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Max int `yaml:"max"`
+	}
+	err = cfg.Scorers[0].Decode(&p)
+	if want := `c.yaml:4: scorer "short": max: want a whole number, got "lots"`; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
 	}
 }

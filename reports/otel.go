@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -130,15 +131,15 @@ type (
 		SpanID       string         `json:"spanId"`
 		ParentSpanID string         `json:"parentSpanId,omitempty"`
 		Name         string         `json:"name"`
-		Kind         int            `json:"kind"`
+		Kind         otlpSpanKind   `json:"kind"`
 		Start        otlpUint64     `json:"startTimeUnixNano"`
 		End          otlpUint64     `json:"endTimeUnixNano"`
 		Attributes   []otlpKeyValue `json:"attributes,omitempty"`
 		Status       *otlpStatus    `json:"status,omitempty"`
 	}
 	otlpStatus struct {
-		Message string `json:"message,omitempty"`
-		Code    int    `json:"code,omitempty"`
+		Message string         `json:"message,omitempty"`
+		Code    otlpStatusCode `json:"code,omitempty"`
 	}
 	otlpKeyValue struct {
 		Key   string       `json:"key"`
@@ -161,6 +162,46 @@ type (
 		Values []otlpKeyValue `json:"values"`
 	}
 )
+
+// otlpSpanKind is a span's kind. evalctl writes its number; it reads the
+// number or the enum's name ("SPAN_KIND_CLIENT"), as the protobuf JSON
+// mapping allows both.
+type otlpSpanKind int
+
+func (k *otlpSpanKind) UnmarshalJSON(b []byte) error {
+	n, err := readEnum(b, "kind", "a span kind", []string{"SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
+		"SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER"})
+	*k = otlpSpanKind(n)
+	return err
+}
+
+// otlpStatusCode is a span status's code, read like otlpSpanKind.
+type otlpStatusCode int
+
+func (c *otlpStatusCode) UnmarshalJSON(b []byte) error {
+	n, err := readEnum(b, "status code", "a status code", []string{"STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"})
+	*c = otlpStatusCode(n)
+	return err
+}
+
+// readEnum reads a protobuf enum from JSON: its number (or the number as a
+// string), or its name, names[number].
+func readEnum(b []byte, field, what string, names []string) (int, error) {
+	if string(b) == "null" {
+		return 0, nil
+	}
+	var name string
+	if json.Unmarshal(b, &name) != nil {
+		name = string(b)
+	}
+	if i := slices.Index(names, name); i >= 0 {
+		return i, nil
+	}
+	if n, err := strconv.Atoi(name); err == nil && n >= 0 && n < len(names) {
+		return n, nil
+	}
+	return 0, fmt.Errorf("%s: %s is not %s (%s, or 0 to %d)", field, b, what, strings.Join(names, ", "), len(names)-1)
+}
 
 // otlpInt64 is an int64 written as a decimal string, as OTLP/JSON writes
 // 64-bit integers; it reads a string or a number.
@@ -394,7 +435,7 @@ func (b *cellBuilder) spanID() string {
 // may move it).
 func (b *cellBuilder) add(parent, name string, kind int, start, end time.Time, a attrs) *otlpSpan {
 	b.spans = append(b.spans, otlpSpan{TraceID: hex.EncodeToString(b.traceID[:]), SpanID: b.spanID(), ParentSpanID: parent,
-		Name: name, Kind: kind, Start: otlpTime(start), End: otlpTime(end), Attributes: a})
+		Name: name, Kind: otlpSpanKind(kind), Start: otlpTime(start), End: otlpTime(end), Attributes: a})
 	return &b.spans[len(b.spans)-1]
 }
 

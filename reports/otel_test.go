@@ -365,6 +365,18 @@ func TestOTLPImportErrorsNameThePlace(t *testing.T) {
 		{"zero trace id", span(`"traceId":"00000000000000000000000000000000","spanId":"eee19b7ec3c1b174"`), "traceId: \"00000000000000000000000000000000\" is all zeros"},
 		{"bad time", `{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":"soon"}]}]}]}`, "want unix nanoseconds"},
 		{"no spans", `{"resourceSpans":[]}`, "t.json: no spans"},
+		{"duplicate span id", `{"resourceSpans":[{"scopeSpans":[{"spans":[
+{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"chat m","startTimeUnixNano":"1","endTimeUnixNano":"2"},
+{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"EEE19B7EC3C1B174","name":"execute_tool t","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}`,
+			"t.json: resourceSpans[0].scopeSpans[0].spans[1]: spanId eee19b7ec3c1b174 is used twice in trace 5b8efff798038103d269b633813fc60c (also resourceSpans[0].scopeSpans[0].spans[0])"},
+		{"unknown kind name", span(`"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","kind":"CLIENT"`),
+			`kind: "CLIENT" is not a span kind (SPAN_KIND_UNSPECIFIED, SPAN_KIND_INTERNAL, SPAN_KIND_SERVER, SPAN_KIND_CLIENT, SPAN_KIND_PRODUCER, SPAN_KIND_CONSUMER, or 0 to 5)`},
+		{"unknown status code", span(`"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","status":{"code":"ERROR"}`),
+			`status code: "ERROR" is not a status code (STATUS_CODE_UNSET, STATUS_CODE_OK, STATUS_CODE_ERROR, or 0 to 2)`},
+		{"nothing GenAI", `{"resourceSpans":[{"scopeSpans":[{"spans":[
+{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"GET /cart","startTimeUnixNano":"1","endTimeUnixNano":"2",
+ "attributes":[{"key":"http.request.method","value":{"stringValue":"GET"}}]}]}]}]}`,
+			"t.json: no GenAI spans (1 span, none a chat, execute_tool, invoke_agent or evaluate span, nor with gen_ai.* or evalctl.* attributes)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -390,5 +402,65 @@ func TestOTLPImportOfLoopingParents(t *testing.T) {
 	cells, err := ReadOTLP("loop.json", strings.NewReader(in))
 	if err != nil || len(cells) != 1 || len(cells[0].Record.Steps) != 2 {
 		t.Fatalf("%v %+v", err, cells)
+	}
+}
+
+// Spans that are not GenAI spans (an HTTP server's, a database's) make no
+// cell: a trace of nothing else is skipped, and counted; in a trace with
+// GenAI spans they are neither steps nor its root.
+func TestOTLPImportSkipsSpansThatAreNotGenAI(t *testing.T) {
+	const tr = "5b8efff798038103d269b633813fc60c"
+	const other = "6b8efff798038103d269b633813fc60c"
+	in := `{"resourceSpans":[{"scopeSpans":[{"spans":[
+{"traceId":"` + other + `","spanId":"aaa19b7ec3c1b171","name":"GET /health","kind":"SPAN_KIND_SERVER","startTimeUnixNano":"1","endTimeUnixNano":"2",
+ "attributes":[{"key":"http.request.method","value":{"stringValue":"GET"}}]},
+{"traceId":"` + other + `","spanId":"aaa19b7ec3c1b172","parentSpanId":"aaa19b7ec3c1b171","name":"SELECT","kind":3,"startTimeUnixNano":"1","endTimeUnixNano":"2"},
+{"traceId":"` + tr + `","spanId":"eee19b7ec3c1b171","name":"POST /ask","kind":2,"startTimeUnixNano":"1","endTimeUnixNano":"9",
+ "status":{"code":"STATUS_CODE_ERROR","message":"HTTP 500"}},
+{"traceId":"` + tr + `","spanId":"eee19b7ec3c1b172","parentSpanId":"eee19b7ec3c1b171","name":"chat gpt-4o","kind":"SPAN_KIND_CLIENT",
+ "startTimeUnixNano":"2","endTimeUnixNano":"3",
+ "attributes":[{"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o"}},{"key":"gen_ai.provider.name","value":{"stringValue":"openai"}},
+ {"key":"gen_ai.input.messages","value":{"stringValue":"[{\"role\":\"user\",\"content\":\"Hi?\"}]"}},
+ {"key":"gen_ai.output.messages","value":{"stringValue":"[{\"role\":\"assistant\",\"content\":\"Hello.\"}]"}}]}]}]}]}`
+	res, err := ReadOTLPTraces("t.json", strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Cells) != 1 || res.SkippedTraces != 1 || res.SkippedSpans != 3 {
+		t.Fatalf("%d cells, skipped %d traces and %d spans; want 1, 1 and 3", len(res.Cells), res.SkippedTraces, res.SkippedSpans)
+	}
+	c := res.Cells[0]
+	r := c.Record
+	if c.TraceID != tr || !strings.HasSuffix(c.Place, "spans[3]") || r.Input != "Hi?" || r.Answer != "Hello." || r.Err != nil || len(r.Steps) != 1 ||
+		r.Variant.Model.Ref != "openai:gpt-4o" {
+		t.Errorf("cell %+v at %s", r, c.Place)
+	}
+}
+
+// Span kinds and status codes may be enum names, as the protobuf JSON
+// mapping allows, or numbers.
+func TestOTLPImportEnumNames(t *testing.T) {
+	tests := []struct {
+		kind, status string
+		failed       bool
+	}{
+		{kind: `3`, status: `2`, failed: true},
+		{kind: `"SPAN_KIND_CLIENT"`, status: `"STATUS_CODE_ERROR"`, failed: true},
+		{kind: `"3"`, status: `"STATUS_CODE_OK"`},
+		{kind: `"SPAN_KIND_INTERNAL"`, status: `"STATUS_CODE_UNSET"`},
+		{kind: `0`, status: `0`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.kind+" "+tc.status, func(t *testing.T) {
+			in := `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b171",
+"name":"chat m","kind":` + tc.kind + `,"status":{"code":` + tc.status + `,"message":"boom"},"startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}`
+			cells, err := ReadOTLP("t.json", strings.NewReader(in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cells[0].Record.Err != nil; got != tc.failed {
+				t.Errorf("failed = %v, want %v (%+v)", got, tc.failed, cells[0].Record)
+			}
+		})
 	}
 }

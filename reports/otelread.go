@@ -31,7 +31,24 @@ type OTLPCell struct {
 	Record eval.Record
 }
 
-// ReadOTLP reads the traces of an OTLP/JSON file (TracesData, or an
+// OTLPTraces is what ReadOTLPTraces read.
+type OTLPTraces struct {
+	Cells []OTLPCell
+	// SkippedSpans counts the spans that are not GenAI spans (an HTTP
+	// server's, a database's): neither steps nor a cell's root.
+	SkippedSpans int
+	// SkippedTraces counts the traces that held no GenAI span, and made no
+	// cell.
+	SkippedTraces int
+}
+
+// ReadOTLP reads the cells of an OTLP/JSON file (see ReadOTLPTraces).
+func ReadOTLP(name string, r io.Reader) ([]OTLPCell, error) {
+	t, err := ReadOTLPTraces(name, r)
+	return t.Cells, err
+}
+
+// ReadOTLPTraces reads the traces of an OTLP/JSON file (TracesData, or an
 // ExportTraceServiceRequest: the same shape), each as a cell: what evalctl
 // export otel wrote, or a trace of another application that follows the
 // OpenTelemetry GenAI conventions. The question is the last user message
@@ -40,55 +57,88 @@ type OTLPCell struct {
 // output, unless it asked for tools or failed; chat spans become
 // generation steps and execute_tool spans tool steps. Evaluate spans and
 // the judge calls under them are left out: an imported run has no verdicts.
-// Errors name the file and the span (resourceSpans[i].scopeSpans[j].spans[k]).
-func ReadOTLP(name string, r io.Reader) ([]OTLPCell, error) {
+// Spans that are not GenAI spans (by name or operation, or gen_ai.* or
+// evalctl.* attributes) are skipped and counted, and so are traces of
+// nothing else. Span kinds and status codes may be numbers or enum names.
+// Errors name the file and the span (resourceSpans[i].scopeSpans[j].spans[k]);
+// a span id used twice in a trace is an error.
+func ReadOTLPTraces(name string, r io.Reader) (OTLPTraces, error) {
+	var out OTLPTraces
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return out, fmt.Errorf("%s: %w", name, err)
 	}
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, jsonError(name, data, err)
+		return out, jsonError(name, data, err)
 	}
 	if _, ok := probe["resourceSpans"]; !ok {
-		return nil, fmt.Errorf("%s: not OTLP/JSON traces: no resourceSpans at the top level", name)
+		return out, fmt.Errorf("%s: not OTLP/JSON traces: no resourceSpans at the top level", name)
 	}
 	var doc otlpTraces
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, jsonError(name, data, err)
+		return out, jsonError(name, data, err)
 	}
 
 	// Spans by trace, traces in order of first appearance.
 	var order []string
 	byTrace := map[string][]*readSpan{}
+	where := map[[2]string]string{} // trace and span id: the span's position
+	n := 0
 	for i, rs := range doc.ResourceSpans {
 		for j, ss := range rs.ScopeSpans {
 			for k := range ss.Spans {
 				s := &ss.Spans[k]
-				rsp := &readSpan{s: s, place: fmt.Sprintf("%s: resourceSpans[%d].scopeSpans[%d].spans[%d]", name, i, j, k)}
+				pos := fmt.Sprintf("resourceSpans[%d].scopeSpans[%d].spans[%d]", i, j, k)
+				rsp := &readSpan{s: s, place: name + ": " + pos}
 				if err := rsp.check(); err != nil {
-					return nil, err
+					return out, err
 				}
 				rsp.a = map[string]otlpAnyValue{}
 				for _, kv := range s.Attributes {
 					rsp.a[kv.Key] = kv.Value
 				}
+				rsp.classify()
 				id := strings.ToLower(s.TraceID)
+				key := [2]string{id, strings.ToLower(s.SpanID)}
+				if other, dup := where[key]; dup {
+					return out, fmt.Errorf("%s: spanId %s is used twice in trace %s (also %s)", rsp.place, key[1], id, other)
+				}
+				where[key] = pos
 				if _, ok := byTrace[id]; !ok {
 					order = append(order, id)
 				}
 				byTrace[id] = append(byTrace[id], rsp)
+				n++
 			}
 		}
 	}
 	if len(order) == 0 {
-		return nil, fmt.Errorf("%s: no spans", name)
+		return out, fmt.Errorf("%s: no spans", name)
 	}
-	cells := make([]OTLPCell, 0, len(order))
 	for _, id := range order {
-		cells = append(cells, readTrace(id, byTrace[id]))
+		spans := byTrace[id]
+		genAI := 0
+		for _, s := range spans {
+			if s.genAI {
+				genAI++
+			}
+		}
+		out.SkippedSpans += len(spans) - genAI
+		if genAI == 0 {
+			out.SkippedTraces++
+			continue
+		}
+		out.Cells = append(out.Cells, readTrace(id, spans))
 	}
-	return cells, nil
+	if len(out.Cells) == 0 {
+		what := "1 span"
+		if n != 1 {
+			what = fmt.Sprintf("%d spans", n)
+		}
+		return out, fmt.Errorf("%s: no GenAI spans (%s, none a chat, execute_tool, invoke_agent or evaluate span, nor with gen_ai.* or evalctl.* attributes)", name, what)
+	}
+	return out, nil
 }
 
 // jsonError locates a JSON error in data by line and column.
@@ -123,6 +173,7 @@ type readSpan struct {
 	op    string // generation, tool, agent, evaluate, or ""
 	step  int
 	has   bool // it has evalctl.step
+	genAI bool // a GenAI span (or evalctl's), not an HTTP server's or a database's
 }
 
 // check validates the span's ids and times.
@@ -223,6 +274,13 @@ func (r *readSpan) classify() {
 	}
 	_, r.has = r.a[attrStep]
 	r.step = r.int(attrStep)
+	r.genAI = r.op != ""
+	for k := range r.a {
+		if strings.HasPrefix(k, "gen_ai.") || strings.HasPrefix(k, "evalctl.") {
+			r.genAI = true
+			break
+		}
+	}
 }
 
 // readTrace turns the spans of one trace into a cell.
@@ -230,14 +288,17 @@ func readTrace(id string, spans []*readSpan) OTLPCell {
 	ids := map[string]*readSpan{}
 	for _, s := range spans {
 		ids[strings.ToLower(s.s.SpanID)] = s
-		s.classify()
 	}
 	parent := func(s *readSpan) *readSpan { return ids[strings.ToLower(s.s.ParentSpanID)] }
-	// The root: the earliest span without a parent in the trace (or, when
-	// parents loop, the earliest span).
+	// The root: the earliest GenAI span without a GenAI parent in the
+	// trace (or, when parents loop, the earliest GenAI span). Other spans
+	// (an HTTP request's around the chat) are not the cell's.
 	var root, first *readSpan
 	for _, s := range spans {
-		if parent(s) == nil && (root == nil || s.s.Start < root.s.Start) {
+		if !s.genAI {
+			continue
+		}
+		if p := parent(s); (p == nil || !p.genAI) && (root == nil || s.s.Start < root.s.Start) {
 			root = s
 		}
 		if first == nil || s.s.Start < first.s.Start {

@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -47,6 +48,13 @@ func TestMain(m *testing.M) {
 		fmt.Println("Hello! Type a command.")
 		fmt.Fprintln(os.Stderr, "garbage: a chatty program")
 		time.Sleep(time.Minute)
+		os.Exit(0)
+	case "garbage-exits":
+		// Not an MCP server either: it prints its usage and leaves when its
+		// stdin closes, as most programs do.
+		fmt.Println("Usage: tool [--help]")
+		fmt.Fprintln(os.Stderr, "garbage: usage: tool [--help]")
+		io.Copy(io.Discard, os.Stdin)
 		os.Exit(0)
 	case "silent":
 		// Starts, then never says anything.

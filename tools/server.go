@@ -36,7 +36,7 @@ type server struct {
 	cur       *conn         // nil while restarting or when down
 	ready     chan struct{} // closed when a restart in progress ends; nil otherwise
 	restarted bool
-	crash     string // how the first crash went, for the calls that hit it
+	crash     string // how the first crash went, for the calls that hit it: "crashed during the call (why)"
 	dead      string // why the server is down for good; "" while it is up
 }
 
@@ -44,6 +44,9 @@ type server struct {
 type conn struct {
 	sess *mcp.ClientSession
 	proc *process // nil for HTTP
+
+	mu      sync.Mutex
+	readErr error // what ended the reading of a stdio server's stdout
 }
 
 // connect starts the server (or reaches it), completes the handshake and
@@ -68,7 +71,7 @@ func (s *server) connect(ctx context.Context) (*conn, []llm.Tool, error) {
 			return nil, nil, fmt.Errorf("%s will not start: %w", where, err)
 		}
 		c.proc = p
-		t = &mcp.IOTransport{Reader: p.stdout, Writer: p.stdin}
+		t = &stdioTransport{c: c, in: &lineLimiter{r: p.stdout, max: s.set.opts.MaxMessageBytes}, out: p.stdin}
 	}
 	fail := func(step string, err error) (*conn, []llm.Tool, error) {
 		if c.sess != nil {
@@ -82,6 +85,7 @@ func (s *server) connect(ctx context.Context) (*conn, []llm.Tool, error) {
 			return nil, nil, fmt.Errorf("%s: %s: %w", where, step, err)
 		}
 		// A process that closed its stdout is exiting: let it say how.
+		broken := c.stdoutBroken()
 		exited := !timedOut && c.proc.waitExit(500*time.Millisecond)
 		c.proc.stop(0)
 		tail := ""
@@ -89,6 +93,8 @@ func (s *server) connect(ctx context.Context) (*conn, []llm.Tool, error) {
 			tail = "; stderr: " + t
 		}
 		switch {
+		case broken != nil:
+			return nil, nil, fmt.Errorf("%s does not speak MCP over stdio: %s failed: %s%s", where, step, brokenStdout(broken), tail)
 		case exited:
 			return nil, nil, fmt.Errorf("%s exited during %s (%s)", where, step, c.proc.status())
 		case timedOut:
@@ -242,12 +248,14 @@ const (
 )
 
 // broken reports whether a call's error means the session is gone: the
-// process died or closed its pipes, or the HTTP server could not be reached.
+// process died or closed its pipes, wrote something on stdout that is not
+// an MCP message (the SDK then ends the session, and hands its read error
+// to the calls in flight), or the HTTP server could not be reached.
 func (c *conn) broken(err error) bool {
 	if c.proc == nil {
 		return true // any failure short of a JSON-RPC error: reconnect
 	}
-	return c.proc.hasExited() || errors.Is(err, mcp.ErrConnectionClosed) || errors.Is(err, io.EOF) ||
+	return c.proc.hasExited() || c.stdoutBroken() != nil || errors.Is(err, mcp.ErrConnectionClosed) || errors.Is(err, io.EOF) ||
 		errors.Is(err, io.ErrClosedPipe) || errors.Is(err, os.ErrClosed) || errors.Is(err, syscall.EPIPE)
 }
 
@@ -304,7 +312,7 @@ func (s *server) crashed(ctx context.Context, c *conn, cause error, r eval.ToolR
 	if c.proc == nil {
 		r.Err = fmt.Sprintf("the connection to the tool server failed during the call (%s); it was reconnected", crash)
 	} else {
-		r.Err = fmt.Sprintf("the tool server crashed during the call (%s); it was restarted", crash)
+		r.Err = fmt.Sprintf("the tool server %s; it was restarted", crash)
 	}
 	return r
 }
@@ -313,13 +321,22 @@ func (s *server) crashed(ctx context.Context, c *conn, cause error, r eval.ToolR
 // server again; otherwise, or when it will not start, the server is down.
 func (s *server) recover(old *conn, cause error) {
 	defer s.set.wg.Done()
-	why := cause.Error()
-	if old.proc != nil {
+	why, verb := cause.Error(), "crashed"
+	switch {
+	case old.proc == nil:
+		old.close()
+	case old.stdoutBroken() != nil:
+		// The process may well be running: what it wrote is the cause.
+		why, verb = brokenStdout(old.stdoutBroken()), "broke its stdio connection"
+		old.proc.waitExit(500 * time.Millisecond) // the SDK closed its stdin: let it finish its stderr
+		old.close()
+		if t := old.proc.stderr.tail(); t != "" {
+			why += "; stderr: " + t
+		}
+	default:
 		old.proc.waitExit(500 * time.Millisecond) // it is dying: let it say how
 		old.close()
 		why = old.proc.status()
-	} else {
-		old.close()
 	}
 	s.mu.Lock()
 	again := s.restarted
@@ -332,7 +349,7 @@ func (s *server) recover(old *conn, cause error) {
 	case again && old.proc == nil:
 		dead = fmt.Sprintf("its connection failed again after reconnecting (%s)", why)
 	case again:
-		dead = fmt.Sprintf("it crashed again after its restart (%s)", why)
+		dead = fmt.Sprintf("it %s again after its restart (%s)", verb, why)
 	default:
 		var err error
 		c, _, err = s.connect(s.set.ctx)
@@ -341,7 +358,7 @@ func (s *server) recover(old *conn, cause error) {
 		case old.proc == nil:
 			dead = fmt.Sprintf("its connection failed (%s) and reconnecting failed: %v", why, err)
 		default:
-			dead = fmt.Sprintf("it crashed (%s) and would not start again: %v", why, err)
+			dead = fmt.Sprintf("it %s (%s) and would not start again: %v", verb, why, err)
 		}
 	}
 
@@ -356,9 +373,10 @@ func (s *server) recover(old *conn, cause error) {
 	case dead != "":
 		s.dead = dead
 	default:
-		s.cur, s.crash = c, why
-		what := "crashed (%s); restarted it"
+		s.cur, s.crash = c, fmt.Sprintf("%s during the call (%s)", verb, why)
+		what := verb + " (%s); restarted it"
 		if old.proc == nil {
+			s.crash = why
 			what = "connection failed (%s); reconnected"
 		}
 		s.set.stderrM.Lock()

@@ -44,13 +44,14 @@ func (s Server) Transport() string {
 	return "stdio"
 }
 
-// Target returns the server's command line or URL, for messages.
+// Target returns the server's command line (secret arguments redacted) or
+// URL, for messages.
 func (s Server) Target() string {
 	if s.URL != "" {
 		return s.URL
 	}
 	args := make([]string, len(s.Command))
-	for i, a := range s.Command {
+	for i, a := range s.RedactedCommand() {
 		if a == "" || strings.ContainsAny(a, " \t\n\"'\\") {
 			a = strconv.Quote(a)
 		}
@@ -59,14 +60,32 @@ func (s Server) Target() string {
 	return strings.Join(args, " ")
 }
 
+// RedactedCommand returns the command with its secret arguments (see
+// SecretValues) replaced by [REDACTED]: what may be stored and shown.
+func (s Server) RedactedCommand() []string {
+	if len(s.Command) == 0 {
+		return nil
+	}
+	out := slices.Clone(s.Command)
+	for i, off := range secretArgs(s.Command) {
+		out[i] = out[i][:off] + "[REDACTED]"
+	}
+	return out
+}
+
 // SecretValues returns the values of the server's env and headers whose
 // names say they are credentials (KEY, TOKEN, SECRET, PASSWORD, AUTH,
-// CREDENTIAL, COOKIE), and a bearer token: the caller's redactor should
-// learn them. The Set redacts them from what it reports in any case. Other
-// values (a topic, a path) are left alone: redacting every value would
-// corrupt answers and arguments that happen to contain it.
+// CREDENTIAL, COOKIE), a bearer token, and the command's secret arguments:
+// the value of a flag named so (--api-key=VALUE, --token VALUE), or an
+// argument shaped like a well-known API key (sk-…, ghp_…). The caller's
+// redactor should learn them. The Set redacts them from what it reports in
+// any case. Other values (a topic, a path) are left alone: redacting every
+// value would corrupt answers and arguments that happen to contain it.
 func (s Server) SecretValues() []string {
 	var out []string
+	for i, off := range secretArgs(s.Command) {
+		out = append(out, s.Command[i][off:])
+	}
 	for _, m := range []map[string]string{s.Env, s.Headers} {
 		for k, v := range m {
 			if secretKey(k) {
@@ -134,6 +153,10 @@ type Options struct {
 	// StartTimeout bounds a server's start: process start (or connection),
 	// MCP handshake and tool listing. 0 means DefaultStartTimeout.
 	StartTimeout time.Duration
+	// MaxMessageBytes bounds one message (one line) read from a stdio
+	// server's stdout; 0 means the larger of DefaultMaxMessageBytes and 8
+	// times MaxResultBytes.
+	MaxMessageBytes int
 }
 
 // Defaults of Options left zero.
@@ -141,6 +164,9 @@ const (
 	DefaultMaxResultBytes = 16 << 10
 	DefaultMaxConcurrent  = 8
 	DefaultStartTimeout   = 30 * time.Second
+	// DefaultMaxMessageBytes is well above the SDK's own 16 MiB bound: a
+	// result is cut to MaxResultBytes once read, so only memory limits it.
+	DefaultMaxMessageBytes = 64 << 20
 )
 
 // stopGrace is how long a stdio server may take to leave after its stdin is
@@ -195,6 +221,9 @@ func Start(ctx context.Context, servers []Server, opts Options) (*Set, error) {
 	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = DefaultStartTimeout
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = max(DefaultMaxMessageBytes, 8*opts.MaxResultBytes)
 	}
 	secrets := &transport.Redactor{}
 	for _, sp := range servers {
@@ -454,6 +483,43 @@ var secretKeyRE = regexp.MustCompile(`(?i)(key|token|secret|passw|pwd|auth|crede
 // secretKey reports whether an env variable or header name says its value
 // is a credential.
 func secretKey(name string) bool { return secretKeyRE.MatchString(name) }
+
+var (
+	// secretFlagRE: a command-line flag whose value is a credential. Not
+	// auth or session, as for env names: --author, --session-dir.
+	secretFlagRE = regexp.MustCompile(`(?i)(key|token|secret|passw|pwd|credential|cookie)`)
+	// pathFlagRE: a flag naming where a credential is (--key-file): the
+	// path is no secret.
+	pathFlagRE = regexp.MustCompile(`(?i)[-_.]?(file|path|dir|url|uri)$`)
+	// keyShapeRE: an argument shaped like a well-known API key.
+	keyShapeRE = regexp.MustCompile(`^(sk-[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|` +
+		`xox[abpr]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{30,}|hf_[A-Za-z0-9]{20,})$`)
+)
+
+// secretArgs finds a command's secret arguments: by index, the offset in
+// the argument where the secret starts (after "--api-key=").
+func secretArgs(command []string) map[int]int {
+	out := map[int]int{}
+	for i := 1; i < len(command); i++ {
+		a := command[i]
+		if !strings.HasPrefix(a, "-") || a == "-" || a == "--" {
+			if keyShapeRE.MatchString(a) {
+				out[i] = 0
+			}
+			continue
+		}
+		name, val, eq := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		secret := secretFlagRE.MatchString(name) && !pathFlagRE.MatchString(name)
+		switch {
+		case eq && val != "" && (secret || keyShapeRE.MatchString(val)):
+			out[i] = len(a) - len(val)
+		case !eq && secret && i+1 < len(command) && !strings.HasPrefix(command[i+1], "-") && command[i+1] != "":
+			out[i+1] = 0
+			i++
+		}
+	}
+	return out
+}
 
 // hasTool reports whether the server lists a tool named n other than the
 // one named self.

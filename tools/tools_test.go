@@ -256,6 +256,55 @@ func TestCrashConcurrent(t *testing.T) {
 	}
 }
 
+// TestBrokenStdout covers a stdio server whose stdout stops being JSON-RPC:
+// a line of text, or a message longer than evalctl reads. Either breaks the
+// connection, so it is handled as a crash (restarted once, then down), not
+// as the tool's error, and the error says what the server did.
+func TestBrokenStdout(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  Options
+		flags string
+		want  []string // ErrKind of successive calls
+		errs  []string // substrings of their Err
+		big   bool
+	}{
+		{name: "a line of text", flags: "--garbage-every 2",
+			want: []string{"", trace.ToolCrashed, "", trace.ToolUnavailable, trace.ToolUnavailable},
+			errs: []string{"", `the tool server broke its stdio connection during the call (it wrote a line on stdout that is not JSON-RPC (invalid character 'S' looking for beginning of value): a stdio server must write only MCP messages on stdout, and its logs on stderr; stderr: simmcp: call 2 writes garbage on stdout, as told); it was restarted`,
+				"", "it broke its stdio connection again after its restart (it wrote a line on stdout that is not JSON-RPC", "again after its restart"}},
+		{name: "a message too long", opts: Options{MaxMessageBytes: 64 << 10}, flags: "--result-bytes 100000",
+			want: []string{trace.ToolCrashed, trace.ToolUnavailable},
+			errs: []string{"broke its stdio connection during the call (it sent a message longer than 64 KiB on stdout, the most evalctl reads); it was restarted",
+				"it broke its stdio connection again after its restart (it sent a message longer than 64 KiB"}},
+		// The default bound is well above the SDK's 16 MiB: a big page is
+		// read, then cut to MaxResultBytes like any other.
+		{name: "a result over 16 MiB", flags: "--result-bytes 17000000", want: []string{"", ""}, errs: []string{"", ""}, big: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.big && raceEnabled {
+				t.Skip("17 MB of JSON takes too long under the race detector")
+			}
+			var stderr syncBuffer
+			tc.opts.Stderr = &stderr
+			s := start(t, tc.opts, testServer(t, "search", "simmcp", tc.flags))
+			for i, want := range tc.want {
+				r := s.Call(context.Background(), search("algorithm"))
+				if r.ErrKind != want || !strings.Contains(r.Err, tc.errs[i]) || r.Server != "search" {
+					t.Errorf("call %d: %s: %s, want %q with %q", i+1, r.ErrKind, r.Err, want, tc.errs[i])
+				}
+				if want == "" && (!strings.HasPrefix(r.Output, "1. [Algorithm") || len(r.Output) > DefaultMaxResultBytes) {
+					t.Errorf("call %d: output of %d bytes: %.200q", i+1, len(r.Output), r.Output)
+				}
+			}
+			if tc.want[0] != "" || len(tc.want) > 2 {
+				stderr.waitFor(t, "evalctl: tool server search broke its stdio connection (")
+			}
+		})
+	}
+}
+
 func TestStartFailures(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -283,6 +332,9 @@ func TestStartFailures(t *testing.T) {
 			want: []string{`tool server "web" (command: `, ") exited during the MCP handshake (exit status 4; stderr: exit: missing configuration file)"}},
 		{name: "prints garbage", servers: []Server{testServer(t, "web", "garbage", "")},
 			want: []string{`tool server "web" (command: `, ") does not speak MCP over stdio: the MCP handshake failed: ", "invalid character 'H'", "; stderr: garbage: a chatty program"}},
+		{name: "prints garbage and leaves", servers: []Server{testServer(t, "web", "garbage-exits", "")},
+			want: []string{`tool server "web" (command: `, ") does not speak MCP over stdio: the MCP handshake failed: it wrote a line on stdout that is not JSON-RPC (invalid character 'U'",
+				"; stderr: garbage: usage: tool [--help]"}},
 		{name: "silent", servers: []Server{testServer(t, "web", "silent", "")}, opts: Options{StartTimeout: 300 * time.Millisecond},
 			want: []string{`tool server "web" (command: `, "): no answer to the MCP handshake within 300ms (the start timeout)"}},
 		{name: "url refused", servers: []Server{{Name: "web", URL: refused}},
@@ -694,6 +746,50 @@ func TestSecretValuesByName(t *testing.T) {
 		if strings.Contains(got, not) {
 			t.Errorf("%s taken for a secret: %s", not, got)
 		}
+	}
+}
+
+// Secrets given as a command's arguments (--api-key=sk-…, --token TOK) are
+// the server's secrets too: never shown, stored or put in messages.
+func TestSecretArgs(t *testing.T) {
+	tests := []struct {
+		name    string
+		command []string
+		secrets []string
+		target  string
+	}{
+		{name: "flag=value", command: []string{"srv", "--api-key=sk-live-0123456789abcdef", "--topic=git"},
+			secrets: []string{"sk-live-0123456789abcdef"}, target: "srv --api-key=[REDACTED] --topic=git"},
+		{name: "flag value", command: []string{"srv", "--token", "tok-0123456789abcdef", "-v"},
+			secrets: []string{"tok-0123456789abcdef"}, target: "srv --token [REDACTED] -v"},
+		{name: "password, secret, single dash", command: []string{"srv", "-password", "hunter2hunter2", "--client-secret", "cs-0123456789", "--db-passwd=p4ssw0rd!!"},
+			secrets: []string{"cs-0123456789", "hunter2hunter2", "p4ssw0rd!!"}, target: "srv -password [REDACTED] --client-secret [REDACTED] --db-passwd=[REDACTED]"},
+		{name: "a key-shaped value", command: []string{"srv", "sk-ant-api03-0123456789abcdefghij", "ghp_0123456789abcdefghijABCDEFGHIJ0123"},
+			secrets: []string{"ghp_0123456789abcdefghijABCDEFGHIJ0123", "sk-ant-api03-0123456789abcdefghij"}, target: "srv [REDACTED] [REDACTED]"},
+		{name: "a secret flag then another flag", command: []string{"srv", "--api-key", "--verbose"}, target: "srv --api-key --verbose"},
+		{name: "the program itself is kept", command: []string{"/opt/token-server/bin/serve", "--port", "9000", "--key-file", "/etc/k.pem"},
+			target: "/opt/token-server/bin/serve --port 9000 --key-file /etc/k.pem"},
+		{name: "a key-shaped value of another flag", command: []string{"srv", "--auth=sk-proj-0123456789abcdefghij", "--author", "alice-and-bob"},
+			secrets: []string{"sk-proj-0123456789abcdefghij"}, target: "srv --auth=[REDACTED] --author alice-and-bob"},
+		{name: "nothing secret", command: []string{"npx", "-y", "@modelcontextprotocol/server-everything"}, target: "npx -y @modelcontextprotocol/server-everything"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Server{Name: "x", Command: tc.command}
+			if got := s.SecretValues(); strings.Join(got, " ") != strings.Join(tc.secrets, " ") {
+				t.Errorf("SecretValues = %q, want %q", got, tc.secrets)
+			}
+			if got := s.Target(); got != tc.target {
+				t.Errorf("Target = %q, want %q", got, tc.target)
+			}
+		})
+	}
+	// A server started with a secret argument does not show it.
+	sp := testServer(t, "search", "simmcp", "")
+	sp.Command = append(sp.Command, "--token", "tok-0123456789abcdef")
+	s := start(t, Options{}, sp)
+	if d := s.Describe(); strings.Contains(d[0].Target, "tok-0123456789abcdef") {
+		t.Errorf("Describe: %+v", d)
 	}
 }
 

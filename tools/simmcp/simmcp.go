@@ -12,6 +12,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,10 +44,18 @@ type Options struct {
 	// does not exist, and the file is created before it, so that a
 	// restarted server behaves. Without CrashAfter the crash is at call 1.
 	CrashOnce string
+	// GarbageEvery makes every Nth call write a line that is not JSON-RPC
+	// on stdout before its answer (stdio only: Serve).
+	GarbageEvery int
+	// ResultBytes pads every result with filler to at least this many
+	// bytes (a server returning a huge page).
+	ResultBytes int
 	// Exit ends the process when a crash is due; nil means os.Exit.
 	Exit func(code int)
 	// Log receives a line for each fault injected; nil discards them.
 	Log io.Writer
+
+	stdout io.Writer // Serve's out, shared with the session, for GarbageEvery
 }
 
 // Flags registers the options as command-line flags on fs.
@@ -55,12 +65,14 @@ func (o *Options) Flags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.ErrorEvery, "error-every", 0, "every Nth call answers with a tool error, isError (0: none)")
 	fs.IntVar(&o.CrashAfter, "crash-after", 0, "the process exits during call N (0: never)")
 	fs.StringVar(&o.CrashOnce, "crash-once", "", "crash only if this file does not exist, creating it first, so a restarted server behaves")
+	fs.IntVar(&o.GarbageEvery, "garbage-every", 0, "every Nth call writes a line that is not JSON-RPC on stdout before its answer (stdio only; 0: none)")
+	fs.IntVar(&o.ResultBytes, "result-bytes", 0, "pad every result to at least this many bytes (0: no padding)")
 }
 
 // Validate checks the options' ranges.
 func (o Options) Validate() error {
-	if o.Latency < 0 || o.HangEvery < 0 || o.ErrorEvery < 0 || o.CrashAfter < 0 {
-		return errors.New("--latency, --hang-every, --error-every and --crash-after must not be negative")
+	if o.Latency < 0 || o.HangEvery < 0 || o.ErrorEvery < 0 || o.CrashAfter < 0 || o.GarbageEvery < 0 || o.ResultBytes < 0 {
+		return errors.New("--latency, --hang-every, --error-every, --crash-after, --garbage-every and --result-bytes must not be negative")
 	}
 	return nil
 }
@@ -132,6 +144,13 @@ func NewServer(o Options) *mcp.Server {
 			max = DefaultMaxResults
 		}
 		text := Format(args.Query, Search(args.Query, max))
+		if n := o.ResultBytes - len(text); n > 0 {
+			text += "\n" + strings.Repeat("filler ", n/7+1)
+		}
+		if o.GarbageEvery > 0 && n%o.GarbageEvery == 0 && o.stdout != nil {
+			logf("call %d writes garbage on stdout, as told", n)
+			fmt.Fprintf(o.stdout, "Searching for %q...\n", args.Query)
+		}
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil, nil
 	})
 	return srv
@@ -162,16 +181,29 @@ func (o Options) crashDue(n int) bool {
 // on a stdio server's stdin and stdout) until the client closes in or ctx
 // ends.
 func Serve(ctx context.Context, o Options, in io.Reader, out io.Writer) error {
-	err := NewServer(o).Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(in), Writer: nopCloser{out}})
+	lw := &lockedWriter{w: out}
+	o.stdout = lw
+	err := NewServer(o).Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(in), Writer: lw})
 	if errors.Is(err, io.EOF) || errors.Is(err, mcp.ErrConnectionClosed) {
 		return nil
 	}
 	return err
 }
 
-type nopCloser struct{ io.Writer }
+// lockedWriter is a server's stdout, written whole lines at a time by the
+// session and by GarbageEvery.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
 
-func (nopCloser) Close() error { return nil }
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func (*lockedWriter) Close() error { return nil }
 
 // Handler serves the server over MCP's streamable HTTP transport.
 func Handler(o Options) http.Handler {

@@ -152,6 +152,13 @@ func TestFaults(t *testing.T) {
 			t.Errorf("exits = %v", exits)
 		}
 	})
+	t.Run("result bytes", func(t *testing.T) {
+		s := connect(t, Options{ResultBytes: 5000})
+		r, err := call(t, ctx, s, map[string]any{"query": "git"})
+		if err != nil || len(text(r)) < 5000 || !strings.HasPrefix(text(r), "1. [") {
+			t.Errorf("%d bytes, %v", len(text(r)), err)
+		}
+	})
 	t.Run("max_results and schema", func(t *testing.T) {
 		s := connect(t, Options{})
 		r, err := call(t, ctx, s, map[string]any{"query": "git", "max_results": 4})
