@@ -137,7 +137,6 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func (s *Server) invalid(w http.ResponseWriter, param, msg string) {
-	s.count(http.StatusBadRequest)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusBadRequest)
 	var p any
@@ -149,7 +148,7 @@ func (s *Server) invalid(w http.ResponseWriter, param, msg string) {
 }
 
 func (s *Server) notFound(w http.ResponseWriter, what, id string) {
-	s.apiError(w, http.StatusNotFound, "invalid_request_error", "", fmt.Sprintf("No such %s object: %s", what, id))
+	writeError(w, http.StatusNotFound, "invalid_request_error", "", fmt.Sprintf("No such %s object: %s", what, id))
 }
 
 // uploadFile is POST /v1/files: a multipart form with purpose=batch and a
@@ -212,7 +211,6 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
 	st.files[f.id] = f
 	st.mu.Unlock()
 	st.uploaded.Add(1)
-	s.count(http.StatusOK)
 	writeJSON(w, f.object())
 }
 
@@ -232,7 +230,6 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) *simFile {
 
 func (s *Server) getFile(w http.ResponseWriter, r *http.Request) {
 	if f := s.file(w, r); f != nil {
-		s.count(http.StatusOK)
 		writeJSON(w, f.object())
 	}
 }
@@ -240,7 +237,6 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) {
 // fileContent serves a file's bytes as OpenAI does: not as JSON.
 func (s *Server) fileContent(w http.ResponseWriter, r *http.Request) {
 	if f := s.file(w, r); f != nil {
-		s.count(http.StatusOK)
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", strconv.Itoa(len(f.data)))
 		w.Write(f.data)
@@ -298,7 +294,6 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 	obj := b.object()
 	st.mu.Unlock()
 	st.created.Add(1)
-	s.count(http.StatusOK)
 	writeJSON(w, obj)
 }
 
@@ -582,7 +577,6 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request) {
 	s.advance(b, s.now())
 	obj := b.object()
 	s.batches.mu.Unlock()
-	s.count(http.StatusOK)
 	writeJSON(w, obj)
 }
 
@@ -609,7 +603,6 @@ func (s *Server) cancelBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	obj := b.object()
 	st.mu.Unlock()
-	s.count(http.StatusOK)
 	writeJSON(w, obj)
 }
 
@@ -654,6 +647,5 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request) {
 		resp["first_id"] = data[0].(map[string]any)["id"]
 		resp["last_id"] = data[len(data)-1].(map[string]any)["id"]
 	}
-	s.count(http.StatusOK)
 	writeJSON(w, resp)
 }

@@ -86,10 +86,10 @@ type Options struct {
 
 // Stats counts what the server saw.
 type Stats struct {
-	Requests   int64 // all chat completion requests
-	Generation int64 // answered 200 to a generation prompt
-	Judge      int64 // answered 200 to a judge prompt
-	Status     map[int]int64
+	Requests   int64         // all chat completion requests (batch requests apart)
+	Generation int64         // answered 200 to a generation prompt
+	Judge      int64         // answered 200 to a judge prompt
+	Status     map[int]int64 // chat completion answers by HTTP status
 	Hangs      int64
 	Garbage    int64
 	// MaxInFlight is the most requests the server was handling at once.
@@ -272,6 +272,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.authorized(w, r, deployment != "") {
+		s.count(http.StatusUnauthorized)
 		return
 	}
 	req, aerr := s.parseChat(body, deployment)
@@ -375,7 +376,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorized checks the API key of a request (in the api-key header for
-// Azure routes), answering 401 when it is wrong.
+// Azure routes), answering 401 when it is wrong (uncounted).
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request, azure bool) bool {
 	if s.opts.APIKey == "" {
 		return true
@@ -385,7 +386,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, azure bool) 
 		got = r.Header.Get("api-key")
 	}
 	if got != s.opts.APIKey {
-		s.apiError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key",
+		writeError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key",
 			fmt.Sprintf("Incorrect API key provided: %s. You can find your API key in your account settings.", got))
 		return false
 	}
@@ -597,8 +598,14 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
 }
 
+// apiError answers a chat completion request with an error, and counts it.
 func (s *Server) apiError(w http.ResponseWriter, code int, typ, errCode, msg string) {
 	s.count(code)
+	writeError(w, code, typ, errCode, msg)
+}
+
+// writeError writes an error in OpenAI's shape.
+func writeError(w http.ResponseWriter, code int, typ, errCode, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	var c any
