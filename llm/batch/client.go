@@ -375,7 +375,7 @@ func (c *Client) Results(ctx context.Context, st State) (map[string]Outcome, err
 }
 
 func (c *Client) content(ctx context.Context, fileID string) ([]byte, error) {
-	raw, err := c.api.GetFileContent(ctx, fileID)
+	raw, err := c.api.GetFileContent(transport.File(ctx), fileID) // JSONL, not an API answer
 	if err != nil {
 		return nil, c.fail(ctx, "reading file "+fileID, err)
 	}

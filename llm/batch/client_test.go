@@ -562,3 +562,40 @@ func TestSplit(t *testing.T) {
 		})
 	}
 }
+
+// States kept from an earlier process are enough to read results, from a
+// client whose first calls are file downloads (JSONL, not JSON).
+func TestResultsFromStoredStates(t *testing.T) {
+	srv := startSim(t, sim.Options{})
+	var items []batch.Item
+	for i := range 8 {
+		items = append(items, batch.Item{CustomID: fmt.Sprint(i), Req: llm.Request{Model: "m",
+			Messages: []llm.Message{{Role: "user", Content: fmt.Sprintf("Question: What is %d?", i)}}}})
+	}
+	// Two requests a batch: output files of two lines, not one JSON value.
+	first := newClient(srv.URL, batch.Config{Limits: batch.Limits{MaxRequests: 2}})
+	ids, err := first.Submit(context.Background(), items)
+	if err != nil || len(ids) != 4 {
+		t.Fatalf("%v %v", ids, err)
+	}
+	var states []batch.State
+	for _, id := range ids {
+		st, err := first.Wait(context.Background(), id, time.Millisecond, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		states = append(states, st)
+	}
+	fresh := newClient(srv.URL, batch.Config{})
+	n := 0
+	for _, st := range states {
+		got, err := fresh.Results(context.Background(), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(got)
+	}
+	if n != len(items) {
+		t.Errorf("%d outcomes", n)
+	}
+}

@@ -130,6 +130,14 @@ type onceKey struct{}
 // is still waited for and retried: the server refused the request.
 func Once(ctx context.Context) context.Context { return context.WithValue(ctx, onceKey{}, true) }
 
+type fileKey struct{}
+
+// File returns a context whose requests download a file (a Batch API output
+// file is JSON Lines, not one JSON value): a successful answer is taken as it
+// is, whatever its content type, instead of being retried as malformed or
+// counted against the endpoint's health.
+func File(ctx context.Context) context.Context { return context.WithValue(ctx, fileKey{}, true) }
+
 // AttemptError is returned when the last attempt failed without a response.
 type AttemptError struct {
 	Attempts int
@@ -304,6 +312,10 @@ func (t *Transport) attempt(ctx context.Context, tr *Trace, base http.RoundTripp
 	resp.ContentLength = int64(len(data))
 	retryAfter := RetryAfter(resp.Header, time.Now())
 	t.Pacer.done(tk, resp.StatusCode, resp.Header, retryAfter)
+	if file, _ := ctx.Value(fileKey{}).(bool); file && resp.StatusCode/100 == 2 {
+		t.health.good()
+		return resp, 0, "", nil
+	}
 	valid := json.Valid(data)
 	if valid {
 		t.health.good()

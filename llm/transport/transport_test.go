@@ -114,3 +114,33 @@ func TestOnceIsNotRepeated(t *testing.T) {
 		})
 	}
 }
+
+// A downloaded JSONL file is neither a malformed answer to retry nor a
+// sign of a wrong endpoint, whatever its content type.
+func TestFileDownloads(t *testing.T) {
+	for _, ctype := range []string{"application/json", "application/octet-stream", ""} {
+		t.Run(ctype, func(t *testing.T) {
+			n := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n++
+				if ctype != "" {
+					w.Header().Set("Content-Type", ctype)
+				}
+				w.Write([]byte("{\"a\":1}\n{\"b\":2}\n"))
+			}))
+			defer srv.Close()
+			client := &http.Client{Transport: New(nil, Policy{MaxAttempts: 3, BaseDelay: time.Millisecond})}
+			for range deadAfter + 1 {
+				req, _ := http.NewRequestWithContext(File(context.Background()), "GET", srv.URL, nil)
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			if n != deadAfter+1 {
+				t.Errorf("%d attempts for %d downloads", n, deadAfter+1)
+			}
+		})
+	}
+}
