@@ -599,3 +599,32 @@ func TestResultsFromStoredStates(t *testing.T) {
 		t.Errorf("%d outcomes", n)
 	}
 }
+
+// When a later batch cannot be made, the ids of the batches already
+// created come back with the error: they run, and are paid for.
+func TestSubmitReturnsWhatItCreated(t *testing.T) {
+	srv := startSim(t, sim.Options{})
+	target, _ := url.Parse(srv.URL)
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	uploads := 0
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "POST" && r.URL.Path == "/v1/files" {
+			if uploads++; uploads == 2 {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, `{"error":{"message":"storage quota reached","type":"invalid_request_error"}}`)
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	c := newClient(front.URL+"/v1", batch.Config{})
+	ids, err := c.Submit(context.Background(), mixed("m")) // two models: two batches
+	if e := llm.AsError(err); e == nil || e.Kind != llm.KindClient || !strings.Contains(e.Msg, "storage quota") || len(ids) != 1 {
+		t.Fatalf("ids %v, err %v", ids, err)
+	}
+	if st := srv.Stats(); st.Batches != 1 {
+		t.Errorf("%d batches", st.Batches)
+	}
+}
