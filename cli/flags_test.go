@@ -89,3 +89,39 @@ func TestReportFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestSimServeBatchFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		check func(*SimServeOptions) bool
+		err   string
+	}{
+		{args: []string{"--batch-delay", "2s", "--batch-fail-rate", "0.1", "--batch-expire-rate", "0.5", "--batch-max-requests", "10", "--batch-max-bytes", "1000"},
+			check: func(o *SimServeOptions) bool {
+				b := o.Opts
+				return b.BatchDelay.Seconds() == 2 && b.BatchFailRate == 0.1 && b.BatchExpireRate == 0.5 && b.BatchMaxRequests == 10 && b.BatchMaxBytes == 1000
+			}},
+		{args: []string{"--batch-fail-rate", "1.5"}, err: "--batch-fail-rate"},
+		{args: []string{"--batch-delay", "-1s"}, err: "--batch-delay"},
+		{args: []string{"--batch-max-requests", "-1"}, err: "--batch-max-requests"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var got *SimServeOptions
+			cmd := NewCmdSimServe(testApp(), func(o *SimServeOptions) error { got = o; return nil })
+			cmd.SetArgs(tc.args)
+			cmd.SetOut(&bytes.Buffer{})
+			cmd.SetErr(&bytes.Buffer{})
+			err := cmd.Execute()
+			if tc.err != "" {
+				var ee *ExitError
+				if err == nil || !errors.As(err, &ee) || ee.Code != ExitUsage || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want a usage error naming %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got == nil || !tc.check(got) {
+				t.Fatalf("err %v, options %+v", err, got)
+			}
+		})
+	}
+}

@@ -43,6 +43,13 @@ answers judge prompts with JSON verdicts, reports token usage, and can be told t
 struggling vendor: latency with jitter, a requests-per-minute limit (429 with Retry-After), and a
 share of attempts answered with 500, 429, a hang or a malformed body.
 
+It also serves OpenAI's Batch API: POST /v1/files (a .jsonl input file, purpose batch), GET
+/v1/files/{id} and /v1/files/{id}/content, POST /v1/batches, GET /v1/batches and /v1/batches/{id},
+POST /v1/batches/{id}/cancel. A batch is validated (problems are reported by line, and fail the
+batch), answers each request as the chat endpoint would, and writes an output and an error file.
+--batch-delay is the time a batch takes; --batch-fail-rate and --batch-expire-rate make some
+requests fail and some batches expire.
+
 Point evalctl at it with OPENAI_BASE_URL=http://ADDR/v1 and openai:NAME models, or use sim:NAME
 models, which start a private simulator inside evalctl.`,
 		Example: `  evalctl sim serve --addr 127.0.0.1:8089 --latency 50ms --fail-rate 0.1 --rate-limit-rate 0.1`,
@@ -52,6 +59,10 @@ models, which start a private simulator inside evalctl.`,
 			if o.FailRate < 0 || o.RateLimitRate < 0 || o.HangRate < 0 || o.GarbageRate < 0 ||
 				o.FailRate+o.RateLimitRate+o.HangRate+o.GarbageRate > 1 {
 				return usageErr("fault rates must be between 0 and 1 and add up to at most 1")
+			}
+			if o.BatchDelay < 0 || o.BatchFailRate < 0 || o.BatchFailRate > 1 || o.BatchExpireRate < 0 || o.BatchExpireRate > 1 ||
+				o.BatchMaxRequests < 0 || o.BatchMaxBytes < 0 {
+				return usageErr("--batch-delay, --batch-max-requests and --batch-max-bytes must not be negative; --batch-fail-rate and --batch-expire-rate are between 0 and 1")
 			}
 			if o.Latency < 0 || o.RPM < 0 || o.TPM < 0 || o.RetryAfter < 0 || o.Jitter < 0 || o.Jitter > 1 {
 				return usageErr("--latency, --rpm, --tpm and --retry-after must not be negative; --jitter is between 0 and 1")
@@ -83,6 +94,11 @@ models, which start a private simulator inside evalctl.`,
 	f.Float64Var(&opts.Opts.GarbageRate, "garbage-rate", 0, "share of attempts answered with a malformed body")
 	f.Uint64Var(&opts.Opts.Seed, "seed", 0, "varies every deterministic choice")
 	f.StringSliceVar(&opts.Opts.Models, "models", nil, "model names served (default: any; others get 404)")
+	f.DurationVar(&opts.Opts.BatchDelay, "batch-delay", 0, "time a Batch API batch takes from creation to completion (0: done when first looked at)")
+	f.Float64Var(&opts.Opts.BatchFailRate, "batch-fail-rate", 0, "share of a batch's requests that fail (500 or 429 in its error file)")
+	f.Float64Var(&opts.Opts.BatchExpireRate, "batch-expire-rate", 0, "share of batches that expire, half their requests unanswered (batch_expired)")
+	f.IntVar(&opts.Opts.BatchMaxRequests, "batch-max-requests", 0, "most requests in a batch input file (0: OpenAI's 50000)")
+	f.Int64Var(&opts.Opts.BatchMaxBytes, "batch-max-bytes", 0, "largest batch input file in bytes (0: OpenAI's 200 MB)")
 	f.StringVar(&opts.APIKeyEnv, "require-key-env", "", "require the API key held in this environment variable (others get 401)")
 	return cmd
 }
@@ -100,6 +116,9 @@ func simServe(a *app, opts *SimServeOptions) error {
 	st := srv.Stats()
 	fmt.Fprintf(a.io.Stderr, "evalctl sim: %d requests (%d answers, %d verdicts) in all; by status %v; %d hangs, %d malformed\n",
 		st.Requests, st.Generation, st.Judge, st.Status, st.Hangs, st.Garbage)
+	if st.Batches > 0 {
+		fmt.Fprintf(a.io.Stderr, "evalctl sim: %d batches: %d requests answered, %d failed\n", st.Batches, st.BatchAnswered, st.BatchFailed)
+	}
 	return nil
 }
 

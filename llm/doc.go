@@ -7,5 +7,5 @@
 // and environment by a factory registered by name in llm/providers; the HTTP
 // behaviour shared by all of them (retries, Retry-After, timeouts, secret
 // redaction) lives in llm/transport; llm/sim is an OpenAI-compatible simulator
-// for offline runs.
+// for offline runs; llm/batch sends requests through OpenAI's Batch API.
 package llm

@@ -11,6 +11,17 @@ func (p Price) Cost(u Usage) float64 {
 	return (float64(u.PromptTokens)*p.Input + float64(u.CompletionTokens)*p.Output) / 1e6
 }
 
+// BatchDiscount is the share of the list price that OpenAI's Batch API
+// charges: half, for input and output tokens alike.
+const BatchDiscount = 0.5
+
+// Batch returns the price of the same tokens sent through the Batch API:
+// the list price times BatchDiscount. It applies to prices set in
+// evalctl.yaml too, which are list (interactive) prices.
+func (p Price) Batch() Price {
+	return Price{Input: p.Input * BatchDiscount, Output: p.Output * BatchDiscount}
+}
+
 // DefaultPrices are OpenAI list prices (USD per million tokens, standard
 // tier, as published in 2025) for models people commonly evaluate. Prices
 // change: set current ones, and those of other providers, under prices: in

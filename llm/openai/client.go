@@ -75,9 +75,14 @@ func New(cfg Config) *Client {
 // reasoningModel matches OpenAI models that take max_completion_tokens.
 var reasoningModel = regexp.MustCompile(`^(o\d|gpt-5)`)
 
-// Complete implements llm.Client.
-func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
-	cr := goopenai.ChatCompletionRequest{Model: req.Model, Seed: req.Params.Seed}
+// ChatRequest maps req to go-openai's chat completion request, as Complete
+// sends it. schema selects the json_schema response format for a request
+// with a Schema (false: JSON mode, for servers without structured outputs).
+// patch holds the fields go-openai would drop from the JSON (explicit
+// zeros of temperature and top_p, which its omitempty loses): they must be
+// added to the encoded body, as RequestBody does.
+func ChatRequest(req llm.Request, schema bool) (cr goopenai.ChatCompletionRequest, patch map[string]any) {
+	cr = goopenai.ChatCompletionRequest{Model: req.Model, Seed: req.Params.Seed}
 	for _, m := range req.Messages {
 		msg := goopenai.ChatCompletionMessage{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID}
 		for _, tc := range m.ToolCalls {
@@ -98,7 +103,7 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	if req.ParallelToolCalls != nil && len(req.Tools) > 0 {
 		cr.ParallelToolCalls = *req.ParallelToolCalls
 	}
-	patch := map[string]any{}
+	patch = map[string]any{}
 	if t := req.Params.Temperature; t != nil {
 		cr.Temperature = float32(*t)
 		if *t == 0 {
@@ -123,10 +128,35 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	if req.JSON || req.Schema != nil {
 		cr.ResponseFormat = &goopenai.ChatCompletionResponseFormat{Type: goopenai.ChatCompletionResponseFormatTypeJSONObject}
 	}
-	if req.Schema != nil && !c.noSchema.Load() {
+	if req.Schema != nil && schema {
 		cr.ResponseFormat = &goopenai.ChatCompletionResponseFormat{Type: goopenai.ChatCompletionResponseFormatTypeJSONSchema,
 			JSONSchema: &goopenai.ChatCompletionResponseFormatJSONSchema{Name: req.Schema.Name, Schema: req.Schema.Schema, Strict: true}}
 	}
+	return cr, patch
+}
+
+// RequestBody returns the JSON body Complete sends for req (to a non-Azure
+// endpoint), byte for byte: go-openai's encoding of ChatRequest with the
+// patch appended. The Batch API client writes it into its input files, so
+// that a batched request and an interactive one are the same request.
+func RequestBody(req llm.Request, schema bool) ([]byte, error) {
+	cr, patch := ChatRequest(req, schema)
+	if err := goopenai.NewReasoningValidator().Validate(cr); err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(cr)
+	if err != nil {
+		return nil, err
+	}
+	if len(patch) == 0 {
+		return body, nil
+	}
+	return appendFields(body, patch)
+}
+
+// Complete implements llm.Client.
+func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
+	cr, patch := ChatRequest(req, !c.noSchema.Load())
 	if len(patch) > 0 {
 		ctx = context.WithValue(ctx, patchKey{}, patch)
 	}
@@ -149,14 +179,25 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 		e.Attempts = attempts
 		return llm.Response{Latency: latency, Attempts: attempts}, e
 	}
+	out, ok := FromChatResponse(resp, c.cfg.Redactor)
+	out.Latency, out.Attempts = latency, attempts
+	if !ok {
+		return out, &llm.Error{Kind: llm.KindMalformed, Model: c.ref(req.Model), Msg: "response has no choices", Attempts: attempts}
+	}
+	return out, nil
+}
+
+// FromChatResponse maps a chat completion to an llm.Response (without
+// latency and attempts), scrubbing secrets from its text and tool
+// arguments with red. ok is false when the completion has no choices.
+func FromChatResponse(resp goopenai.ChatCompletionResponse, red *transport.Redactor) (out llm.Response, ok bool) {
 	if len(resp.Choices) == 0 {
-		return llm.Response{Latency: latency, Attempts: attempts},
-			&llm.Error{Kind: llm.KindMalformed, Model: c.ref(req.Model), Msg: "response has no choices", Attempts: attempts}
+		return llm.Response{}, false
 	}
 	ch := resp.Choices[0]
 	var calls []llm.ToolCall
 	for _, tc := range ch.Message.ToolCalls {
-		calls = append(calls, llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: c.cfg.Redactor.Redact(tc.Function.Arguments)})
+		calls = append(calls, llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: red.Redact(tc.Function.Arguments)})
 	}
 	return llm.Response{
 		ToolCalls: calls,
@@ -164,12 +205,10 @@ func (c *Client) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 		// text, a model asked to repeat its request): it is scrubbed here,
 		// before the cache, the store or a report sees it, for answers and
 		// judge replies alike.
-		Text:         c.cfg.Redactor.Redact(ch.Message.Content),
+		Text:         red.Redact(ch.Message.Content),
 		FinishReason: string(ch.FinishReason),
 		Usage:        llm.Usage{PromptTokens: tokenCount(resp.Usage.PromptTokens), CompletionTokens: tokenCount(resp.Usage.CompletionTokens)},
-		Latency:      latency,
-		Attempts:     attempts,
-	}, nil
+	}, true
 }
 
 // tokenCount takes a token count a server reported, within sense: a
@@ -193,7 +232,18 @@ func (c *Client) ref(model string) string { return c.cfg.Provider + ":" + model 
 
 // classify maps go-openai and transport errors to llm.Error kinds.
 func (c *Client) classify(ctx context.Context, model string, err error) *llm.Error {
-	e := &llm.Error{Model: c.ref(model)}
+	return Classify(ctx, err, c.cfg.Provider, model, c.cfg.Redactor)
+}
+
+// Classify maps an error of a call made through go-openai over an
+// llm/transport client to an *llm.Error: its kind, HTTP status and a
+// message scrubbed of secrets by red. provider and model name the model
+// ("provider:model") in the error; an empty model leaves it out.
+func Classify(ctx context.Context, err error, provider, model string, red *transport.Redactor) *llm.Error {
+	e := &llm.Error{}
+	if model != "" {
+		e.Model = provider + ":" + model
+	}
 	var apiErr *goopenai.APIError
 	var reqErr *goopenai.RequestError
 	var attErr *transport.AttemptError
@@ -205,11 +255,11 @@ func (c *Client) classify(ctx context.Context, model string, err error) *llm.Err
 		e.Kind, e.Msg = llm.KindCanceled, "canceled"
 	case errors.As(err, &apiErr):
 		e.Status = apiErr.HTTPStatusCode
-		e.Kind = kindForStatus(e.Status)
+		e.Kind = KindForStatus(e.Status)
 		e.Msg = apiErr.Message
 	case errors.As(err, &reqErr):
 		e.Status = reqErr.HTTPStatusCode
-		e.Kind = kindForStatus(e.Status)
+		e.Kind = KindForStatus(e.Status)
 		e.Msg = strings.TrimSpace(truncate(string(reqErr.Body), 200))
 		if e.Msg == "" {
 			e.Msg = reqErr.HTTPStatus
@@ -233,9 +283,9 @@ func (c *Client) classify(ctx context.Context, model string, err error) *llm.Err
 		e.Kind, e.Msg = llm.KindNetwork, err.Error()
 	}
 	if e.Kind == llm.KindAuth {
-		e.Msg += hintAuth(c.cfg.Provider)
+		e.Msg += hintAuth(provider)
 	}
-	e.Msg = c.cfg.Redactor.Redact(e.Msg)
+	e.Msg = red.Redact(e.Msg)
 	return e
 }
 
@@ -249,7 +299,8 @@ func hintAuth(provider string) string {
 	return ""
 }
 
-func kindForStatus(code int) llm.Kind {
+// KindForStatus is the kind of a call answered with HTTP status code.
+func KindForStatus(code int) llm.Kind {
 	switch {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		return llm.KindAuth

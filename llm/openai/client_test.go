@@ -352,3 +352,45 @@ func TestKeyEchoedInAnswerIsRedacted(t *testing.T) {
 		t.Errorf("text = %q\nwant %q", resp.Text, want)
 	}
 }
+
+// RequestBody is what Complete sends, byte for byte (the Batch API client
+// writes it into its input files).
+func TestRequestBodyIsTheWireBody(t *testing.T) {
+	msgs := []llm.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "hi <&> \u2028"}}
+	tests := []struct {
+		name string
+		req  llm.Request
+	}{
+		{"plain", llm.Request{Model: "gpt-4.1-mini", Messages: msgs}},
+		{"explicit zeros", llm.Request{Model: "gpt-4.1-mini", Messages: msgs, Params: llm.Params{Temperature: ptr(0.0), TopP: ptr(0.0), Seed: ptr(0)}}},
+		{"reasoning model", llm.Request{Model: "gpt-5-mini", Messages: msgs, Params: llm.Params{MaxTokens: 64, Temperature: ptr(1.0)}}},
+		{"schema", llm.Request{Model: "gpt-4.1", Messages: msgs, Schema: &llm.Schema{Name: "verdict", Schema: json.RawMessage(`{"type":"object"}`)}}},
+		{"json mode", llm.Request{Model: "gpt-4.1", Messages: msgs, JSON: true, Params: llm.Params{MaxTokens: 5}}},
+		{"tools", llm.Request{Model: "gpt-4.1", Messages: append(msgs,
+			llm.Message{Role: "assistant", ToolCalls: []llm.ToolCall{{ID: "c1", Name: "search", Arguments: `{"q":"x"}`}}},
+			llm.Message{Role: "tool", ToolCallID: "c1", Content: "found"}),
+			Tools: []llm.Tool{{Name: "search"}, {Name: "fetch", Parameters: json.RawMessage(`{"type":"object"}`)}}, ParallelToolCalls: ptr(false)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []byte
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got, _ = io.ReadAll(r.Body)
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, `{"choices":[{"message":{"content":"ok"},"finish_reason":"stop"}]}`)
+			}))
+			defer srv.Close()
+			c, _ := newClient(srv.URL+"/v1", "k", fastPolicy)
+			if _, err := c.Complete(context.Background(), tc.req); err != nil {
+				t.Fatal(err)
+			}
+			want, err := openai.RequestBody(tc.req, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("wire body and RequestBody differ:\nwire %s\nbody %s", got, want)
+			}
+		})
+	}
+}

@@ -10,4 +10,9 @@
 // answered 500, 429, a hang, or a malformed body. Every choice is a function of
 // the request body, the attempt number and the seed, so runs are reproducible
 // whatever the concurrency.
+//
+// It also serves OpenAI's Batch API (files and batches, see batch.go): a
+// batch answers each of its requests exactly as the chat endpoint would,
+// once, over a configurable delay, with optional per-request failures and
+// expiry; Stats tells batch answers from interactive ones.
 package sim

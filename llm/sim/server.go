@@ -62,14 +62,34 @@ type Options struct {
 	NoSchema bool
 	// Seed varies every deterministic choice.
 	Seed uint64
+
+	// The Batch API (POST /v1/files, /v1/batches). BatchDelay is the time
+	// from a batch's creation to its end (0: it is done when first looked
+	// at): a tenth of it validating, eight tenths in progress (requests are
+	// answered at an even pace), a tenth finalizing.
+	BatchDelay time.Duration
+	// BatchFailRate is the share of a batch's requests that fail (half of
+	// them 500, half 429), written to its error file.
+	BatchFailRate float64
+	// BatchExpireRate is the share of batches that expire: half of their
+	// requests are answered, the others go to the error file with code
+	// batch_expired. 1 makes every batch expire.
+	BatchExpireRate float64
+	// BatchMaxRequests and BatchMaxBytes limit one batch's input file (0:
+	// OpenAI's 50,000 requests and 200 MB).
+	BatchMaxRequests int
+	BatchMaxBytes    int64
+	// Clock, when set, is the time of the batch lifecycle, for tests that
+	// walk a batch through its states; nil means time.Now.
+	Clock func() time.Time
 }
 
 // Stats counts what the server saw.
 type Stats struct {
-	Requests   int64 // all chat completion requests
-	Generation int64 // answered 200 to a generation prompt
-	Judge      int64 // answered 200 to a judge prompt
-	Status     map[int]int64
+	Requests   int64         // all chat completion requests (batch requests apart)
+	Generation int64         // answered 200 to a generation prompt
+	Judge      int64         // answered 200 to a judge prompt
+	Status     map[int]int64 // chat completion answers by HTTP status
 	Hangs      int64
 	Garbage    int64
 	// MaxInFlight is the most requests the server was handling at once.
@@ -79,6 +99,14 @@ type Stats struct {
 	// PerSecond counts the requests admitted past the rate limits (whatever
 	// fault then befell them) in each second since the first request.
 	PerSecond []int64
+	// Interactive counts the answers (200) of the chat endpoint; Generation,
+	// Judge and Tokens count batch answers too.
+	Interactive int64
+	// Files and Batches count the files uploaded and batches created;
+	// BatchAnswered the requests answered in batch output files, and
+	// BatchFailed the requests written to batch error files (failed,
+	// expired, cancelled).
+	Files, Batches, BatchAnswered, BatchFailed int64
 }
 
 // Server is the simulator. The zero value is not usable; call New.
@@ -102,6 +130,8 @@ type Server struct {
 	start                 time.Time
 	perSec                []int64
 	mux                   *http.ServeMux
+	interactive           atomic.Int64
+	batches               batchStore
 }
 
 // New returns a simulator.
@@ -117,6 +147,7 @@ func New(opts Options) *Server {
 	// Azure OpenAI: the deployment in the path, an api-version query, the key
 	// in an api-key header.
 	s.mux.HandleFunc("POST /openai/deployments/{deployment}/chat/completions", s.chat)
+	s.batchRoutes()
 	return s
 }
 
@@ -164,7 +195,9 @@ func (s *Server) Stats() Stats {
 	s.mu.Unlock()
 	return Stats{Requests: s.reqs.Load(), Generation: s.gen.Load(), Judge: s.judge.Load(),
 		Status: st, Hangs: s.hangs.Load(), Garbage: s.garbage.Load(), MaxInFlight: s.maxInFlight.Load(),
-		Tokens: s.tokens.Load(), PerSecond: perSec}
+		Tokens: s.tokens.Load(), PerSecond: perSec, Interactive: s.interactive.Load(),
+		Files: s.batches.uploaded.Load(), Batches: s.batches.created.Load(),
+		BatchAnswered: s.batches.answered.Load(), BatchFailed: s.batches.failed.Load()}
 }
 
 // Running is a simulator listening on a loopback port.
@@ -238,50 +271,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			"Missing required query parameter: api-version.")
 		return
 	}
-	if s.opts.APIKey != "" {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if deployment != "" {
-			got = r.Header.Get("api-key")
-		}
-		if got != s.opts.APIKey {
-			s.apiError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key",
-				fmt.Sprintf("Incorrect API key provided: %s. You can find your API key in your account settings.", got))
-			return
-		}
-	}
-	var req chatRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		s.apiError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request: "+err.Error())
+	if !s.authorized(w, r, deployment != "") {
+		s.count(http.StatusUnauthorized)
 		return
 	}
-	if deployment != "" {
-		req.Model = deployment // Azure answers with the deployment's model
-	}
-	if req.Model == "" || len(req.Messages) == 0 {
-		s.apiError(w, http.StatusBadRequest, "invalid_request_error", "", "'model' and 'messages' are required")
+	req, aerr := s.parseChat(body, deployment)
+	if aerr != nil {
+		s.apiError(w, aerr.status, aerr.typ, aerr.code, aerr.msg)
 		return
-	}
-	if req.Stream {
-		s.apiError(w, http.StatusBadRequest, "invalid_request_error", "", "the simulator does not stream")
-		return
-	}
-	if len(s.opts.Models) > 0 && !slices.Contains(s.opts.Models, req.Model) {
-		s.apiError(w, http.StatusNotFound, "invalid_request_error", "model_not_found",
-			fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model))
-		return
-	}
-
-	if rf := req.ResponseFormat; rf != nil && rf.Type == "json_schema" {
-		if s.opts.NoSchema {
-			s.apiError(w, http.StatusBadRequest, "invalid_request_error", "",
-				"Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.")
-			return
-		}
-		if rf.JSONSchema == nil || rf.JSONSchema.Name == "" || !json.Valid(rf.JSONSchema.Schema) {
-			s.apiError(w, http.StatusBadRequest, "invalid_request_error", "",
-				"Invalid parameter: 'response_format.json_schema' needs a name and a schema.")
-			return
-		}
 	}
 
 	key := sha256.Sum256(body)
@@ -306,11 +303,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	contents := make([]string, len(req.Messages))
-	for i, m := range req.Messages {
-		contents[i] = m.Content
-	}
-	promptTok := s.lines.chat(contents)
+	promptTok := s.promptTokens(req)
 	if tpmLim != nil {
 		n := min(promptTok, tpmLim.Burst())
 		res := tpmLim.ReserveN(time.Now(), n)
@@ -351,9 +344,108 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var text, finish string
-	var calls []toolCall
-	var judge bool
+	text, finish, calls, judge := s.compose(req, key)
+
+	if o.Latency > 0 {
+		f := 1 + o.Jitter*(2*s.uniform(key, try, 2)-1)
+		select {
+		case <-time.After(time.Duration(float64(o.Latency) * f)):
+		case <-r.Context().Done():
+			return
+		}
+	}
+
+	if u < o.FailRate+o.RateLimitRate+o.HangRate+o.GarbageRate {
+		s.garbage.Add(1)
+		s.count(http.StatusOK)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, `{"id":"chatcmpl-sim","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"`)
+		return
+	}
+
+	resp, completionTok := s.response(req, key, promptTok, text, finish, calls)
+	if tpmLim != nil {
+		tpmLim.ReserveN(time.Now(), min(completionTok, tpmLim.Burst())) // charged, not refused
+	}
+	s.answered(judge, promptTok+completionTok)
+	s.interactive.Add(1)
+	s.count(http.StatusOK)
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(resp)
+}
+
+// authorized checks the API key of a request (in the api-key header for
+// Azure routes), answering 401 when it is wrong (uncounted).
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request, azure bool) bool {
+	if s.opts.APIKey == "" {
+		return true
+	}
+	got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if azure {
+		got = r.Header.Get("api-key")
+	}
+	if got != s.opts.APIKey {
+		writeError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key",
+			fmt.Sprintf("Incorrect API key provided: %s. You can find your API key in your account settings.", got))
+		return false
+	}
+	return true
+}
+
+// apiErr is an error answer of the API.
+type apiErr struct {
+	status         int
+	typ, code, msg string
+}
+
+// parseChat reads and checks a chat completion request body as the chat
+// endpoint does, for the interactive endpoint and batch lines alike.
+// deployment is the Azure deployment of the path ("" for none).
+func (s *Server) parseChat(body []byte, deployment string) (*chatRequest, *apiErr) {
+	var req chatRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, &apiErr{http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request: " + err.Error()}
+	}
+	if deployment != "" {
+		req.Model = deployment // Azure answers with the deployment's model
+	}
+	if req.Model == "" || len(req.Messages) == 0 {
+		return nil, &apiErr{http.StatusBadRequest, "invalid_request_error", "", "'model' and 'messages' are required"}
+	}
+	if req.Stream {
+		return nil, &apiErr{http.StatusBadRequest, "invalid_request_error", "", "the simulator does not stream"}
+	}
+	if len(s.opts.Models) > 0 && !slices.Contains(s.opts.Models, req.Model) {
+		return nil, &apiErr{http.StatusNotFound, "invalid_request_error", "model_not_found",
+			fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model)}
+	}
+	if rf := req.ResponseFormat; rf != nil && rf.Type == "json_schema" {
+		if s.opts.NoSchema {
+			return nil, &apiErr{http.StatusBadRequest, "invalid_request_error", "",
+				"Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model."}
+		}
+		if rf.JSONSchema == nil || rf.JSONSchema.Name == "" || !json.Valid(rf.JSONSchema.Schema) {
+			return nil, &apiErr{http.StatusBadRequest, "invalid_request_error", "",
+				"Invalid parameter: 'response_format.json_schema' needs a name and a schema."}
+		}
+	}
+	return &req, nil
+}
+
+// promptTokens counts the prompt of a request as OpenAI does.
+func (s *Server) promptTokens(req *chatRequest) int {
+	contents := make([]string, len(req.Messages))
+	for i, m := range req.Messages {
+		contents[i] = m.Content
+	}
+	return s.lines.chat(contents)
+}
+
+// compose decides the answer to a request whose body hashes to key: a
+// text, tool calls, or a judge's verdict. A request with a temperature
+// above 0 takes the next draw of its body, whichever endpoint it came by.
+func (s *Server) compose(req *chatRequest, key [32]byte) (text, finish string, calls []toolCall, judge bool) {
 	user := req.Messages[len(req.Messages)-1].Content
 	// Sampling: with a temperature above 0, the n-th identical request is
 	// the n-th draw, as a sampling model would vary.
@@ -420,24 +512,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	if o.Latency > 0 {
-		f := 1 + o.Jitter*(2*s.uniform(key, try, 2)-1)
-		select {
-		case <-time.After(time.Duration(float64(o.Latency) * f)):
-		case <-r.Context().Done():
-			return
-		}
-	}
+	return text, finish, calls, judge
+}
 
-	if u < o.FailRate+o.RateLimitRate+o.HangRate+o.GarbageRate {
-		s.garbage.Add(1)
-		s.count(http.StatusOK)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		io.WriteString(w, `{"id":"chatcmpl-sim","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"`)
-		return
-	}
-
+// response is the chat completion object of an answer, and its completion
+// tokens.
+func (s *Server) response(req *chatRequest, key [32]byte, promptTok int, text, finish string, calls []toolCall) (map[string]any, int) {
 	completionTok := s.lines.count(text)
 	message := map[string]any{"role": "assistant", "content": text}
 	if len(calls) > 0 {
@@ -447,10 +527,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			completionTok += s.lines.count(c.Function.Name + " " + c.Function.Arguments)
 		}
 	}
-	if tpmLim != nil {
-		tpmLim.ReserveN(time.Now(), min(completionTok, tpmLim.Burst())) // charged, not refused
-	}
-	resp := map[string]any{
+	return map[string]any{
 		"id":                 fmt.Sprintf("chatcmpl-sim-%x", key[:8]),
 		"object":             "chat.completion",
 		"created":            1767225600,
@@ -466,16 +543,17 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			"completion_tokens": completionTok,
 			"total_tokens":      promptTok + completionTok,
 		},
-	}
+	}, completionTok
+}
+
+// answered counts an answer, by either endpoint.
+func (s *Server) answered(judge bool, tokens int) {
 	if judge {
 		s.judge.Add(1)
 	} else {
 		s.gen.Add(1)
 	}
-	s.tokens.Add(int64(promptTok + completionTok))
-	s.count(http.StatusOK)
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(resp)
+	s.tokens.Add(int64(tokens))
 }
 
 // retryAfter tells a refused request when to come back: exactly (d), or
@@ -520,8 +598,14 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
 }
 
+// apiError answers a chat completion request with an error, and counts it.
 func (s *Server) apiError(w http.ResponseWriter, code int, typ, errCode, msg string) {
 	s.count(code)
+	writeError(w, code, typ, errCode, msg)
+}
+
+// writeError writes an error in OpenAI's shape.
+func writeError(w http.ResponseWriter, code int, typ, errCode, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	var c any

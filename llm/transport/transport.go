@@ -120,6 +120,24 @@ func WithModel(ctx context.Context, model string) context.Context {
 	return context.WithValue(ctx, modelKey{}, model)
 }
 
+type onceKey struct{}
+
+// Once returns a context whose requests are not repeated once they may have
+// reached the server: a 5xx, a timeout, a network error or a malformed body
+// ends the call. Use it for requests that are not idempotent, such as
+// creating a Batch API batch, where a retry after a lost answer could create
+// (and pay for) a second one; the caller checks what the server did. A 429
+// is still waited for and retried: the server refused the request.
+func Once(ctx context.Context) context.Context { return context.WithValue(ctx, onceKey{}, true) }
+
+type fileKey struct{}
+
+// File returns a context whose requests download a file (a Batch API output
+// file is JSON Lines, not one JSON value): a successful answer is taken as it
+// is, whatever its content type, instead of being retried as malformed or
+// counted against the endpoint's health.
+func File(ctx context.Context) context.Context { return context.WithValue(ctx, fileKey{}, true) }
+
 // AttemptError is returned when the last attempt failed without a response.
 type AttemptError struct {
 	Attempts int
@@ -205,7 +223,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			tr.queued(time.Since(t0))
 			continue
 		}
-		if reason == "" || attempt >= t.Policy.MaxAttempts || errors.Is(err, errDeadEndpoint) {
+		once, _ := ctx.Value(onceKey{}).(bool)
+		if reason == "" || attempt >= t.Policy.MaxAttempts || errors.Is(err, errDeadEndpoint) || once {
 			tr.add("")
 			if err != nil {
 				var ne interface{ Timeout() bool }
@@ -293,6 +312,10 @@ func (t *Transport) attempt(ctx context.Context, tr *Trace, base http.RoundTripp
 	resp.ContentLength = int64(len(data))
 	retryAfter := RetryAfter(resp.Header, time.Now())
 	t.Pacer.done(tk, resp.StatusCode, resp.Header, retryAfter)
+	if file, _ := ctx.Value(fileKey{}).(bool); file && resp.StatusCode/100 == 2 {
+		t.health.good()
+		return resp, 0, "", nil
+	}
 	valid := json.Valid(data)
 	if valid {
 		t.health.good()

@@ -77,3 +77,70 @@ func TestQueuedTimeIsTraced(t *testing.T) {
 		t.Errorf("queueing behind the rate limiter not traced: %v", queued)
 	}
 }
+
+func TestOnceIsNotRepeated(t *testing.T) {
+	tests := []struct {
+		name     string
+		codes    []int // the server's answers, in turn
+		wantTry  int
+		wantCode int
+	}{
+		{"a 500 ends the call", []int{500, 200}, 1, 500},
+		{"a 429 is waited for", []int{429, 200}, 2, 200},
+		{"success", []int{200}, 1, 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				code := tc.codes[min(n, len(tc.codes)-1)]
+				n++
+				w.Header().Set("Retry-After-Ms", "1")
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(code)
+				w.Write([]byte(`{}`))
+			}))
+			defer srv.Close()
+			client := &http.Client{Transport: New(nil, Policy{MaxAttempts: 5, BaseDelay: time.Millisecond, MaxWait: time.Minute})}
+			req, _ := http.NewRequestWithContext(Once(context.Background()), "POST", srv.URL, nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if n != tc.wantTry || resp.StatusCode != tc.wantCode {
+				t.Errorf("%d tries ending %d, want %d ending %d", n, resp.StatusCode, tc.wantTry, tc.wantCode)
+			}
+		})
+	}
+}
+
+// A downloaded JSONL file is neither a malformed answer to retry nor a
+// sign of a wrong endpoint, whatever its content type.
+func TestFileDownloads(t *testing.T) {
+	for _, ctype := range []string{"application/json", "application/octet-stream", ""} {
+		t.Run(ctype, func(t *testing.T) {
+			n := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n++
+				if ctype != "" {
+					w.Header().Set("Content-Type", ctype)
+				}
+				w.Write([]byte("{\"a\":1}\n{\"b\":2}\n"))
+			}))
+			defer srv.Close()
+			client := &http.Client{Transport: New(nil, Policy{MaxAttempts: 3, BaseDelay: time.Millisecond})}
+			for range deadAfter + 1 {
+				req, _ := http.NewRequestWithContext(File(context.Background()), "GET", srv.URL, nil)
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			if n != deadAfter+1 {
+				t.Errorf("%d attempts for %d downloads", n, deadAfter+1)
+			}
+		})
+	}
+}
