@@ -7,6 +7,7 @@
 #   bench/run.sh                 # 50 ms latency, -j 64
 #   LATENCY_MS=20 J=16 bench/run.sh
 #   PROFILE=/tmp/cpu.out bench/run.sh   # and: go tool pprof -top /tmp/cpu.out (SIM_PROFILE: the simulator)
+#   STORE=postgres://… bench/run.sh     # on another store (bench/postgres.sh compares the two)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LATENCY_MS=${LATENCY_MS:-50}
@@ -25,7 +26,7 @@ for _ in $(seq 50); do grep -q serving "$work/sim.log" 2>/dev/null && break; sle
 EVALCTL_CPUPROFILE=${PROFILE:-} OPENAI_BASE_URL="http://127.0.0.1:$PORT/v1" /usr/bin/time -v -o "$work/time.txt" \
   "$work/evalctl" run --config examples/se-quiz/evalctl.yaml \
     --models openai:model-a,openai:model-b --judge openai:judge \
-    --no-cache -j "$J" --store "$work/evalctl.db" >"$work/table.txt" 2>"$work/run.log"
+    --no-cache -j "$J" --store "${STORE:-$work/evalctl.db}" >"$work/table.txt" 2>"$work/run.log"
 
 calls=$(sed -n 's/.* \([0-9][0-9]*\) LLM calls.*/\1/p' "$work/run.log" | tail -1)
 wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$work/time.txt")

@@ -90,6 +90,14 @@ func pgConnect(ctx context.Context, location string, readOnly bool) (*sql.DB, st
 	if readOnly {
 		cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	}
+	if _, set := cfg.RuntimeParams["synchronous_commit"]; !set {
+		// As SQLite's synchronous=NORMAL in WAL mode: a commit is in the
+		// server's log when it returns, and on disk a moment later, so a
+		// crash of the database server (not of evalctl) may lose the last
+		// moment's results, which a resume then asks again. A URL may ask
+		// for more (?options=-c%20synchronous_commit%3Don).
+		cfg.RuntimeParams["synchronous_commit"] = "off"
+	}
 	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)})
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
