@@ -80,7 +80,7 @@ func (w *worker) Next(ctx context.Context) ([]int, error) {
 		}
 		w.mu.Unlock()
 		wait := w.poll
-		if d := time.Until(o.NextExpiry); d > 0 && d < wait {
+		if d := o.NextExpiry; d > 0 && d < wait {
 			wait = d + 10*time.Millisecond
 		}
 		t := time.NewTimer(wait)

@@ -87,11 +87,10 @@ func (s *Store) JoinOrCreate(ctx context.Context, r *Run, same func(*Run) bool) 
 // ClaimCells gives worker up to n cells of run that nobody holds (never
 // claimed, or their lease expired), for lease, in cell order.
 func (s *Store) ClaimCells(ctx context.Context, runID, worker string, n int, lease time.Duration) ([]int, error) {
-	now := time.Now()
-	rows, err := s.r.QueryContext(ctx, `UPDATE claims SET worker = ?, lease_until = ?
-		WHERE run_id = ? AND idx IN (SELECT idx FROM claims WHERE run_id = ? AND NOT done AND (worker = '' OR lease_until < ?)
+	rows, err := s.r.QueryContext(ctx, `UPDATE claims SET worker = ?, lease_until = `+serverNow+` + ?
+		WHERE run_id = ? AND idx IN (SELECT idx FROM claims WHERE run_id = ? AND NOT done AND (worker = '' OR lease_until < `+serverNow+`)
 			ORDER BY idx LIMIT ? FOR UPDATE SKIP LOCKED)
-		RETURNING idx`, worker, now.Add(lease).UnixNano(), runID, runID, now.UnixNano(), n)
+		RETURNING idx`, worker, int64(lease), runID, runID, n)
 	if err != nil {
 		return nil, err
 	}
@@ -109,8 +108,8 @@ func (s *Store) ClaimCells(ctx context.Context, runID, worker string, n int, lea
 
 // RenewClaims extends worker's leases on its unfinished cells of run.
 func (s *Store) RenewClaims(ctx context.Context, runID, worker string, lease time.Duration) error {
-	_, err := s.r.ExecContext(ctx, `UPDATE claims SET lease_until = ? WHERE run_id = ? AND worker = ? AND NOT done`,
-		time.Now().Add(lease).UnixNano(), runID, worker)
+	_, err := s.r.ExecContext(ctx, `UPDATE claims SET lease_until = `+serverNow+` + ? WHERE run_id = ? AND worker = ? AND NOT done`,
+		int64(lease), runID, worker)
 	return err
 }
 
@@ -127,23 +126,27 @@ func (s *Store) ReleaseClaims(ctx context.Context, runID, worker string) error {
 // Outstanding is what is left of a shared run besides one worker's own
 // cells: Others counts the cells not done that the worker does not hold,
 // Claimable those of them nobody holds (free, or their lease expired), and
-// NextExpiry is when the first live lease of another worker ends.
+// NextExpiry is how long until the first live lease of another worker ends.
 type Outstanding struct {
 	Others, Claimable int
-	NextExpiry        time.Time
+	NextExpiry        time.Duration
 }
+
+// serverNow is the database server's clock in unix nanoseconds: leases
+// are set and compared on the one clock every worker shares, whatever
+// the machines' own clocks say.
+const serverNow = `CAST(extract(epoch from clock_timestamp()) * 1000000000 AS BIGINT)`
 
 // Outstanding counts what is left of run besides worker's cells.
 func (s *Store) Outstanding(ctx context.Context, runID, worker string) (Outstanding, error) {
 	var o Outstanding
 	var next sql.NullInt64
-	now := time.Now().UnixNano()
 	err := s.r.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE worker <> ?),
-		count(*) FILTER (WHERE worker = '' OR lease_until < ?),
-		min(lease_until) FILTER (WHERE worker <> ? AND worker <> '' AND lease_until >= ?)
-		FROM claims WHERE run_id = ? AND NOT done`, worker, now, worker, now, runID).Scan(&o.Others, &o.Claimable, &next)
+		count(*) FILTER (WHERE worker = '' OR lease_until < `+serverNow+`),
+		min(lease_until - `+serverNow+`) FILTER (WHERE worker <> ? AND worker <> '' AND lease_until >= `+serverNow+`)
+		FROM claims WHERE run_id = ? AND NOT done`, worker, worker, runID).Scan(&o.Others, &o.Claimable, &next)
 	if next.Valid {
-		o.NextExpiry = time.Unix(0, next.Int64)
+		o.NextExpiry = time.Duration(next.Int64)
 	}
 	return o, err
 }
