@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -10,49 +9,17 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/evalctl/evalctl/internal/pgtest"
 	"github.com/evalctl/evalctl/llm/sim"
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
-var pgDatabases atomic.Int64
-
-// pgStore creates a PostgreSQL database for the test on the server
-// $EVALCTL_TEST_POSTGRES names (.ci/run starts Debian's PostgreSQL and
-// sets it), dropped after the test, and returns its URL.
-func pgStore(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("EVALCTL_TEST_POSTGRES")
-	if admin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI needs $EVALCTL_TEST_POSTGRES")
-		}
-		t.Skip("no $EVALCTL_TEST_POSTGRES: the PostgreSQL tests need a server")
-	}
-	cfg, err := pgx.ParseConfig(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("evalctl_cli_%d_%d", os.Getpid(), pgDatabases.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		db.Close()
-	})
-	return strings.Replace(admin, "/"+cfg.Database, "/"+name, 1)
-}
+// pgStore is a PostgreSQL database of the test's own.
+func pgStore(t *testing.T) string { return pgtest.Database(t, "evalctl_cli") }
 
 // TestPostgresStore: the same run on a PostgreSQL store and on a SQLite
 // file prints the same table, and every reader works on it; the password

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/evalctl/evalctl/eval"
@@ -42,11 +41,9 @@ type worker struct {
 	lease time.Duration
 	// poll is how often a worker with nothing to claim looks again.
 	poll time.Duration
-	// waiting is told (once per wait) that the worker waits for others.
+	// waiting is told, the first time, that the worker waits for others.
 	waiting func(store.Outstanding)
-
-	mu   sync.Mutex
-	said bool
+	said    bool // Next runs on the runner's scheduling goroutine only
 }
 
 func newWorker(st *store.Store, runID string, batch int, lease time.Duration) *worker {
@@ -73,12 +70,10 @@ func (w *worker) Next(ctx context.Context) ([]int, error) {
 			lastClaimable = o.Claimable
 			continue // freed or expired meanwhile
 		}
-		w.mu.Lock()
 		if !w.said && w.waiting != nil {
 			w.said = true
 			w.waiting(o)
 		}
-		w.mu.Unlock()
 		wait := w.poll
 		if d := o.NextExpiry; d > 0 && d < wait {
 			wait = d + 10*time.Millisecond

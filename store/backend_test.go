@@ -7,13 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/evalctl/evalctl/internal/pgtest"
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -27,7 +24,7 @@ var backend = "sqlite"
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	admin := os.Getenv("EVALCTL_TEST_POSTGRES")
+	admin := os.Getenv(pgtest.Env)
 	switch {
 	case code != 0:
 	case admin == "" && os.Getenv("CI") != "":
@@ -43,8 +40,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-var databases atomic.Int64
-
 // location returns a new, empty store location for the backend under test:
 // a file in a temporary directory, or a database of its own.
 func location(t testing.TB) string {
@@ -52,39 +47,7 @@ func location(t testing.TB) string {
 	if backend == "sqlite" {
 		return filepath.Join(t.TempDir(), "sub", "evalctl.db")
 	}
-	return pgDatabase(t)
-}
-
-// pgDatabase creates a PostgreSQL database for the test, dropped after it,
-// and returns its URL.
-func pgDatabase(t testing.TB) string {
-	t.Helper()
-	admin := os.Getenv("EVALCTL_TEST_POSTGRES")
-	if admin == "" {
-		t.Skip("no $EVALCTL_TEST_POSTGRES")
-	}
-	cfg, err := pgx.ParseConfig(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("evalctl_test_%d_%d", os.Getpid(), databases.Add(1))
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		db.Close()
-		t.Fatalf("creating a test database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		db.Close()
-	})
-	return strings.Replace(admin, "/"+cfg.Database, "/"+name, 1)
+	return pgtest.Database(t, "evalctl_test")
 }
 
 // sqliteOnly skips a test of SQLite files on the PostgreSQL pass.

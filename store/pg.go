@@ -149,32 +149,30 @@ func openPostgres(ctx context.Context, location string, version int64) (*Store, 
 		w.Close()
 		return nil, err
 	}
-	// Processes opening a new store at once (workers of a shared run)
-	// migrate one at a time: an advisory lock on the writer's one
-	// connection, waited for without polling, around the migration.
-	if _, err := w.ExecContext(ctx, `SELECT pg_advisory_lock(?)`, migrationLock); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("store %s: %w", shown, err)
-	}
-	if cur, err := prov.GetDBVersion(ctx); err != nil || cur <= SchemaVersion {
-		err = migrate(ctx, prov, version)
-		if err != nil {
-			w.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(?)`, migrationLock)
-			w.Close()
-			return nil, fmt.Errorf("store %s: migrating: %w", shown, err)
-		}
-	}
-	if _, err := w.ExecContext(ctx, `SELECT pg_advisory_unlock(?)`, migrationLock); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("store %s: %w", shown, err)
-	}
 	r, _, err := pgConnect(ctx, location, false)
 	if err != nil {
 		w.Close()
 		return nil, err
 	}
 	r.SetMaxOpenConns(8)
-	return finishOpen(ctx, &Store{Path: shown, w: w, r: r, dialect: postgresDialect}, prov, version)
+	// Processes opening a new store at once (workers of a shared run)
+	// migrate one at a time: an advisory lock on the writer's one
+	// connection, waited for without polling; closing a connection that
+	// failed releases it.
+	if _, err := w.ExecContext(ctx, `SELECT pg_advisory_lock(?)`, migrationLock); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("store %s: %w", shown, err)
+	}
+	st, err := finishOpen(ctx, &Store{Path: shown, w: w, r: r, dialect: postgresDialect}, prov, version)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.ExecContext(ctx, `SELECT pg_advisory_unlock(?)`, migrationLock); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("store %s: %w", shown, err)
+	}
+	return st, nil
 }
 
 // checkForeignPG refuses a database (its current schema) that holds
@@ -202,24 +200,5 @@ func openPostgresReadOnly(ctx context.Context, location string) (*Store, error) 
 		db.Close()
 		return nil, err
 	}
-	var cur int64
-	err = db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&cur)
-	switch {
-	case err != nil && strings.Contains(err.Error(), "does not exist"):
-		db.Close()
-		return nil, fmt.Errorf("store %s: %w (an empty database)", shown, ErrNotStore)
-	case err != nil:
-		db.Close()
-		return nil, fmt.Errorf("store %s: %w", shown, err)
-	case cur != SchemaVersion:
-		db.Close()
-		return nil, fmt.Errorf("store %s has schema version %d, and this evalctl reads %d: read-only mode does not migrate", shown, cur, SchemaVersion)
-	}
-	s := &Store{Path: shown, w: db, r: db, ops: make(chan op, 1024), done: make(chan struct{}), prepared: map[string]*sql.Stmt{}, readOnly: true, dialect: postgresDialect}
-	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'salt'`).Scan(&s.salt); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		db.Close()
-		return nil, fmt.Errorf("store %s: %w", shown, err)
-	}
-	go s.writer()
-	return s, nil
+	return readOnly(ctx, db, shown, postgresDialect)
 }

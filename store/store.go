@@ -179,26 +179,31 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	var cur int64
-	err = db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&cur)
-	switch {
-	case err != nil && strings.Contains(err.Error(), "no such table"):
+	return readOnly(ctx, db, path, sqliteDialect)
+}
+
+// readOnly finishes opening a read-only store on db (both backends): the
+// schema must be this build's, the salt is read, nothing is written.
+func readOnly(ctx context.Context, db *sql.DB, shown string, d *dialect) (*Store, error) {
+	fail := func(err error) (*Store, error) {
 		db.Close()
-		return nil, fmt.Errorf("store %s: %w (an empty database)", path, ErrNotStore)
-	case err != nil:
-		db.Close()
-		return nil, fmt.Errorf("store %s: %w", path, err)
-	case cur > SchemaVersion:
-		db.Close()
-		return nil, fmt.Errorf("store %s has schema version %d, newer than this evalctl understands (%d): upgrade evalctl", path, cur, SchemaVersion)
-	case cur < SchemaVersion:
-		db.Close()
-		return nil, fmt.Errorf("store %s has schema version %d, older than this evalctl's %d, and read-only mode does not upgrade it: open it once without --read-only (any evalctl command migrates it)", path, cur, SchemaVersion)
+		return nil, err
 	}
-	s := &Store{Path: path, w: db, r: db, ops: make(chan op, 1024), done: make(chan struct{}), prepared: map[string]*sql.Stmt{}, readOnly: true, dialect: sqliteDialect}
+	var cur int64
+	err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&cur)
+	switch {
+	case err != nil && (strings.Contains(err.Error(), "no such table") || strings.Contains(err.Error(), "does not exist")):
+		return fail(fmt.Errorf("store %s: %w (an empty database)", shown, ErrNotStore))
+	case err != nil:
+		return fail(fmt.Errorf("store %s: %w", shown, err))
+	case cur > SchemaVersion:
+		return fail(fmt.Errorf("store %s has schema version %d, newer than this evalctl understands (%d): upgrade evalctl", shown, cur, SchemaVersion))
+	case cur < SchemaVersion:
+		return fail(fmt.Errorf("store %s has schema version %d, older than this evalctl's %d, and read-only mode does not upgrade it: open it once without --read-only (any evalctl command migrates it)", shown, cur, SchemaVersion))
+	}
+	s := &Store{Path: shown, w: db, r: db, ops: make(chan op, 1024), done: make(chan struct{}), prepared: map[string]*sql.Stmt{}, readOnly: true, dialect: d}
 	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'salt'`).Scan(&s.salt); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		db.Close()
-		return nil, fmt.Errorf("store %s: %w", path, err)
+		return fail(fmt.Errorf("store %s: %w", shown, err))
 	}
 	go s.writer()
 	return s, nil

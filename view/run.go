@@ -124,7 +124,7 @@ type answerRow struct {
 	Variant  string // its name
 	Question string
 	// Label is the latest human label of the list's criterion.
-	Label *store.Label
+	Label *eval.HumanLabel
 }
 
 // Verdict returns the row's verdict of a scorer.
@@ -279,22 +279,11 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, d.PageHref(last), http.StatusSeeOther)
 		return
 	}
-	var idx []int
-	for _, rec := range page.Records {
-		idx = append(idx, rec.Index)
-	}
-	byCell, err := s.st.CellLabels(ctx, run.ID, idx)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	offset := (q.Page - 1) * cellsPerPage
 	for i, rec := range page.Records {
 		row := answerRow{Pos: offset + i, Rec: rec, Verdicts: verdictsOf(rec), Variant: d.Names[rec.Variant.ID], Question: questionOf(rec.Vars)}
-		for _, l := range byCell[rec.Index] {
-			if l.Criterion == q.Criterion {
-				row.Label = &l
-			}
+		if l, ok := rec.HumanOf(q.Criterion); ok { // records carry the latest label of each criterion
+			row.Label = &l
 		}
 		d.Rows = append(d.Rows, row)
 	}
