@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/evalctl/evalctl/config"
@@ -46,6 +48,7 @@ func dryRun(a *app, cfg *config.Config, st *store.Store, opts *RunOptions) error
 	p, err := prepare(a, cfg, st, !opts.NoCache, func(ps *providers) {
 		ps.dry = d.client
 		ps.tally = d.tally
+		ps.batchAll = opts.Batch
 	})
 	if err != nil {
 		return err
@@ -58,7 +61,7 @@ func dryRun(a *app, cfg *config.Config, st *store.Store, opts *RunOptions) error
 	if err != nil {
 		return err
 	}
-	return d.write(a, p.plan, sum, p.budget)
+	return d.write(a, p.plan, sum, p.budget, func(model string) bool { return p.providers.batched([]string{model}) })
 }
 
 // dryEstimate is what a dry run knows and assumes: the store's history of
@@ -209,7 +212,7 @@ func (d *dryEstimate) run(ctx context.Context, plan *eval.Plan, limit *eval.Call
 // write prints the estimate: a line per kind of call and model, then the
 // totals. Agent lines count their estimated steps as calls, and add their
 // tool calls and steps per cell (columns shown when the plan has agents).
-func (d *dryEstimate) write(a *app, plan *eval.Plan, sum eval.Summary, budget float64) error {
+func (d *dryEstimate) write(a *app, plan *eval.Plan, sum eval.Summary, budget float64, batched func(model string) bool) error {
 	tally := d.tally
 	agents := false
 	for _, k := range tally.Keys() {
@@ -219,6 +222,8 @@ func (d *dryEstimate) write(a *app, plan *eval.Plan, sum eval.Summary, budget fl
 	var total llm.Usage
 	var calls, cached, gen, agentSteps, judge, toolCalls float64
 	cost, priced := 0.0, true
+	var interactive float64
+	var batchModels []string
 	for _, k := range tally.Keys() {
 		l := tally.Lines[k]
 		c, ok := plan.Price(k.Model, l.Usage)
@@ -227,6 +232,14 @@ func (d *dryEstimate) write(a *app, plan *eval.Plan, sum eval.Summary, budget fl
 			price, priced = "no price", false
 		}
 		cost += c
+		if batched(k.Model) {
+			interactive += 2 * c // llm.Price.Batch is half of each price
+			if !slices.Contains(batchModels, k.Model) {
+				batchModels = append(batchModels, k.Model)
+			}
+		} else {
+			interactive += c
+		}
 		total = total.Add(l.Usage)
 		calls += l.Calls
 		cached += l.Cached
@@ -272,6 +285,10 @@ func (d *dryEstimate) write(a *app, plan *eval.Plan, sum eval.Summary, budget fl
 	if agents {
 		fmt.Fprintf(a.io.Stderr, "agents: about %s tool calls; steps and tool calls a cell are estimated as STEPS_ESTIMATE says, and each step resends the conversation with the tool results so far. Tool calls themselves are not priced. A dry run starts no tool server: the tools' definitions are not counted, and scorers' tool names are checked when the run starts.\n",
 			callCount(toolCalls))
+	}
+	if len(batchModels) > 0 {
+		fmt.Fprintf(a.io.Stderr, "batch: %s go through the Batch API, priced at half the interactive price (the whole run would cost $%.4f interactively); answers come within 24h, and the judges go as a second batch once they are in.\n",
+			strings.Join(batchModels, ", "), interactive)
 	}
 	if budget > 0 && cost > budget {
 		fmt.Fprintf(a.io.Stderr, "the estimate exceeds --max-cost %.2f: the run would stop when the budget is spent\n", budget)

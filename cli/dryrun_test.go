@@ -132,7 +132,7 @@ func dryLines(t *testing.T, st *store.Store, plan *eval.Plan) (map[string]map[st
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	if err := d.write(&app{io: &IO{Stdout: &out, Stderr: &errb}}, plan, sum, 0); err != nil {
+	if err := d.write(&app{io: &IO{Stdout: &out, Stderr: &errb}}, plan, sum, 0, func(string) bool { return false }); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")

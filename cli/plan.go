@@ -12,6 +12,7 @@ import (
 	"github.com/evalctl/evalctl/eval"
 	"github.com/evalctl/evalctl/gates/spec"
 	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/llm/batch"
 	"github.com/evalctl/evalctl/prompts"
 	"github.com/evalctl/evalctl/reports"
 	"github.com/evalctl/evalctl/scorers"
@@ -158,6 +159,7 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 		ps.cache = func(c llm.Client, endpoint string) llm.Client { return st.CacheLookup(c, endpoint) }
 	case st != nil && ps.dry == nil:
 		ps.cache = func(c llm.Client, endpoint string) llm.Client { return st.Cached(c, endpoint, readCache, cache) }
+		ps.ledger = func(endpoint string) batch.Ledger { return st.Batches(endpoint) }
 	}
 	ok := false
 	defer func() {
@@ -302,6 +304,7 @@ func prepare(a *app, cfg *config.Config, st *store.Store, readCache bool, with .
 		}
 	}
 	plan.Prices = llm.Prices(cfg.Prices, modelRefs(plan)...)
+	ps.batchPrices(plan.Prices)
 	if err := plan.Validate(); err != nil {
 		return nil, exitErr(ExitUsage, err, "")
 	}
@@ -381,7 +384,7 @@ func checkWritable(dir string) error {
 
 // prepareRun validates a run's plan, gates and budget before any call.
 func prepareRun(a *app, cfg *config.Config, st *store.Store, opts *RunOptions) (*prepared, error) {
-	p, err := prepare(a, cfg, st, !opts.NoCache)
+	p, err := prepare(a, cfg, st, !opts.NoCache, func(ps *providers) { ps.batchAll = opts.Batch })
 	if err != nil {
 		return nil, err
 	}

@@ -9,11 +9,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/evalctl/evalctl/config"
 	"github.com/evalctl/evalctl/eval"
 	"github.com/evalctl/evalctl/llm"
+	"github.com/evalctl/evalctl/llm/batch"
 	llmproviders "github.com/evalctl/evalctl/llm/providers"
 	"github.com/evalctl/evalctl/llm/transport"
 	"golang.org/x/time/rate"
@@ -38,6 +40,15 @@ type providers struct {
 	// tally counts the calls.
 	dry   func(provider string) llm.Client
 	tally *eval.Tally
+	// batchAll sends every provider's requests through its Batch API
+	// (--batch); ledger, when set, records the batches (the run store).
+	batchAll bool
+	ledger   func(endpoint string) batch.Ledger
+
+	mu           sync.Mutex
+	collectors   []namedCollector
+	onBatch      func(string) // told when the batches' states change
+	lastBatchKey string
 }
 
 func newProviders(a *app, cfg *config.Config, limit *eval.CallLimit) *providers {
@@ -45,8 +56,8 @@ func newProviders(a *app, cfg *config.Config, limit *eval.CallLimit) *providers 
 }
 
 func (p *providers) Close() {
-	for _, c := range p.closers {
-		c()
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
 	}
 }
 
@@ -62,16 +73,25 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 		return nil, err
 	}
 	g := pr.client
-	if l, ok := p.cfg.Limits[ref.String()]; ok && p.dry == nil {
+	if l, ok := p.cfg.Limits[ref.String()]; ok && p.dry == nil && pr.batch == nil {
 		g = llm.Limit(g, l)
+	}
+	if pr.batch != nil {
+		g = pr.batch // its interactive fallback has the model's limits
 	}
 	if p.cache != nil {
 		g = p.cache(g, pr.endpoint)
 	}
-	// The call limit sits outside the cache, so a call holds its slot until its
-	// answer is committed to the cache: a crash loses at most the calls in
-	// flight (-j), never answers waiting for the writer.
-	g = p.limit.Wrap(g)
+	if pr.batch != nil {
+		// A call waiting for its batch holds no slot: the run's every
+		// request waits at once, to go in one batch.
+		g = p.limit.Observe(g)
+	} else {
+		// The call limit sits outside the cache, so a call holds its slot until its
+		// answer is committed to the cache: a crash loses at most the calls in
+		// flight (-j), never answers waiting for the writer.
+		g = p.limit.Wrap(g)
+	}
 	if p.tally != nil {
 		g = p.tally.Wrap(ref.Provider, g)
 	}
@@ -102,10 +122,15 @@ func (p *providers) pacing() string {
 			parts = append(parts, s)
 		}
 	}
+	batches, _ := p.batching()
 	if len(parts) == 0 {
-		return ""
+		return batches
 	}
-	return "paced: " + strings.Join(parts, ", ")
+	s := "paced: " + strings.Join(parts, ", ")
+	if batches != "" {
+		s += "  " + batches
+	}
+	return s
 }
 
 // checkBaseURL says what is wrong with a base URL, if anything.
@@ -132,6 +157,8 @@ func checkBaseURL(base string) error {
 type providerClient struct {
 	client   llm.Client
 	endpoint string
+	// batch, when set, asks in place of client (batch:).
+	batch *batch.Collector
 }
 
 // provider returns the client of ref's provider, built once.
@@ -202,14 +229,23 @@ func (p *providers) provider(ref llm.ModelRef) (providerClient, error) {
 		tr.Pacer = transport.NewPacer()
 		p.pacers = append(p.pacers, pacer{ref.Provider, tr.Pacer})
 	}
-	g := ep.NewClient(&http.Client{Transport: tr}, p.a.redactor)
+	hc := &http.Client{Transport: tr}
+	g := ep.NewClient(hc, p.a.redactor)
 	if p.dry != nil {
 		g = p.dry(ref.Provider)
 	}
 	if pc.TPM > 0 && p.dry == nil {
 		g = llm.NewTokenLimiter(pc.TPM).Wrap(g)
 	}
-	pr := providerClient{g, ep.Cache}
+	pr := providerClient{client: g, endpoint: ep.Cache}
+	if bc := p.batchOf(ref.Provider); bc != nil {
+		if ref.Provider == "azure" {
+			return providerClient{}, usageErr("--batch: model %s: Azure OpenAI's batch deployments are not supported; run azure models without --batch", ref)
+		}
+		if p.dry == nil {
+			pr.batch = p.collector(ref.Provider, bc, ep, hc, g)
+		}
+	}
 	p.clients[ref.Provider] = pr
 	return pr, nil
 }

@@ -24,7 +24,7 @@ type storedOptions struct {
 }
 
 var runFlags = []string{"config", "dataset", "prompts-dir", "prompts", "system", "models", "judge", "limit", "shard", "group",
-	"concurrency", "repeat", "out", "max-error-rate", "store", "no-cache", "name", "tag", "max-cost",
+	"concurrency", "repeat", "out", "max-error-rate", "store", "no-cache", "name", "tag", "max-cost", "batch",
 	"fail-under", "max-drop", "no-significant-drop", "baseline"}
 
 // resumeRun plans a stored run again and computes only what it lacks.
@@ -93,6 +93,9 @@ func resumeRun(a *app, opts *RunOptions) error {
 	if err := applyFlags(cfg, &stored, so.WorkDir); err != nil {
 		return err
 	}
+	// A batch run goes on in batches: its resume waits for the batches the
+	// killed process left running instead of asking again.
+	opts.Batch = opts.Batch || stored.Batch
 	p, err := prepareRun(a, cfg, st, opts)
 	if err != nil {
 		return err

@@ -45,8 +45,10 @@ type RunOptions struct {
 	MaxCost      float64
 	DryRun       bool
 	CSVRaw       bool
-	Shard        string
-	Group        string
+	// Batch sends every provider's requests through its Batch API.
+	Batch bool
+	Shard string
+	Group string
 	// Lease is how long a worker of a shared run holds its cells without
 	// renewing them (PostgreSQL stores).
 	Lease time.Duration
@@ -113,7 +115,7 @@ NAME:MODEL for a provider defined in evalctl.yaml.
 			if opts.Resume != "" {
 				for _, n := range []string{"dataset", "prompts-dir", "prompts", "system", "models", "judge", "limit", "shard", "group", "repeat", "name", "tag"} {
 					if cmd.Flags().Changed(n) {
-						return usageErr("--resume re-plans the stored run: --%s cannot change it (allowed: --config, --store, -j, --out, --no-cache, --max-cost, --max-error-rate and gates)", n)
+						return usageErr("--resume re-plans the stored run: --%s cannot change it (allowed: --config, --store, -j, --out, --no-cache, --batch, --max-cost, --max-error-rate and gates)", n)
 					}
 				}
 			}
@@ -149,6 +151,7 @@ NAME:MODEL for a provider defined in evalctl.yaml.
 	f.StringVar(&opts.Group, "group", "", "the shard group (default: derived from the plan, equal for every shard of the same evaluation)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (cells, LLM calls by kind, estimated tokens and cost per model) and send nothing; starts no tool server")
 	f.BoolVar(&opts.CSVRaw, "csv-raw", false, csvRawHelp+" (the CSV files of --out)")
+	f.BoolVar(&opts.Batch, "batch", false, "send every request (answers, then judges) through the providers' Batch API, at half price, answered within 24h (as batch: true on each provider); a killed run's --resume waits for its batches instead of paying again")
 	f.Float64Var(&opts.MaxCost, "max-cost", 0, "stop scheduling when the run costs this many USD at its prices, cache hits included (the run stays resumable; exit 3)")
 	addGateFlags(cmd, &opts.GateFlags)
 	return cmd
@@ -202,6 +205,9 @@ func runRun(a *app, opts *RunOptions) error {
 		if opts.Lease < time.Second {
 			return usageErr("--lease %s: want at least 1s", opts.Lease)
 		}
+		if p.providers.batched(modelRefs(p.plan)) {
+			return usageErr("run %q: a batch run cannot be shared by several workers (each hands out -j cells at a time, too few for a batch): run it from one process, or without batch", opts.Name)
+		}
 		if run, err = joinShared(a, st, run); err != nil {
 			return err
 		}
@@ -252,6 +258,14 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, cells *stored
 	a.onPanic = append(a.onPanic, func() { st.EndRun(context.Background(), run.ID, eval.StatusInterrupted) })
 	prog := newProgress(stderr, a.io.StderrIsTerminal, p.limit.Calls, p.providers.pacing)
 	runner := &eval.Runner{Limit: p.limit, Progress: prog.update, Prior: prior, Budget: p.budget, MaxErrorRate: cfg.MaxErrorRate}
+	batched := p.providers.batched(modelRefs(p.plan))
+	if batched {
+		// Every cell asks at once, so that their requests go in one batch.
+		runner.InFlight = min(p.plan.Len(), maxBatchInFlight)
+		p.providers.mu.Lock()
+		p.providers.onBatch = prog.note
+		p.providers.mu.Unlock()
+	}
 	sink := st.Sink(run.ID)
 	if w != nil {
 		runner.Claims, sink = w, st.SharedSink(run.ID)
@@ -263,6 +277,9 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, cells *stored
 	}
 	sum, runErr := runner.Run(ctx, p.plan, sink)
 	prog.done()
+	if n := p.providers.openBatches(); n > 0 && sum.Status != eval.StatusComplete {
+		fmt.Fprintf(stderr, "evalctl: %d batches run on at the provider; evalctl run --resume %s waits for them instead of asking again\n", n, run.ID)
+	}
 	if runErr != nil {
 		if w != nil {
 			st.ReleaseClaims(context.Background(), run.ID, w.id)

@@ -272,8 +272,65 @@ type ProviderConfig struct {
 	// Retry-After) before it ends as rate_limited (default 10m). A 429 does
 	// not spend one of max_attempts.
 	MaxWait time.Duration `yaml:"max_wait"`
+	// Batch sends this provider's requests (answers and judges alike)
+	// through its Batch API, at the batch price: `batch: true`, or a
+	// mapping of the settings below.
+	Batch *BatchConfig `yaml:"batch"`
 	// Simulate configures the built-in simulator (provider "sim" only).
 	Simulate *SimConfig `yaml:"simulate"`
+}
+
+// BatchConfig is a provider's batch: setting.
+type BatchConfig struct {
+	// Enabled is false only for `batch: false`.
+	Enabled bool `yaml:"-"`
+	// Poll is the time between two reads of a batch's state (default 30s).
+	Poll time.Duration `yaml:"poll"`
+	// Collect is the quiet time after the last request before those
+	// gathered go as a batch (default 2s).
+	Collect time.Duration `yaml:"collect"`
+	// OnFailure says what becomes of the requests a batch did not answer
+	// (expired, cancelled, refused, or met a server error or rate limit):
+	// "interactive" (default) asks them again at the interactive price;
+	// "error" records them as errors.
+	OnFailure string `yaml:"on_failure"`
+}
+
+// BatchFailure values.
+const (
+	BatchInteractive = "interactive"
+	BatchError       = "error"
+)
+
+// On reports whether batching is on.
+func (b *BatchConfig) On() bool { return b != nil && b.Enabled }
+
+// UnmarshalYAML takes true, false or a mapping of settings.
+func (b *BatchConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var on bool
+		if err := n.Decode(&on); err != nil {
+			return &lineError{n.Line, fmt.Sprintf("batch: %q: want true, false or a mapping (poll, collect, on_failure)", n.Value)}
+		}
+		*b = BatchConfig{Enabled: on}
+		return nil
+	}
+	type plain BatchConfig
+	var p plain
+	if err := decodeStrict(n, &p); err != nil {
+		return err
+	}
+	*b = BatchConfig(p)
+	b.Enabled = true
+	switch {
+	case b.Poll < 0:
+		return &lineError{lineOr(keyLine(n, "poll"), n.Line), "batch: poll must not be negative (default 30s)"}
+	case b.Collect < 0:
+		return &lineError{lineOr(keyLine(n, "collect"), n.Line), "batch: collect must not be negative (default 2s)"}
+	case b.OnFailure != "" && b.OnFailure != BatchInteractive && b.OnFailure != BatchError:
+		return &lineError{lineOr(keyLine(n, "on_failure"), n.Line), fmt.Sprintf("batch: on_failure %q: want interactive (the default) or error", b.OnFailure)}
+	}
+	return nil
 }
 
 // SimConfig configures the in-process simulator behind sim: models.
@@ -291,6 +348,12 @@ type SimConfig struct {
 	RateLimitHeaders bool `yaml:"rate_limit_headers"`
 	// RetryAfter is the Retry-After of 429s for the limits (whole seconds).
 	RetryAfter time.Duration `yaml:"retry_after"`
+	// BatchDelay is the time a Batch API batch takes; BatchFailRate and
+	// BatchExpireRate make some of its requests fail and some batches
+	// expire.
+	BatchDelay      time.Duration `yaml:"batch_delay"`
+	BatchFailRate   float64       `yaml:"batch_fail_rate"`
+	BatchExpireRate float64       `yaml:"batch_expire_rate"`
 }
 
 // GateConfig is one gate with the line it was written on.
@@ -524,6 +587,12 @@ func (c *Config) validate() error {
 	for name, p := range c.Providers {
 		if p.Simulate != nil && name != "sim" {
 			return fmt.Errorf("providers.%s: simulate applies only to the sim provider", name)
+		}
+		if s := p.Simulate; s != nil && (s.BatchDelay < 0 || !(s.BatchFailRate >= 0 && s.BatchFailRate <= 1) || !(s.BatchExpireRate >= 0 && s.BatchExpireRate <= 1)) {
+			return fmt.Errorf("providers.%s: simulate: batch_delay must not be negative; batch_fail_rate and batch_expire_rate are between 0 and 1", name)
+		}
+		if p.Batch.On() && name == "azure" {
+			return fmt.Errorf("providers.azure: batch: Azure OpenAI's batch deployments are not supported; leave batch: out for azure")
 		}
 		if p.MaxAttempts < 0 || p.MaxConcurrency < 0 || p.RPM < 0 || p.TPM < 0 || p.Timeout < 0 || p.MaxWait < 0 {
 			return fmt.Errorf("providers.%s: limits must not be negative", name)

@@ -71,6 +71,31 @@ scorers:
 	}
 }
 
+func TestParseBatch(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		want *BatchConfig
+	}{
+		{"batch: true", &BatchConfig{Enabled: true}},
+		{"batch: false", &BatchConfig{}},
+		{"batch: {poll: 1m, collect: 5s, on_failure: error}", &BatchConfig{Enabled: true, Poll: time.Minute, Collect: 5 * time.Second, OnFailure: BatchError}},
+		{"batch: {}", &BatchConfig{Enabled: true}},
+		{"rpm: 10", nil},
+	} {
+		cfg, err := Parse("c.yaml", []byte("providers:\n  openai:\n    "+tc.src+"\n"), env(nil))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.src, err)
+		}
+		got := cfg.Providers["openai"].Batch
+		if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+			t.Errorf("%s: got %+v, want %+v", tc.src, got, tc.want)
+		}
+		if got.On() != (tc.want != nil && tc.want.Enabled) {
+			t.Errorf("%s: On() = %v", tc.src, got.On())
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ name, src, want string }{
 		{"tool server with command and url", "tools:\n  - {name: s, command: [x], url: http://h/mcp}\n", "c.yaml:2: tools: s: give command: (stdio) or url: (streamable HTTP), not both"},
@@ -90,6 +115,12 @@ func TestParseErrors(t *testing.T) {
 		{"max_result_bytes per variant", "tools:\n  - {name: s, command: [x]}\nagents:\n  - {prompt: a, model: sim:a, tools: [s], agent: {max_result_bytes: 10}}\n",
 			"c.yaml:4: agents: agent: max_result_bytes is set for the whole run"},
 		{"agent misspelt key", "agent: {max_step: 3}\n", `c.yaml:1: unknown key "max_step"`},
+		{"batch not a boolean", "providers:\n  openai:\n    batch: yes please\n", `c.yaml:3: batch: "yes please": want true, false or a mapping`},
+		{"batch on_failure", "providers:\n  openai:\n    batch:\n      on_failure: retry\n", `c.yaml:4: batch: on_failure "retry": want interactive (the default) or error`},
+		{"batch poll negative", "providers:\n  openai:\n    batch: {poll: -1s}\n", "c.yaml:3: batch: poll must not be negative"},
+		{"batch misspelt key", "providers:\n  openai:\n    batch: {pol: 1s}\n", `c.yaml:3: unknown key "pol" (known here: collect, on_failure, poll)`},
+		{"batch on azure", "providers:\n  azure:\n    batch: true\n", "providers.azure: batch: Azure OpenAI's batch deployments are not supported"},
+		{"sim batch rates", "providers:\n  sim:\n    simulate: {batch_fail_rate: 2}\n", "providers.sim: simulate: batch_delay must not be negative; batch_fail_rate and batch_expire_rate are between 0 and 1"},
 		{"misspelt top-level key", "dataset: q.csv\nconcurency: 3\n", `c.yaml:2: unknown key "concurency" (known here: agent, agents, concurrency, dataset,`},
 		{"misspelt nested key", "prompts:\n  dri: p\n", `c.yaml:2: unknown key "dri" (known here: dir, system, use)`},
 		{"misspelt model param", "models:\n  - model: openai:x\n    tempreature: 1\n", `c.yaml:3: unknown key "tempreature"`},

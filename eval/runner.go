@@ -135,7 +135,16 @@ func NewCallLimit(n int) *CallLimit {
 }
 
 // Wrap returns a client whose calls pass through the limit.
-func (g *CallLimit) Wrap(c llm.Client) llm.Client { return limited{g, c} }
+func (g *CallLimit) Wrap(c llm.Client) llm.Client { return limited{g, c, true, true} }
+
+// Observe returns a client whose calls are counted, traced and checked for
+// fatal errors as Wrap's are, but take no slot: calls that wait for a
+// batch, which hold no connection while they wait.
+func (g *CallLimit) Observe(c llm.Client) llm.Client { return limited{g, c, false, true} }
+
+// Bound returns a client whose calls take a slot and nothing else, for
+// calls made under an Observe'd client (a batch's interactive fallback).
+func (g *CallLimit) Bound(c llm.Client) llm.Client { return limited{g, c, true, false} }
 
 // Calls returns the number of calls that went through the limit, not
 // counting answers served from a response cache.
@@ -148,17 +157,25 @@ func (g *CallLimit) onFatal(f func(*llm.Error)) {
 }
 
 type limited struct {
-	g *CallLimit
-	c llm.Client
+	g                *CallLimit
+	c                llm.Client
+	bounded, observe bool
 }
 
 func (x limited) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
-	if err := x.g.sem.Acquire(ctx, 1); err != nil {
-		return llm.Response{}, &llm.Error{Kind: llm.KindCanceled, Msg: "canceled"}
+	if x.bounded {
+		if err := x.g.sem.Acquire(ctx, 1); err != nil {
+			return llm.Response{}, &llm.Error{Kind: llm.KindCanceled, Msg: "canceled"}
+		}
 	}
 	start := time.Now()
 	resp, err := x.c.Complete(ctx, req)
-	x.g.sem.Release(1)
+	if x.bounded {
+		x.g.sem.Release(1)
+	}
+	if !x.observe {
+		return resp, err
+	}
 	if rec := recorderOf(ctx); rec != nil {
 		rec.add(req, resp, err, start)
 	}
@@ -206,6 +223,10 @@ type Runner struct {
 	// several: it runs the cells Claims hands it, not the plan's every
 	// cell, and its Summary counts those.
 	Claims Claims
+	// InFlight bounds the cells in flight (0: twice the limit's calls, plus
+	// two). A run whose calls wait for batches sets it to its cells, so
+	// that all their requests are asked, and batched, together.
+	InFlight int
 
 	claimed  int   // cells Claims handed this run
 	claimErr error // why Claims failed, if it did
@@ -374,7 +395,11 @@ func (r *Runner) Run(ctx context.Context, p *Plan, sink Sink) (Summary, error) {
 	g := new(errgroup.Group)
 	// Cells in flight: enough to keep the limit full while some cells are
 	// between calls, few enough to bound memory.
-	g.SetLimit(2*r.Limit.n + 2)
+	inFlight := 2*r.Limit.n + 2
+	if r.InFlight > 0 {
+		inFlight = r.InFlight
+	}
+	g.SetLimit(inFlight)
 	for c, prior := range work {
 		if schedCtx.Err() != nil {
 			break

@@ -22,7 +22,7 @@ import (
 var migrations embed.FS
 
 // SchemaVersion is the schema version this build writes.
-const SchemaVersion = 8
+const SchemaVersion = 9
 
 // Store is an open run store. It is safe for concurrent use.
 type Store struct {

@@ -201,22 +201,36 @@ func (c *Client) fail(ctx context.Context, what string, err error) error {
 // a second one): Submit looks for a batch created from the same file
 // instead, and returns it.
 func (c *Client) Submit(ctx context.Context, items []Item) ([]string, error) {
+	var ids []string
+	err := c.SubmitEach(ctx, items, func(id string, _ []Item) error {
+		ids = append(ids, id)
+		return nil
+	})
+	return ids, err
+}
+
+// SubmitEach is Submit calling created with each batch as soon as it
+// exists, with the items it holds, so that the caller records the id before
+// anything else can happen to the process. An error from created stops the
+// submission and comes back (the batch it was given is running).
+func (c *Client) SubmitEach(ctx context.Context, items []Item, created func(id string, items []Item) error) error {
 	if len(items) == 0 {
-		return nil, errors.New("batch: nothing to submit")
+		return errors.New("batch: nothing to submit")
 	}
 	parts, err := split(items, c.cfg.Limits, !c.cfg.NoSchema)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var ids []string
 	for i, p := range parts {
 		id, err := c.submitFile(ctx, join(p.lines), i+1, len(parts))
 		if err != nil {
-			return ids, err
+			return err
 		}
-		ids = append(ids, id)
+		if err := created(id, p.items); err != nil {
+			return err
+		}
 	}
-	return ids, nil
+	return nil
 }
 
 // submitFile uploads one input file and creates its batch.

@@ -13,7 +13,8 @@ func newSim(e Env) (Endpoint, error) {
 	if s := e.Config.Simulate; s != nil {
 		opts = sim.Options{Latency: s.Latency, Jitter: s.Jitter, RPM: s.RPM, TPM: s.TPM, FailRate: s.FailRate,
 			RateLimitRate: s.RateLimitRate, HangRate: s.HangRate, GarbageRate: s.GarbageRate, Seed: s.Seed,
-			RateLimitHeaders: s.RateLimitHeaders, RetryAfter: s.RetryAfter}
+			RateLimitHeaders: s.RateLimitHeaders, RetryAfter: s.RetryAfter,
+			BatchDelay: s.BatchDelay, BatchFailRate: s.BatchFailRate, BatchExpireRate: s.BatchExpireRate}
 	}
 	base := e.Config.BaseURL
 	var stop func() error
