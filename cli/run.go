@@ -45,10 +45,10 @@ type RunOptions struct {
 	MaxCost      float64
 	DryRun       bool
 	CSVRaw       bool
+	Shard        string
+	Group        string
 	// Batch sends every provider's requests through its Batch API.
 	Batch bool
-	Shard string
-	Group string
 	// Lease is how long a worker of a shared run holds its cells without
 	// renewing them (PostgreSQL stores).
 	Lease time.Duration

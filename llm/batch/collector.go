@@ -217,7 +217,8 @@ func (col *Collector) Complete(ctx context.Context, req llm.Request) (llm.Respon
 	if w.retry && col.opts.Fallback != nil {
 		return col.opts.Fallback.Complete(ctx, req)
 	}
-	return llm.Response{}, w.out.Err
+	e := *w.out.Err // the caller's own: one failure ends many requests
+	return llm.Response{}, &e
 }
 
 // loop submits the pending requests once they have been quiet for Collect
