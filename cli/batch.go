@@ -54,6 +54,20 @@ func (p *providers) batched(refs []string) bool {
 	return false
 }
 
+// batchedProviders names the providers of the run that go through their
+// Batch API.
+func (p *providers) batchedProviders() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, nc := range p.collectors {
+		if !slices.Contains(out, nc.provider) {
+			out = append(out, nc.provider)
+		}
+	}
+	return out
+}
+
 // batchPrices sets the batch price of the batched models among prices.
 func (p *providers) batchPrices(prices map[string]llm.Price) {
 	for r, pr := range prices {

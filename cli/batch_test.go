@@ -290,6 +290,8 @@ scorers:
 			[]string{"--models", "azure:gpt4", "--prompts", "basic", "--batch"}, ExitUsage, "Azure OpenAI's batch deployments are not supported"},
 		{"no batch API", map[string]string{"OPENAI_BASE_URL": noBatchAPI.URL, "OPENAI_API_KEY": "sk-x"},
 			[]string{"--batch"}, ExitUsage, "no Batch API"},
+		{"a budget", map[string]string{"OPENAI_BASE_URL": noBatchAPI.URL, "OPENAI_API_KEY": "sk-x"},
+			[]string{"--batch", "--max-cost", "1"}, ExitUsage, "--max-cost cannot bound a batch run"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, nil, tc.env, append([]string{"run", "--config", cfg}, tc.args...)...)

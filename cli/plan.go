@@ -44,6 +44,9 @@ func (p *prepared) withBudget(usd float64) error {
 	if err := p.needPrices("--max-cost"); err != nil {
 		return err
 	}
+	if p.providers.batched(modelRefs(p.plan)) && p.providers.dry == nil {
+		return usageErr("--max-cost cannot bound a batch run: its requests are sent together, and paid for, before any answer is in; see what it costs with --dry-run, or run without batch")
+	}
 	p.budget = usd
 	return nil
 }

@@ -244,7 +244,11 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, cells *stored
 	if p.plan.Repeat > 1 {
 		fmt.Fprintf(stderr, " × %d repeats", p.plan.Repeat)
 	}
-	fmt.Fprintf(stderr, " = %d cells, %d scorers, %d calls in flight\n", p.plan.Len(), len(p.plan.Scorers), cfg.Concurrency)
+	fmt.Fprintf(stderr, " = %d cells, %d scorers, %d calls in flight", p.plan.Len(), len(p.plan.Scorers), cfg.Concurrency)
+	if b := p.providers.batchedProviders(); len(b) > 0 {
+		fmt.Fprintf(stderr, "; %s in batches (every cell asks at once)", strings.Join(b, ", "))
+	}
+	fmt.Fprintln(stderr)
 
 	sigCtx, stop := a.io.Context()
 	defer stop()

@@ -160,7 +160,7 @@ func (col *Collector) Complete(ctx context.Context, req llm.Request) (llm.Respon
 		if col.opts.Ledger == nil {
 			return
 		}
-		open, err := col.opts.Ledger.Open(ctx)
+		open, err := col.opts.Ledger.Open(col.ctx)
 		if err != nil {
 			col.openErr = fmt.Errorf("reading the batches submitted earlier: %w", err)
 			return
@@ -378,8 +378,15 @@ func (col *Collector) await(id, model string) {
 	}
 	outs, err := col.c.Results(col.ctx, st)
 	if outs == nil {
-		if col.ctx.Err() == nil {
-			col.end(id, nil, llm.AsError(err), false, false)
+		switch e := llm.AsError(err); {
+		case col.ctx.Err() != nil:
+		case e != nil && e.Kind == llm.KindNotFound:
+			// Its files are gone (deleted, or past their retention): what
+			// it answered cannot be read, so its requests go again.
+			col.collected(id, nil)
+			col.requeue(id)
+		default:
+			col.end(id, nil, e, false, false)
 		}
 		return
 	}
