@@ -238,7 +238,8 @@ func (g *Group) Name() string {
 // Simulated reports whether the group's model is the built-in simulator.
 func (g *Group) Simulated() bool { return strings.HasPrefix(g.Model, "sim:") }
 
-// P50 returns the median generation latency of successful calls.
+// P50 returns the median generation latency of successful calls whose
+// latency was measured; false when there are none.
 func (g *Group) P50() (time.Duration, bool) {
 	if len(g.latencies) == 0 {
 		return 0, false
@@ -249,7 +250,7 @@ func (g *Group) P50() (time.Duration, bool) {
 }
 
 // P50MS returns the median generation latency in milliseconds, or nil when
-// the group has no answers (for JSON).
+// the group has no measured latency (for JSON).
 func (g *Group) P50MS() *float64 {
 	d, ok := g.P50()
 	if !ok {
@@ -369,7 +370,9 @@ func (c *Comparison) Add(r eval.Record) {
 		g.GenErrors++
 		return
 	}
-	g.latencies = append(g.latencies, r.Latency)
+	if r.Latency > 0 { // 0: not measured (a batch's answers, an import without latencies)
+		g.latencies = append(g.latencies, r.Latency)
+	}
 	c.humans.add(r)
 	for _, fb := range r.Feedback {
 		i, ok := c.scorer[fb.Scorer]
