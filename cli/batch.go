@@ -104,6 +104,17 @@ func (p *providers) collector(provider string, bc *config.BatchConfig, ep llmpro
 	return col
 }
 
+// toolsApart sends requests offering tools (an agent's steps) to
+// interactive, and the others to batch.
+type toolsApart struct{ batch, interactive llm.Client }
+
+func (t toolsApart) Complete(ctx context.Context, req llm.Request) (llm.Response, error) {
+	if len(req.Tools) > 0 {
+		return t.interactive.Complete(ctx, req)
+	}
+	return t.batch.Complete(ctx, req)
+}
+
 type namedCollector struct {
 	provider string
 	c        *batch.Collector

@@ -73,24 +73,26 @@ func (p *providers) client(ref llm.ModelRef) (llm.Client, error) {
 		return nil, err
 	}
 	g := pr.client
-	if l, ok := p.cfg.Limits[ref.String()]; ok && p.dry == nil && pr.batch == nil {
+	if l, ok := p.cfg.Limits[ref.String()]; ok && p.dry == nil {
 		g = llm.Limit(g, l)
-	}
-	if pr.batch != nil {
-		g = pr.batch // its interactive fallback has the model's limits
 	}
 	if p.cache != nil {
 		g = p.cache(g, pr.endpoint)
 	}
+	// The call limit sits outside the cache, so a call holds its slot until its
+	// answer is committed to the cache: a crash loses at most the calls in
+	// flight (-j), never answers waiting for the writer.
+	g = p.limit.Wrap(g)
 	if pr.batch != nil {
 		// A call waiting for its batch holds no slot: the run's every
-		// request waits at once, to go in one batch.
-		g = p.limit.Observe(g)
-	} else {
-		// The call limit sits outside the cache, so a call holds its slot until its
-		// answer is committed to the cache: a crash loses at most the calls in
-		// flight (-j), never answers waiting for the writer.
-		g = p.limit.Wrap(g)
+		// request waits at once, to go in one batch. An agent's steps
+		// (requests offering tools) stay interactive: a tool loop cannot
+		// wait for a batch at every step.
+		b := llm.Client(pr.batch)
+		if p.cache != nil {
+			b = p.cache(b, pr.endpoint)
+		}
+		g = toolsApart{batch: p.limit.Observe(b), interactive: g}
 	}
 	if p.tally != nil {
 		g = p.tally.Wrap(ref.Provider, g)
