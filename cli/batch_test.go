@@ -317,3 +317,29 @@ scorers:
 		t.Errorf("exit %d:\n%s", r.code, r.stderr)
 	}
 }
+
+// On a batched provider, plain variants' answers go in a batch and an
+// agent's steps are asked interactively (a tool loop cannot wait for a
+// batch at every step).
+func TestBatchLeavesAgentStepsInteractive(t *testing.T) {
+	cfg := agentProject(t, "", "providers:\n  sim:\n    batch: {poll: 20ms, collect: 100ms}\n")
+	r := run(t, nil, nil, "run", "--config", cfg)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "sim in batches") {
+		t.Errorf("the run does not say it batches:\n%s", r.stderr)
+	}
+	_, recs := records(t, cfg)
+	for _, rec := range recs {
+		batched := rec.Latency == 0 // a batch's answers have no latency of their own
+		if want := rec.Variant.Label == "plain"; batched != want {
+			t.Errorf("cell %d (%s): batched %v, want %v", rec.Index, rec.Variant.Label, batched, want)
+		}
+		for _, fb := range rec.Feedback {
+			if fb.JudgeModel != "" && fb.Latency != 0 {
+				t.Errorf("cell %d: the judge %s was asked interactively", rec.Index, fb.Scorer)
+			}
+		}
+	}
+}
