@@ -269,3 +269,77 @@ func TestSharedRunSurvivesAKilledWorker(t *testing.T) {
 		t.Errorf("%d generation calls: more than the cells and the killed worker's %d in flight", gen, j)
 	}
 }
+
+// TestSharedRunSurvivesDroppedConnections: the server ends every session
+// of the store's database several times mid-run (as a restart or a
+// failover does); the workers reconnect and the run completes once, every
+// cell stored once.
+func TestSharedRunSurvivesDroppedConnections(t *testing.T) {
+	url := pgStore(t)
+	bin := binary(t)
+	vendor, err := sim.Start("127.0.0.1:0", sim.Options{Latency: 40 * time.Millisecond, Jitter: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vendor.Close()
+	cfg := bigProject(t, "") // 2,000 cells
+	type proc struct {
+		cmd            *exec.Cmd
+		stdout, stderr *lockedBuffer
+		exited         chan error
+	}
+	var procs []*proc
+	for range 2 {
+		p := &proc{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+		p.cmd = exec.Command(bin, "run", "--config", cfg, "--store", url, "--name", "dropped", "-j", "8", "--lease", "2s")
+		p.cmd.Env = []string{"OPENAI_BASE_URL=" + vendor.URL, "PATH=" + os.Getenv("PATH")}
+		p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.exited <- p.cmd.Wait() }()
+		procs = append(procs, p)
+		defer p.cmd.Process.Kill()
+	}
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	deadline := time.Now().Add(60 * time.Second)
+	for _, at := range []int64{300, 900, 1500} {
+		for vendor.Stats().Generation < at {
+			if time.Now().After(deadline) {
+				t.Fatalf("the run stopped before %d answers:\n%s\n%s", at, procs[0].stderr.String(), procs[1].stderr.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		var n int
+		if err := db.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("after %d answers: ended %d sessions", at, n)
+	}
+	reports := 0
+	for _, p := range procs {
+		select {
+		case err := <-p.exited:
+			if err != nil {
+				t.Errorf("a worker failed: %v\n%s", err, p.stderr.String())
+			}
+		case <-time.After(90 * time.Second):
+			t.Fatalf("a worker did not finish:\n%s", p.stderr.String())
+		}
+		if strings.Contains(p.stdout.String(), "enough_words") {
+			reports++
+		}
+	}
+	var runs, complete, cells int
+	db.QueryRow(`SELECT count(*), count(*) FILTER (WHERE status = 'complete') FROM runs`).Scan(&runs, &complete)
+	db.QueryRow(`SELECT count(*) FROM cells`).Scan(&cells)
+	if runs != 1 || complete != 1 || cells != 2000 || reports != 1 {
+		t.Errorf("%d runs (%d complete), %d cells, %d reports; want 1 complete run of 2,000 cells, reported once", runs, complete, cells, reports)
+	}
+}

@@ -86,7 +86,15 @@ func (s *Store) JoinOrCreate(ctx context.Context, r *Run, same func(*Run) bool) 
 
 // ClaimCells gives worker up to n cells of run that nobody holds (never
 // claimed, or their lease expired), for lease, in cell order.
-func (s *Store) ClaimCells(ctx context.Context, runID, worker string, n int, lease time.Duration) ([]int, error) {
+func (s *Store) ClaimCells(ctx context.Context, runID, worker string, n int, lease time.Duration) (out []int, err error) {
+	err = s.retry(ctx, func() error {
+		out, err = s.claimCells(ctx, runID, worker, n, lease)
+		return err
+	})
+	return out, err
+}
+
+func (s *Store) claimCells(ctx context.Context, runID, worker string, n int, lease time.Duration) ([]int, error) {
 	rows, err := s.r.QueryContext(ctx, `UPDATE claims SET worker = ?, lease_until = `+serverNow+` + ?
 		WHERE run_id = ? AND idx IN (SELECT idx FROM claims WHERE run_id = ? AND NOT done AND (worker = '' OR lease_until < `+serverNow+`)
 			ORDER BY idx LIMIT ? FOR UPDATE SKIP LOCKED)
@@ -108,9 +116,11 @@ func (s *Store) ClaimCells(ctx context.Context, runID, worker string, n int, lea
 
 // RenewClaims extends worker's leases on its unfinished cells of run.
 func (s *Store) RenewClaims(ctx context.Context, runID, worker string, lease time.Duration) error {
-	_, err := s.r.ExecContext(ctx, `UPDATE claims SET lease_until = `+serverNow+` + ? WHERE run_id = ? AND worker = ? AND NOT done`,
-		int64(lease), runID, worker)
-	return err
+	return s.retry(ctx, func() error {
+		_, err := s.r.ExecContext(ctx, `UPDATE claims SET lease_until = `+serverNow+` + ? WHERE run_id = ? AND worker = ? AND NOT done`,
+			int64(lease), runID, worker)
+		return err
+	})
 }
 
 // ReleaseClaims gives back worker's unfinished cells of run, for others to
@@ -119,8 +129,10 @@ func (s *Store) ReleaseClaims(ctx context.Context, runID, worker string) error {
 	if err := s.Flush(); err != nil {
 		return err
 	}
-	_, err := s.w.ExecContext(ctx, `UPDATE claims SET worker = '', lease_until = 0 WHERE run_id = ? AND worker = ? AND NOT done`, runID, worker)
-	return err
+	return s.retry(ctx, func() error {
+		_, err := s.w.ExecContext(ctx, `UPDATE claims SET worker = '', lease_until = 0 WHERE run_id = ? AND worker = ? AND NOT done`, runID, worker)
+		return err
+	})
 }
 
 // Outstanding is what is left of a shared run besides one worker's own
@@ -138,7 +150,15 @@ type Outstanding struct {
 const serverNow = `CAST(extract(epoch from clock_timestamp()) * 1000000000 AS BIGINT)`
 
 // Outstanding counts what is left of run besides worker's cells.
-func (s *Store) Outstanding(ctx context.Context, runID, worker string) (Outstanding, error) {
+func (s *Store) Outstanding(ctx context.Context, runID, worker string) (o Outstanding, err error) {
+	err = s.retry(ctx, func() error {
+		o, err = s.outstanding(ctx, runID, worker)
+		return err
+	})
+	return o, err
+}
+
+func (s *Store) outstanding(ctx context.Context, runID, worker string) (Outstanding, error) {
 	var o Outstanding
 	var next sql.NullInt64
 	err := s.r.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE worker <> ?),
@@ -154,10 +174,18 @@ func (s *Store) Outstanding(ctx context.Context, runID, worker string) (Outstand
 // FinishShared ends a shared run once: it records status only when every
 // cell is done and the run is still running, and reports whether this call
 // did (the worker that ends the run reports it).
-func (s *Store) FinishShared(ctx context.Context, runID string, status eval.Status) (bool, error) {
+func (s *Store) FinishShared(ctx context.Context, runID string, status eval.Status) (ended bool, err error) {
 	if err := s.Flush(); err != nil {
 		return false, err
 	}
+	err = s.retry(ctx, func() error {
+		ended, err = s.finishShared(ctx, runID, status)
+		return err
+	})
+	return ended, err
+}
+
+func (s *Store) finishShared(ctx context.Context, runID string, status eval.Status) (bool, error) {
 	now := time.Now().UnixNano()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {

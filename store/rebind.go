@@ -96,18 +96,21 @@ func (c rebindConn) PrepareContext(ctx context.Context, query string) (driver.St
 }
 
 func (c rebindConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	return c.Conn.(driver.ExecerContext).ExecContext(ctx, rebindCached(query), args)
+	r, err := c.Conn.(driver.ExecerContext).ExecContext(ctx, rebindCached(query), args)
+	return r, deadConn(err)
 }
 
 func (c rebindConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	return c.Conn.(driver.QueryerContext).QueryContext(ctx, rebindCached(query), args)
+	r, err := c.Conn.(driver.QueryerContext).QueryContext(ctx, rebindCached(query), args)
+	return r, deadConn(err)
 }
 
 func (c rebindConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	tx, err := c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	return tx, deadConn(err)
 }
 
-func (c rebindConn) Ping(ctx context.Context) error { return c.Conn.(driver.Pinger).Ping(ctx) }
+func (c rebindConn) Ping(ctx context.Context) error { return deadConn(c.Conn.(driver.Pinger).Ping(ctx)) }
 
 func (c rebindConn) ResetSession(ctx context.Context) error {
 	if r, ok := c.Conn.(driver.SessionResetter); ok {

@@ -341,7 +341,11 @@ func (s *Store) writer() {
 }
 
 func (s *Store) commit(batch []op) error {
-	err := s.commitTx(batch)
+	// Tried again after a lost connection (a PostgreSQL restart). A commit
+	// whose answer was lost may have been applied: the results are upserts,
+	// so a second application changes nothing but the calls table, where it
+	// counts those calls twice.
+	err := s.retry(context.Background(), func() error { return s.commitTx(batch) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil && s.err == nil {
