@@ -110,7 +110,9 @@ func (c rebindConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.
 	return tx, deadConn(err)
 }
 
-func (c rebindConn) Ping(ctx context.Context) error { return deadConn(c.Conn.(driver.Pinger).Ping(ctx)) }
+func (c rebindConn) Ping(ctx context.Context) error {
+	return deadConn(c.Conn.(driver.Pinger).Ping(ctx))
+}
 
 func (c rebindConn) ResetSession(ctx context.Context) error {
 	if r, ok := c.Conn.(driver.SessionResetter); ok {
