@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -341,5 +342,37 @@ func TestBatchLeavesAgentStepsInteractive(t *testing.T) {
 				t.Errorf("cell %d: the judge %s was asked interactively", rec.Index, fb.Scorer)
 			}
 		}
+	}
+}
+
+// The resume of a run made with --no-cache asks fresh too: its cells are
+// not mixed with answers an earlier run left in the cache.
+func TestResumeKeepsNoCache(t *testing.T) {
+	vendor, err := sim.Start("127.0.0.1:0", sim.Options{Latency: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vendor.Close()
+	cfg := bigProject(t, "")
+	env := map[string]string{"OPENAI_BASE_URL": vendor.URL}
+	if r := run(t, nil, env, "run", "--config", cfg, "--limit", "50"); r.code != ExitOK { // fills the cache
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for vendor.Stats().Generation < 230 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	if r := run(t, ctx, env, "run", "--config", cfg, "--limit", "50", "--no-cache", "-j", "2"); r.code != ExitInterrupted {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	r := run(t, nil, env, "run", "--config", cfg, "--resume", "last")
+	if r.code != ExitOK || !strings.Contains(r.stderr, " 0 cache hits") {
+		t.Errorf("exit %d; the resume of a --no-cache run used the cache:\n%s", r.code, r.stderr)
+	}
+	if got := vendor.Stats().Generation; got < 400 {
+		t.Errorf("%d answers asked in all, want 200 for the first run and 200 for the second", got)
 	}
 }

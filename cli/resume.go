@@ -95,7 +95,10 @@ func resumeRun(a *app, opts *RunOptions) error {
 	}
 	// A batch run goes on in batches: its resume waits for the batches the
 	// killed process left running instead of asking again.
-	opts.Batch = opts.Batch || stored.Batch
+	opts.Batch = opts.Batch || so.Batch
+	// A run that asked without the cache goes on without it: its cells
+	// are not mixed with answers an earlier run left in the cache.
+	opts.NoCache = opts.NoCache || so.NoCache
 	p, err := prepareRun(a, cfg, st, opts)
 	if err != nil {
 		return err
