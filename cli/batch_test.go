@@ -303,45 +303,22 @@ scorers:
 	}
 }
 
-// A batch run is not shared by workers: each claims -j cells at a time,
-// too few for a batch.
-func TestSharedBatchRefused(t *testing.T) {
+// A named batch run on PostgreSQL runs in one process, not shared: each
+// worker would claim -j cells at a time, too few for a batch.
+func TestBatchRunNotShared(t *testing.T) {
 	url := pgStore(t)
 	cfg := project(t, map[string]string{"evalctl.yaml": `dataset: questions.csv
 prompts: {use: [basic]}
 models: [sim:a]
 scorers:
   - {name: enough_words, type: word_count, min: 11}
+providers:
+  sim:
+    batch: {poll: 20ms, collect: 100ms}
 `})
-	r := run(t, nil, map[string]string{}, "run", "--config", cfg, "--store", url, "--name", "nightly", "--batch")
-	if r.code != ExitUsage || !strings.Contains(r.stderr, "a batch run cannot be shared by several workers") {
-		t.Errorf("exit %d:\n%s", r.code, r.stderr)
-	}
-}
-
-// On a batched provider, plain variants' answers go in a batch and an
-// agent's steps are asked interactively (a tool loop cannot wait for a
-// batch at every step).
-func TestBatchLeavesAgentStepsInteractive(t *testing.T) {
-	cfg := agentProject(t, "", "providers:\n  sim:\n    batch: {poll: 20ms, collect: 100ms}\n")
-	r := run(t, nil, nil, "run", "--config", cfg)
-	if r.code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
-	if !strings.Contains(r.stderr, "sim in batches") {
-		t.Errorf("the run does not say it batches:\n%s", r.stderr)
-	}
-	_, recs := records(t, cfg)
-	for _, rec := range recs {
-		batched := rec.Latency == 0 // a batch's answers have no latency of their own
-		if want := rec.Variant.Label == "plain"; batched != want {
-			t.Errorf("cell %d (%s): batched %v, want %v", rec.Index, rec.Variant.Label, batched, want)
-		}
-		for _, fb := range rec.Feedback {
-			if fb.JudgeModel != "" && fb.Latency != 0 {
-				t.Errorf("cell %d: the judge %s was asked interactively", rec.Index, fb.Scorer)
-			}
-		}
+	r := run(t, nil, map[string]string{}, "run", "--config", cfg, "--store", url, "--name", "nightly")
+	if r.code != ExitOK || !strings.Contains(r.stderr, "is a batch run: it is not shared") || !strings.Contains(r.stdout, "enough_words") {
+		t.Errorf("exit %d:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 

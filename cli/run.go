@@ -201,12 +201,15 @@ func runRun(a *app, opts *RunOptions) error {
 	}
 	ctx := context.Background()
 	var w *worker
-	if st.Shared() && opts.Name != "" && cfg.Shard == "" {
+	shared := st.Shared() && opts.Name != "" && cfg.Shard == ""
+	if shared && p.providers.batched(modelRefs(p.plan)) {
+		// Workers claim -j cells at a time, too few for a batch.
+		fmt.Fprintf(a.io.Stderr, "evalctl: run %q is a batch run: it is not shared with other workers (another `evalctl run --name %s` starts a run of its own)\n", opts.Name, opts.Name)
+		shared = false
+	}
+	if shared {
 		if opts.Lease < time.Second {
 			return usageErr("--lease %s: want at least 1s", opts.Lease)
-		}
-		if p.providers.batched(modelRefs(p.plan)) {
-			return usageErr("run %q: a batch run cannot be shared by several workers (each hands out -j cells at a time, too few for a batch): run it from one process, or without batch", opts.Name)
 		}
 		if run, err = joinShared(a, st, run); err != nil {
 			return err
@@ -282,7 +285,11 @@ func execute(a *app, st *store.Store, run *store.Run, p *prepared, cells *stored
 	sum, runErr := runner.Run(ctx, p.plan, sink)
 	prog.done()
 	if n := p.providers.openBatches(); n > 0 && sum.Status != eval.StatusComplete {
-		fmt.Fprintf(stderr, "evalctl: %d batches run on at the provider; evalctl run --resume %s waits for them instead of asking again\n", n, run.ID)
+		what := fmt.Sprintf("%d batches run", n)
+		if n == 1 {
+			what = "1 batch runs"
+		}
+		fmt.Fprintf(stderr, "evalctl: %s on at the provider; evalctl run --resume %s waits for them instead of asking again\n", what, run.ID)
 	}
 	if runErr != nil {
 		if w != nil {
@@ -385,6 +392,9 @@ func fatalHint(e *llm.Error) string {
 	case llm.KindAuth:
 		return "check the API key for this provider (OPENAI_API_KEY for openai:)"
 	case llm.KindNotFound:
+		if strings.Contains(e.Msg, "cannot be read") {
+			return "" // a batch that is gone: the message says what to do
+		}
 		return "check the model name and the base URL"
 	case llm.KindUnreachable:
 		return "check the base URL (OPENAI_BASE_URL, OLLAMA_HOST or providers.NAME.base_url)"

@@ -179,7 +179,8 @@ func (x limited) Complete(ctx context.Context, req llm.Request) (llm.Response, e
 	if rec := recorderOf(ctx); rec != nil {
 		rec.add(req, resp, err, start)
 	}
-	if !resp.Cached {
+	// A call that waited for a batch and was canceled is no call of its own.
+	if !resp.Cached && (x.bounded || err == nil || llm.AsError(err).Kind != llm.KindCanceled) {
 		x.g.calls.Add(1)
 	}
 	if e := llm.AsError(err); e != nil && e.Kind.Fatal() {

@@ -357,11 +357,7 @@ func (col *Collector) await(id, model string) {
 		return // the batch runs on; a later process re-attaches
 	}
 	if e := llm.AsError(err); e != nil && e.Kind == llm.KindNotFound {
-		// The endpoint does not know the batch (a simulator restarted, a
-		// key of another organisation): nothing of it will be answered,
-		// so its requests go again.
-		col.collected(id, nil)
-		col.requeue(id)
+		col.lost(id, model, "the endpoint does not know it")
 		return
 	}
 	if err != nil {
@@ -381,10 +377,7 @@ func (col *Collector) await(id, model string) {
 		switch e := llm.AsError(err); {
 		case col.ctx.Err() != nil:
 		case e != nil && e.Kind == llm.KindNotFound:
-			// Its files are gone (deleted, or past their retention): what
-			// it answered cannot be read, so its requests go again.
-			col.collected(id, nil)
-			col.requeue(id)
+			col.lost(id, model, "its result files are gone")
 		default:
 			col.end(id, nil, e, false, false)
 		}
@@ -458,30 +451,20 @@ func (col *Collector) collected(id string, answers map[string]llm.Response) {
 	}
 }
 
-// requeue forgets a batch the endpoint does not know and puts its
-// requests still waiting back in line to be sent.
-func (col *Collector) requeue(id string) {
+// lost gives up a batch whose answers cannot be had: the endpoint does
+// not know it (a restarted simulator, or a key of another organisation,
+// whose batch may still run and be paid for there) or its files are gone.
+// Sending its requests again could pay for them twice, so that is left to
+// the user: the batch is dropped from the ledger, and its requests waiting
+// now end with a fatal error saying so (the run stops); the next ask of
+// them sends them anew.
+func (col *Collector) lost(id, model, why string) {
+	col.collected(id, nil)
 	col.mu.Lock()
-	defer col.mu.Unlock()
-	now := time.Now()
-	for _, k := range col.members[id] {
-		if col.open[k] == id {
-			delete(col.open, k)
-		}
-		if col.waiters[k] == nil {
-			continue
-		}
-		if len(col.pending) == 0 {
-			col.first = now
-		}
-		col.last = now
-		col.pending = append(col.pending, k)
-	}
-	delete(col.members, id)
-	delete(col.watching, id)
-	delete(col.states, id)
-	select {
-	case col.kick <- struct{}{}:
-	default:
-	}
+	n := len(col.members[id])
+	delete(col.states, id) // not waited for anymore
+	col.mu.Unlock()
+	col.end(id, nil, &llm.Error{Kind: llm.KindNotFound, Model: model,
+		Msg: fmt.Sprintf("batch %s (%d requests) cannot be read: %s (a restarted server, or an API key of another organisation, whose batch may still run and be paid for there); its requests were not sent again: a resume sends them anew", id, n, why)},
+		false, true)
 }
