@@ -124,15 +124,10 @@ func (p *providers) pacing() string {
 			parts = append(parts, s)
 		}
 	}
-	batches, _ := p.batching()
 	if len(parts) == 0 {
-		return batches
+		return "" // the batches' states are the progress's note (batchNote)
 	}
-	s := "paced: " + strings.Join(parts, ", ")
-	if batches != "" {
-		s += "  " + batches
-	}
-	return s
+	return "paced: " + strings.Join(parts, ", ")
 }
 
 // checkBaseURL says what is wrong with a base URL, if anything.

@@ -2,6 +2,7 @@ package providers
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/evalctl/evalctl/config"
 	"github.com/evalctl/evalctl/llm"
@@ -115,7 +116,9 @@ func Compatible(e Env) (Endpoint, error) {
 // openAICompatible is an OpenAI-compatible endpoint at base, served by the
 // llm/openai adapter.
 func openAICompatible(e Env, base, key string) Endpoint {
-	return Endpoint{BaseURL: base, APIKey: key, Cache: e.Ref.Provider + " " + base,
+	// "…/v1" and "…/v1/" are one endpoint: its cache entries and batches
+	// are found under either.
+	return Endpoint{BaseURL: base, APIKey: key, Cache: e.Ref.Provider + " " + strings.TrimRight(base, "/"),
 		NewClient: func(hc *http.Client, r *transport.Redactor) llm.Client {
 			return openai.New(openai.Config{Provider: e.Ref.Provider, BaseURL: base, APIKey: key, HTTPClient: hc, Redactor: r})
 		}}
