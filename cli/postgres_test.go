@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -170,28 +169,7 @@ func TestSharedRunSurvivesAKilledWorker(t *testing.T) {
 	defer vendor.Close()
 	cfg := bigProject(t, "") // 2,000 cells
 	const j = 8
-	type proc struct {
-		cmd            *exec.Cmd
-		stdout, stderr *lockedBuffer
-		exited         chan error
-	}
-	var procs []*proc
-	for range 3 {
-		p := &proc{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
-		p.cmd = exec.Command(bin, "run", "--config", cfg, "--store", url, "--name", "nightly-shared", "-j", fmt.Sprint(j), "--lease", "2s")
-		p.cmd.Env = []string{"OPENAI_BASE_URL=" + vendor.URL, "PATH=" + os.Getenv("PATH")}
-		p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { p.exited <- p.cmd.Wait() }()
-		procs = append(procs, p)
-	}
-	defer func() {
-		for _, p := range procs {
-			p.cmd.Process.Kill()
-		}
-	}()
+	procs := startWorkers(t, 3, bin, vendor.URL, "run", "--config", cfg, "--store", url, "--name", "nightly-shared", "-j", fmt.Sprint(j), "--lease", "2s")
 	// Once all three work on the run, kill the one that joined last.
 	deadline := time.Now().Add(60 * time.Second)
 	var victim *proc
@@ -283,24 +261,7 @@ func TestSharedRunSurvivesDroppedConnections(t *testing.T) {
 	}
 	defer vendor.Close()
 	cfg := bigProject(t, "") // 2,000 cells
-	type proc struct {
-		cmd            *exec.Cmd
-		stdout, stderr *lockedBuffer
-		exited         chan error
-	}
-	var procs []*proc
-	for range 2 {
-		p := &proc{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
-		p.cmd = exec.Command(bin, "run", "--config", cfg, "--store", url, "--name", "dropped", "-j", "8", "--lease", "2s")
-		p.cmd.Env = []string{"OPENAI_BASE_URL=" + vendor.URL, "PATH=" + os.Getenv("PATH")}
-		p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { p.exited <- p.cmd.Wait() }()
-		procs = append(procs, p)
-		defer p.cmd.Process.Kill()
-	}
+	procs := startWorkers(t, 2, bin, vendor.URL, "run", "--config", cfg, "--store", url, "--name", "dropped", "-j", "8", "--lease", "2s")
 	db, err := sql.Open("pgx", url)
 	if err != nil {
 		t.Fatal(err)
@@ -342,4 +303,24 @@ func TestSharedRunSurvivesDroppedConnections(t *testing.T) {
 	if runs != 1 || complete != 1 || cells != 2000 || reports != 1 {
 		t.Errorf("%d runs (%d complete), %d cells, %d reports; want 1 complete run of 2,000 cells, reported once", runs, complete, cells, reports)
 	}
+}
+
+// proc is an evalctl process a test started.
+type proc struct {
+	cmd            *exec.Cmd
+	stdout, stderr *lockedBuffer
+	exited         chan error
+}
+
+// startWorkers starts n evalctl processes with the same arguments (killed
+// when the test ends).
+func startWorkers(t *testing.T, n int, bin, vendor string, args ...string) []*proc {
+	t.Helper()
+	var procs []*proc
+	for range n {
+		p := &proc{}
+		p.cmd, p.stdout, p.stderr, p.exited = startRun(t, bin, vendor, args...)
+		procs = append(procs, p)
+	}
+	return procs
 }
